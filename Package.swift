@@ -1,0 +1,54 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+  .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+  name: "instill",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "instill", targets: ["instill"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+  ],
+  targets: [
+    // zlib from the system (Debian: zlib1g-dev).
+    .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+    // Records, JSON, gzip JSONL I/O, pipeline configuration, errors, statistics.
+    .target(
+      name: "InstillCore",
+      dependencies: ["CZlib", .product(name: "Yams", package: "Yams"),
+                     .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+    // Run directory, locking, the stage runner, status and stats reports.
+    .target(
+      name: "InstillRunner",
+      dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+    // Built-in stages that need no LLM: read, filter, export.
+    .target(
+      name: "InstillStages",
+      dependencies: ["InstillCore"],
+      swiftSettings: strict),
+    .executableTarget(
+      name: "instill",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages",
+                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                     .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+    .executableTarget(
+      name: "instill-bench",
+      dependencies: ["InstillCore"],
+      path: "Benchmarks/instill-bench",
+      swiftSettings: strict),
+    .testTarget(
+      name: "InstillTests",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages"],
+      swiftSettings: strict),
+  ]
+)

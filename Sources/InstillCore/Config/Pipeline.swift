@@ -1,0 +1,180 @@
+import Foundation
+import Yams
+
+/// What a stage factory may use while it reads its own parameters.
+public struct StageBuildContext {
+  public let pipelineName: String
+  public let pipelineFile: String
+  /// Folder of the pipeline file; relative paths resolve from here.
+  public let pipelineDirectory: String
+  public let seed: UInt64
+  public let stageName: String
+  public let stageIndex: Int
+  public let isFirstStage: Bool
+  public let isLastStage: Bool
+  /// The pipeline's `llm` section, if any.
+  public let llm: ConfigNode?
+  fileprivate let files: FileCollector
+
+  /// Resolves a path parameter, checks that the file exists, and adds the file
+  /// to the stage's fingerprint so that a changed seed file is noticed on resume.
+  public func inputFile(_ node: ConfigNode) throws(InstillError) -> String {
+    let raw = try node.string()
+    let path = FileSystem.resolve(raw, relativeTo: pipelineDirectory)
+    guard FileSystem.exists(path) else {
+      throw node.error("file not found: \(path)")
+    }
+    files.paths.append(path)
+    return path
+  }
+}
+
+fileprivate final class FileCollector {
+  var paths: [String] = []
+}
+
+/// Builds a stage of one `kind` from its parameters. It must read every key it
+/// accepts from `params`; the caller rejects the keys it did not read.
+public typealias StageFactory = (ConfigMap, StageBuildContext) throws(InstillError) -> any Stage
+
+/// The stage kinds a pipeline may name. Methods add their kinds here; the runner
+/// never needs to know them.
+public struct StageCatalog {
+  public private(set) var factories: [String: StageFactory] = [:]
+  public init() {}
+
+  public mutating func register(_ kind: String, _ factory: @escaping StageFactory) {
+    factories[kind] = factory
+  }
+
+  public var kinds: [String] { factories.keys.sorted() }
+}
+
+/// A stage of a loaded pipeline, ready to run.
+public struct PlannedStage: Sendable {
+  /// 1-based position in the pipeline.
+  public let index: Int
+  public let name: String
+  public let kind: String
+  public let stage: any Stage
+  /// `NN-name`, the stage's folder under `DIR/stages/`.
+  public let folder: String
+  /// Changes whenever this stage's parameters, input files, the pipeline seed
+  /// or any earlier stage's fingerprint changes.
+  public let fingerprint: String
+  public let line: Int?
+}
+
+/// A parsed and checked pipeline file.
+public struct Pipeline: Sendable {
+  public let name: String
+  public let seed: UInt64
+  public let file: String
+  public let directory: String
+  public let text: String
+  public let llm: ConfigNode?
+  public let stages: [PlannedStage]
+
+  public static let topLevelKeys = ["name", "description", "seed", "llm", "stages"]
+
+  public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
+    let bytes = try FileSystem.read(file)
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+      throw InstillError.input("the pipeline file is not valid UTF-8", file: file)
+    }
+    return try parse(text: text, file: file, catalog: catalog)
+  }
+
+  public static func parse(text: String, file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
+    let root: Node
+    do {
+      guard let node = try Yams.compose(yaml: text) else {
+        throw InstillError.input("the pipeline file is empty", file: file)
+      }
+      root = node
+    } catch let error as InstillError {
+      throw error
+    } catch let error as YamlError {
+      throw InstillError.input("invalid YAML: \(yamlMessage(error))", file: file, line: yamlLine(error))
+    } catch {
+      throw InstillError.input("invalid YAML: \(error)", file: file)
+    }
+    let top = try ConfigNode(node: root, file: file, path: "").mapping()
+    let name = try top.string("name")
+    _ = try top.optionalString("description")
+    let seedValue = try top.int("seed", default: 0)
+    guard seedValue >= 0 else { throw try top.require("seed").error("must be zero or positive") }
+    let seed = UInt64(seedValue)
+    let llm = top.node("llm")
+    if let llm { _ = try llm.mapping() }
+    let stageNodes = try top.require("stages").list()
+    try top.finish()
+    guard !stageNodes.isEmpty else { throw top.owner.error("the pipeline has no stages", field: "stages") }
+
+    let directory = (file as NSString).deletingLastPathComponent
+    var stages: [PlannedStage] = []
+    var previous = SHA256.hex("instill-pipeline/\(seed)")
+    var names = Set<String>()
+    for (offset, node) in stageNodes.enumerated() {
+      let params = try node.mapping()
+      let kindNode = try params.require("kind")
+      let kind = try kindNode.string()
+      let stageName = try params.string("name", default: kind)
+      guard stageName.range(of: "^[a-z0-9][a-z0-9_-]*$", options: .regularExpression) != nil else {
+        throw try params.require("name").error("stage names use lower-case letters, digits, '-' and '_'")
+      }
+      guard names.insert(stageName).inserted else {
+        throw (params.node("name") ?? kindNode).error("two stages are named '\(stageName)'; give each a unique name")
+      }
+      guard let factory = catalog.factories[kind] else {
+        throw kindNode.error("unknown stage kind '\(kind)' (known kinds: \(catalog.kinds.joined(separator: ", ")))")
+      }
+      let files = FileCollector()
+      let context = StageBuildContext(
+        pipelineName: name, pipelineFile: file, pipelineDirectory: directory, seed: seed,
+        stageName: stageName, stageIndex: offset + 1, isFirstStage: offset == 0, isLastStage: offset == stageNodes.count - 1, llm: llm, files: files)
+      let stage = try factory(params, context)
+      try params.finish()
+
+      var hasher = SHA256()
+      hasher.update(previous)
+      hasher.update("\n\(kind)\n\(stageName)\n\(node.canonical)\n")
+      for path in files.paths {
+        hasher.update(path)
+        hasher.update(try FileSystem.read(path))
+      }
+      let fingerprint = hasher.hexDigest()
+      previous = fingerprint
+      let index = offset + 1
+      stages.append(PlannedStage(
+        index: index, name: stageName, kind: kind, stage: stage,
+        folder: (index < 10 ? "0" : "") + "\(index)-\(stageName)", fingerprint: fingerprint, line: node.line))
+    }
+    return Pipeline(name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
+  }
+
+  /// Runs every stage's own checks (seed files parse, parameters agree).
+  public func validate() throws(InstillError) {
+    for planned in stages { try planned.stage.validate() }
+  }
+
+  private static func yamlMessage(_ error: YamlError) -> String {
+    switch error {
+    case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+         .composer(let context, let problem, _, _):
+      return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+    case .duplicatedKeysInMapping(let duplicates, _):
+      return "duplicate key '\(duplicates.joined(separator: "', '"))'"
+    default:
+      return "\(error)"
+    }
+  }
+
+  private static func yamlLine(_ error: YamlError) -> Int? {
+    switch error {
+    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+    case .duplicatedKeysInMapping(_, let context): return context.mark.line
+    default: return nil
+    }
+  }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Small durable-file helpers: every file a user relies on appears complete or
+/// not at all (write tmp, fsync, rename, fsync the folder).
+public enum FileSystem {
+  public static func exists(_ path: String) -> Bool {
+    access(path, F_OK) == 0
+  }
+
+  public static func isDirectory(_ path: String) -> Bool {
+    var isDir: ObjCBool = false
+    return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+  }
+
+  public static func createDirectory(_ path: String) throws(InstillError) {
+    do {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+      throw InstillError.failure("cannot create folder: \(error.localizedDescription)", file: path)
+    }
+  }
+
+  public static func remove(_ path: String) {
+    try? FileManager.default.removeItem(atPath: path)
+  }
+
+  /// Entries of a folder, sorted by name; empty when it does not exist.
+  public static func list(_ path: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+  }
+
+  public static func read(_ path: String) throws(InstillError) -> [UInt8] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw InstillError.input(exists(path) ? "cannot read file" : "file not found", file: path)
+    }
+    return [UInt8](data)
+  }
+
+  public static func fileSize(_ path: String) -> Int {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int(info.st_size) : 0
+  }
+
+  public static func fsyncFile(_ path: String) throws(InstillError) {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { throw InstillError.failure("cannot open for fsync: \(String(cString: strerror(errno)))", file: path) }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw InstillError.failure("fsync failed: \(String(cString: strerror(errno)))", file: path) }
+  }
+
+  public static func fsyncDirectory(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY)
+    guard fd >= 0 else { return }
+    fsync(fd)
+    close(fd)
+  }
+
+  /// Renames atomically and makes the rename durable.
+  public static func rename(_ from: String, to: String) throws(InstillError) {
+    guard Glibc.rename(from, to) == 0 else {
+      throw InstillError.failure("rename to \(to) failed: \(String(cString: strerror(errno)))", file: from)
+    }
+    fsyncDirectory((to as NSString).deletingLastPathComponent.isEmpty ? "." : (to as NSString).deletingLastPathComponent)
+  }
+
+  /// Writes `bytes` to `path` atomically and durably.
+  public static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool = true) throws(InstillError) {
+    let tmp = path + ".tmp.\(getpid())"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw InstillError.failure("cannot create file: \(String(cString: strerror(errno)))", file: tmp) }
+    var offset = 0
+    while offset < bytes.count {
+      let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        close(fd); unlink(tmp)
+        throw InstillError.failure("write failed: \(String(cString: strerror(errno)))", file: tmp)
+      }
+      offset += n
+    }
+    if durable { fsync(fd) }
+    close(fd)
+    guard Glibc.rename(tmp, path) == 0 else {
+      unlink(tmp)
+      throw InstillError.failure("rename failed: \(String(cString: strerror(errno)))", file: path)
+    }
+    if durable { fsyncDirectory((path as NSString).deletingLastPathComponent) }
+  }
+
+  public static func writeAtomically(_ text: String, to path: String, durable: Bool = true) throws(InstillError) {
+    try writeAtomically(Array(text.utf8), to: path, durable: durable)
+  }
+
+  /// Joins path components, leaving absolute `child` paths alone.
+  public static func resolve(_ child: String, relativeTo base: String) -> String {
+    if child.hasPrefix("/") { return child }
+    if base.isEmpty || base == "." { return child }
+    return (base as NSString).appendingPathComponent(child)
+  }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Synchronization
+
+/// Counts of one filter: how many records it saw and kept, how many it dropped
+/// for each reason, and a few dropped examples per reason.
+public struct FilterStats: Codable, Sendable, Equatable {
+  public var name: String
+  public var seen = 0
+  public var kept = 0
+  public var dropped: [String: Int] = [:]
+  public var examples: [String: [String]] = [:]
+
+  public static let maxExamples = 3
+  public static let maxExampleLength = 240
+
+  public init(name: String) { self.name = name }
+
+  public var droppedTotal: Int { dropped.values.reduce(0, +) }
+
+  public mutating func merge(_ other: FilterStats) {
+    seen += other.seen
+    kept += other.kept
+    for (reason, n) in other.dropped { dropped[reason, default: 0] += n }
+    for (reason, list) in other.examples {
+      var mine = examples[reason] ?? []
+      for example in list where mine.count < Self.maxExamples && !mine.contains(example) { mine.append(example) }
+      examples[reason] = mine
+    }
+  }
+}
+
+/// Requests and tokens spent by a stage on the LLM.
+public struct LLMStats: Codable, Sendable, Equatable {
+  public var requestsSent = 0
+  public var answeredFromJournal = 0
+  public var retried = 0
+  public var failed: [String: Int] = [:]
+  public var promptTokens = 0
+  public var completionTokens = 0
+  /// Request latencies in milliseconds, bucketed by powers of 2^(1/4) so that
+  /// shards merge exactly and percentiles stay within ~10 %.
+  public var latencyBuckets: [String: Int] = [:]
+
+  enum CodingKeys: String, CodingKey {
+    case requestsSent = "requests_sent", answeredFromJournal = "answered_from_journal", retried, failed
+    case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", latencyBuckets = "latency_ms_buckets"
+  }
+
+  public init() {}
+
+  public var isEmpty: Bool { self == LLMStats() }
+
+  public mutating func merge(_ other: LLMStats) {
+    requestsSent += other.requestsSent
+    answeredFromJournal += other.answeredFromJournal
+    retried += other.retried
+    for (k, v) in other.failed { failed[k, default: 0] += v }
+    promptTokens += other.promptTokens
+    completionTokens += other.completionTokens
+    for (k, v) in other.latencyBuckets { latencyBuckets[k, default: 0] += v }
+  }
+
+  public static func bucket(milliseconds: Double) -> Int {
+    guard milliseconds > 1 else { return 0 }
+    return Int((log2(milliseconds) * 4).rounded(.up))
+  }
+
+  public mutating func recordLatency(milliseconds: Double) {
+    latencyBuckets[String(Self.bucket(milliseconds: milliseconds)), default: 0] += 1
+  }
+
+  /// The latency below which `fraction` of requests fell (upper bucket edge), in ms.
+  public func latencyPercentile(_ fraction: Double) -> Double? {
+    let buckets = latencyBuckets.compactMap { k, v in Int(k).map { ($0, v) } }.sorted { $0.0 < $1.0 }
+    let total = buckets.reduce(0) { $0 + $1.1 }
+    guard total > 0 else { return nil }
+    var running = 0
+    for (bucket, n) in buckets {
+      running += n
+      if Double(running) >= fraction * Double(total) { return pow(2, Double(bucket) / 4) }
+    }
+    return nil
+  }
+}
+
+/// What one stage (or one shard of it) did: records in and out, every filter's
+/// counts, other drops, LLM use and time. Invariant, checked by the runner and
+/// tests: `recordsIn == recordsOut + droppedTotal` for stages that only remove
+/// records (generating stages declare `generates`).
+public struct StageStats: Codable, Sendable, Equatable {
+  public var recordsIn = 0
+  public var recordsOut = 0
+  /// Drops that are not a filter's (e.g. `llm_failed`, `unparseable_reply`).
+  public var dropped: [String: Int] = [:]
+  public var filters: [FilterStats] = []
+  public var llm = LLMStats()
+  /// Stage-specific counters (e.g. `bootstrap_rounds`).
+  public var counters: [String: Int] = [:]
+  public var wallSeconds = 0.0
+
+  enum CodingKeys: String, CodingKey {
+    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters
+    case wallSeconds = "wall_seconds"
+  }
+
+  public init() {}
+
+  public var droppedTotal: Int { dropped.values.reduce(0, +) + filters.reduce(0) { $0 + $1.droppedTotal } }
+
+  public mutating func merge(_ other: StageStats) {
+    recordsIn += other.recordsIn
+    recordsOut += other.recordsOut
+    for (k, v) in other.dropped { dropped[k, default: 0] += v }
+    for filter in other.filters {
+      if let i = filters.firstIndex(where: { $0.name == filter.name }) {
+        filters[i].merge(filter)
+      } else {
+        filters.append(filter)
+      }
+    }
+    llm.merge(other.llm)
+    for (k, v) in other.counters { counters[k, default: 0] += v }
+    wallSeconds += other.wallSeconds
+  }
+
+  public func encoded() -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    return (try? [UInt8](encoder.encode(self))) ?? []
+  }
+
+  public static func decode(_ bytes: [UInt8]) -> StageStats? {
+    try? JSONDecoder().decode(StageStats.self, from: Data(bytes))
+  }
+}
+
+/// Thread-safe, live counters of a stage or shard while it runs.
+public final class StatsRecorder: Sendable {
+  private let state = Mutex(StageStats())
+
+  public init() {}
+
+  public var snapshot: StageStats { state.withLock { $0 } }
+
+  public func update(_ body: (inout StageStats) -> Void) {
+    state.withLock { body(&$0) }
+  }
+
+  public func recordIn(_ n: Int = 1) { state.withLock { $0.recordsIn += n } }
+  public func recordOut(_ n: Int = 1) { state.withLock { $0.recordsOut += n } }
+  public func drop(_ reason: String, _ n: Int = 1) { state.withLock { $0.dropped[reason, default: 0] += n } }
+  public func count(_ counter: String, _ n: Int = 1) { state.withLock { $0.counters[counter, default: 0] += n } }
+
+  /// Declares filters up front so that they appear in order, even with zero counts.
+  public func declareFilters(_ names: [String]) {
+    state.withLock { stats in
+      for name in names where !stats.filters.contains(where: { $0.name == name }) {
+        stats.filters.append(FilterStats(name: name))
+      }
+    }
+  }
+
+  /// Records one filter decision; `example` is kept (shortened) for the first few drops.
+  public func filter(_ name: String, kept: Bool, reason: String? = nil, example: String? = nil) {
+    state.withLock { stats in
+      let i: Int
+      if let found = stats.filters.firstIndex(where: { $0.name == name }) {
+        i = found
+      } else {
+        stats.filters.append(FilterStats(name: name))
+        i = stats.filters.count - 1
+      }
+      stats.filters[i].seen += 1
+      if kept {
+        stats.filters[i].kept += 1
+      } else {
+        let reason = reason ?? "dropped"
+        stats.filters[i].dropped[reason, default: 0] += 1
+        if let example, stats.filters[i].examples[reason, default: []].count < FilterStats.maxExamples {
+          let short = example.count > FilterStats.maxExampleLength
+            ? String(example.prefix(FilterStats.maxExampleLength)) + "…" : example
+          stats.filters[i].examples[reason, default: []].append(short)
+        }
+      }
+    }
+  }
+
+  public func merge(_ other: StageStats) { state.withLock { $0.merge(other) } }
+}

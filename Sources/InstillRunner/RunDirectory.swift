@@ -1,0 +1,96 @@
+import Foundation
+import InstillCore
+
+/// One stage as recorded in `DIR/plan.json`, so that `status` and `stats` can read
+/// a run directory without the pipeline file.
+public struct PlanEntry: Codable, Sendable, Equatable {
+  public var index: Int
+  public var name: String
+  public var kind: String
+  public var shape: String
+  public var folder: String
+  public var fingerprint: String
+}
+
+/// A stage's completion marker, `stages/NN-name/manifest.json`.
+public struct StageManifest: Codable, Sendable {
+  public var shards: Int
+  public var records: Int
+  public var fingerprint: String
+}
+
+/// Paths and files of a run directory (layout in DESIGN.md).
+public struct RunDirectory: Sendable {
+  public let path: String
+
+  public init(_ path: String) {
+    self.path = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+  }
+
+  public var frozenPipeline: String { path + "/pipeline.yaml" }
+  public var planFile: String { path + "/plan.json" }
+  public var statsFile: String { path + "/stats.json" }
+  public var stagesDirectory: String { path + "/stages" }
+  public var dataDirectory: String { path + "/data" }
+
+  public func stageDirectory(_ folder: String) -> String { stagesDirectory + "/" + folder }
+
+  public func shardPath(_ folder: String, _ shard: Int) -> String {
+    stageDirectory(folder) + "/" + ShardFiles.shard(shard)
+  }
+
+  public func shardStatsPath(_ folder: String, _ shard: Int) -> String {
+    stageDirectory(folder) + "/" + ShardFiles.stats(shard)
+  }
+
+  public func manifest(_ folder: String) -> StageManifest? {
+    guard let bytes = try? FileSystem.read(stageDirectory(folder) + "/" + ShardFiles.manifest) else { return nil }
+    return try? JSONDecoder().decode(StageManifest.self, from: Data(bytes))
+  }
+
+  public func writeManifest(_ manifest: StageManifest, folder: String) throws(InstillError) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    let bytes = (try? [UInt8](encoder.encode(manifest))) ?? []
+    try FileSystem.writeAtomically(bytes, to: stageDirectory(folder) + "/" + ShardFiles.manifest)
+  }
+
+  public func readPlan() -> [PlanEntry]? {
+    guard let bytes = try? FileSystem.read(planFile) else { return nil }
+    return try? JSONDecoder().decode([PlanEntry].self, from: Data(bytes))
+  }
+
+  public func writePlan(_ plan: [PlanEntry]) throws(InstillError) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    let bytes = (try? [UInt8](encoder.encode(plan))) ?? []
+    try FileSystem.writeAtomically(bytes, to: planFile)
+  }
+
+  /// Indices of the finished shards in a stage folder.
+  public func finishedShards(_ folder: String) -> [Int] {
+    FileSystem.list(stageDirectory(folder)).compactMap { name in
+      guard name.hasPrefix("shard-"), name.hasSuffix(".jsonl.gz") else { return nil }
+      return Int(name.dropFirst(6).dropLast(9))
+    }
+  }
+
+  /// Everything recorded on disk for a stage: its finished shards' stats plus a
+  /// global stage's `stage.stats.json`.
+  public func diskStats(_ folder: String) -> StageStats {
+    var total = StageStats()
+    let dir = stageDirectory(folder)
+    let names = FileSystem.list(dir)
+    let present = Set(names)
+    for name in names where name.hasSuffix(".stats.json") {
+      // A shard's stats count only once the shard itself is in place.
+      if name.hasPrefix("shard-"), !present.contains(name.replacingOccurrences(of: ".stats.json", with: ".jsonl.gz")) {
+        continue
+      }
+      if let bytes = try? FileSystem.read(dir + "/" + name), let stats = StageStats.decode(bytes) {
+        total.merge(stats)
+      }
+    }
+    return total
+  }
+}

@@ -1,0 +1,338 @@
+import Foundation
+import InstillCore
+import Logging
+import Synchronization
+
+public struct RunOptions: Sendable {
+  /// Run only this stage (`--stage`).
+  public var stage: String?
+  public var shardIndex: Int?
+  public var shardCount: Int?
+  /// Accept a changed pipeline file and recompute the stages it affects.
+  public var forceConfig = false
+  /// Seconds between rewrites of `DIR/stats.json` during a run.
+  public var statsInterval: Double = 5
+  /// Seconds between plain progress lines on stderr.
+  public var progressInterval: Double = 10
+
+  public init() {}
+
+  func owns(shard: Int) -> Bool {
+    guard let shardIndex, let shardCount else { return true }
+    return shard % shardCount == shardIndex
+  }
+
+  var isSharded: Bool { shardCount != nil }
+}
+
+public enum RunOutcome: Sendable, Equatable {
+  /// Every stage asked for is complete.
+  case complete
+  /// This task did its share; the rest waits for other tasks (job arrays).
+  case waiting(String)
+}
+
+/// Runs a pipeline's stages in order inside a run directory, resuming from what
+/// is already on disk: finished shards are skipped, unfinished ones are redone.
+public final class Runner: Sendable {
+  public let pipeline: Pipeline
+  public let directory: RunDirectory
+  public let options: RunOptions
+  public let control: RunControl
+  let logger: Logger
+  let board = LiveBoard()
+
+  public init(pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger) {
+    self.pipeline = pipeline
+    self.directory = RunDirectory(directory)
+    self.options = options
+    self.control = control
+    self.logger = logger
+  }
+
+  public func run() async throws -> RunOutcome {
+    try FileSystem.createDirectory(directory.path)
+    let lock = RunLock(directory: directory.path)
+    try lock.acquire(shardIndex: options.shardIndex)
+    defer { lock.release() }
+    try FileSystem.createDirectory(directory.stagesDirectory)
+    try reconcileConfiguration()
+
+    let selected: [PlannedStage]
+    if let only = options.stage {
+      guard let found = pipeline.stages.first(where: { $0.name == only }) else {
+        throw InstillError.input("no stage named '\(only)' (stages: \(pipeline.stages.map(\.name).joined(separator: ", ")))", field: "--stage")
+      }
+      selected = [found]
+    } else {
+      selected = pipeline.stages
+    }
+
+    let reporter = Task { [self] in await reportPeriodically() }
+    defer { reporter.cancel() }
+    do {
+      var outcome = RunOutcome.complete
+      for stage in selected {
+        outcome = try await runStage(stage)
+        if case .waiting = outcome { break }
+      }
+      writeStats()
+      return outcome
+    } catch {
+      writeStats()
+      throw error
+    }
+  }
+
+  // MARK: Configuration check
+
+  /// Freezes the pipeline on the first run; on later runs refuses a changed
+  /// pipeline unless `--force-config`, which recomputes only the stages whose
+  /// fingerprint changed (and those after them). Journals are kept.
+  func reconcileConfiguration() throws(InstillError) {
+    let plan = pipeline.plan
+    guard let old = directory.readPlan() else {
+      try FileSystem.writeAtomically(pipeline.text, to: directory.frozenPipeline)
+      try directory.writePlan(plan)
+      return
+    }
+    let firstChange = (0..<min(old.count, plan.count)).first { old[$0] != plan[$0] }
+      ?? (old.count == plan.count ? nil : min(old.count, plan.count))
+    guard let firstChange else { return }
+    let changed = plan.dropFirst(firstChange).map(\.name)
+    guard options.forceConfig else {
+      let what = changed.isEmpty ? "stages were removed" : "stages \(changed.joined(separator: ", ")) would be recomputed"
+      throw InstillError.input(
+        "the pipeline differs from the one this run directory was started with (\(directory.frozenPipeline)): \(what). "
+          + "Re-run with --force-config to accept the change, or use a new --run-dir",
+        file: pipeline.file)
+    }
+    logger.warning("pipeline changed: recomputing \(changed.isEmpty ? "nothing (stages removed)" : changed.joined(separator: ", ")); LLM journals are kept")
+    let keep = Set(plan.prefix(firstChange).map(\.folder))
+    for folder in FileSystem.list(directory.stagesDirectory) where !keep.contains(folder) {
+      let stageDir = directory.stageDirectory(folder)
+      for entry in FileSystem.list(stageDir) where entry != "journal" {
+        FileSystem.remove(stageDir + "/" + entry)
+      }
+    }
+    FileSystem.remove(directory.dataDirectory)
+    try FileSystem.writeAtomically(pipeline.text, to: directory.frozenPipeline)
+    try directory.writePlan(plan)
+  }
+
+  // MARK: Stages
+
+  /// The number of shards a stage produces, once known: from its manifest, or for
+  /// a map stage from the stage it reads.
+  func shardCount(of position: Int) -> Int? {
+    let stage = pipeline.stages[position]
+    if let manifest = directory.manifest(stage.folder), manifest.fingerprint == stage.fingerprint { return manifest.shards }
+    if stage.shape == .map, position > 0 { return shardCount(of: position - 1) }
+    return nil
+  }
+
+  func isComplete(_ stage: PlannedStage) -> Bool {
+    directory.manifest(stage.folder)?.fingerprint == stage.fingerprint
+  }
+
+  func runStage(_ stage: PlannedStage) async throws -> RunOutcome {
+    if isComplete(stage) {
+      logger.debug("stage \(stage.name): complete, skipped")
+      return .complete
+    }
+    try control.check()
+    try FileSystem.createDirectory(directory.stageDirectory(stage.folder))
+    switch stage.shape {
+    case .map: return try await runMapStage(stage)
+    case .global: return try await runGlobalStage(stage)
+    }
+  }
+
+  private func notReady(_ stage: PlannedStage, _ what: String) throws -> RunOutcome {
+    if options.isSharded && options.stage == nil {
+      let message = "stage \(stage.name) waits for \(what); the other tasks of this job array finish it"
+      logger.info("\(message)")
+      return .waiting(message)
+    }
+    throw InstillError.failure("stage \(stage.name) cannot run yet: it needs \(what). Run the earlier stages first (without --stage)")
+  }
+
+  func runMapStage(_ stage: PlannedStage) async throws -> RunOutcome {
+    let position = stage.index - 1
+    guard position > 0, let previous = Optional(pipeline.stages[position - 1]),
+          let shards = shardCount(of: position - 1) else {
+      return try notReady(stage, "the stages before it")
+    }
+    guard let mapStage = stage.stage as? any MapStage else { throw InstillError.failure("stage \(stage.name) is not a map stage") }
+    let started = ContinuousClock.now
+    var waitingFor: [Int] = []
+    for shard in 0..<shards where options.owns(shard: shard) {
+      let outputPath = directory.shardPath(stage.folder, shard)
+      if FileSystem.exists(outputPath) { continue }
+      let inputPath = directory.shardPath(previous.folder, shard)
+      guard FileSystem.exists(inputPath) else { waitingFor.append(shard); continue }
+      try control.check()
+      try await processShard(stage, mapStage, shard: shard, input: inputPath, output: outputPath)
+    }
+    if !waitingFor.isEmpty {
+      return try notReady(stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
+    }
+    let done = directory.finishedShards(stage.folder).filter { $0 < shards }
+    if done.count == shards {
+      let records = directory.diskStats(stage.folder).recordsOut
+      try directory.writeManifest(StageManifest(shards: shards, records: records, fingerprint: stage.fingerprint), folder: stage.folder)
+      logger.info("stage \(stage.name): complete (\(shards) shards, \(records) records)")
+    } else {
+      logger.info("stage \(stage.name): this task's shards are done (\(done.count)/\(shards) in all) after \(seconds(since: started))s")
+      return .waiting("stage \(stage.name) has \(shards - done.count) shards left for other tasks")
+    }
+    return .complete
+  }
+
+  private func processShard(_ stage: PlannedStage, _ mapStage: any MapStage, shard: Int, input: String, output: String) async throws {
+    let recorder = board.start(stage.folder, shard: shard)
+    defer { board.finish(stage.folder, shard: shard) }
+    let started = ContinuousClock.now
+    let reader = try RecordReader(path: input)
+    defer { reader.close() }
+    let writer = try RecordWriter(path: output, level: 1)
+    let context = makeContext(stage, shard: shard, stats: recorder)
+    do {
+      try await mapStage.process(reader, into: writer, context: context)
+      recorder.update { $0.wallSeconds = seconds(since: started) }
+      let stats = recorder.snapshot
+      try checkInvariant(stage, stats, shard: shard)
+      try FileSystem.writeAtomically(stats.encoded(), to: directory.shardStatsPath(stage.folder, shard))
+      try writer.finish()
+      logger.debug("stage \(stage.name) shard \(shard): \(stats.recordsIn) in, \(stats.recordsOut) out")
+    } catch {
+      writer.abandon()
+      throw error
+    }
+  }
+
+  func runGlobalStage(_ stage: PlannedStage) async throws -> RunOutcome {
+    let position = stage.index - 1
+    var inputs: [String] = []
+    if position > 0 {
+      let previous = pipeline.stages[position - 1]
+      guard isComplete(previous), let shards = shardCount(of: position - 1) else {
+        return try notReady(stage, "stage \(previous.name) to complete")
+      }
+      inputs = (0..<shards).map { directory.shardPath(previous.folder, $0) }
+    }
+    guard let globalStage = stage.stage as? any GlobalStage else { throw InstillError.failure("stage \(stage.name) is not a global stage") }
+    let stageDir = directory.stageDirectory(stage.folder)
+    let stageLock = try StageLock(directory: stageDir)
+    defer { withExtendedLifetime(stageLock) {} }
+    if isComplete(stage) { return .complete }
+    // Leftovers of an interrupted attempt are recomputed.
+    for name in FileSystem.list(stageDir) where name.hasPrefix("shard-") || name == ShardFiles.stageStats {
+      FileSystem.remove(stageDir + "/" + name)
+    }
+    logger.info("stage \(stage.name): running")
+    let recorder = board.start(stage.folder, shard: -1)
+    defer { board.finish(stage.folder, shard: -1) }
+    let started = ContinuousClock.now
+    let output = ShardedOutput(directory: stageDir, recordsPerShard: stage.recordsPerShard)
+    do {
+      try await globalStage.run(StageInput(shardPaths: inputs), into: output, context: makeContext(stage, shard: nil, stats: recorder))
+      let shards = try output.finish()
+      recorder.update { $0.wallSeconds = seconds(since: started) }
+      let stats = recorder.snapshot
+      try checkInvariant(stage, stats, shard: nil)
+      try FileSystem.writeAtomically(stats.encoded(), to: stageDir + "/" + ShardFiles.stageStats)
+      try directory.writeManifest(StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder)
+      logger.info("stage \(stage.name): complete (\(stats.recordsIn) in, \(stats.recordsOut) out, \(shards) shards)")
+    } catch {
+      output.abandon()
+      throw error
+    }
+    return .complete
+  }
+
+  private func checkInvariant(_ stage: PlannedStage, _ stats: StageStats, shard: Int?) throws(InstillError) {
+    guard !stage.generates else { return }
+    if stats.recordsIn != stats.recordsOut + stats.droppedTotal {
+      throw InstillError.failure(
+        "stage \(stage.name)\(shard.map { " shard \($0)" } ?? ""): counts do not add up: \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.droppedTotal) dropped")
+    }
+  }
+
+  private func makeContext(_ stage: PlannedStage, shard: Int?, stats: StatsRecorder) -> StageContext {
+    var stageLogger = logger
+    stageLogger[metadataKey: "stage"] = "\(stage.name)"
+    return StageContext(
+      stageName: stage.name, stageIndex: stage.index, stageDirectory: directory.stageDirectory(stage.folder),
+      runDirectory: directory.path, seed: pipeline.seed, shard: shard, stats: stats, control: control, logger: stageLogger)
+  }
+
+  // MARK: Statistics
+
+  /// Writes `DIR/stats.json`: every stage's finished shards plus what is running now.
+  public func writeStats() {
+    let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats())
+    try? FileSystem.writeAtomically(report.encoded(), to: directory.statsFile, durable: false)
+  }
+
+  private func reportPeriodically() async {
+    var sinceProgress = 0.0
+    while !Task.isCancelled {
+      try? await Task.sleep(for: .milliseconds(Int(options.statsInterval * 1000)))
+      if Task.isCancelled { return }
+      writeStats()
+      sinceProgress += options.statsInterval
+      if sinceProgress >= options.progressInterval {
+        sinceProgress = 0
+        for (folder, stats) in board.liveStats() {
+          logger.info("progress \(folder): \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.llm.requestsSent) requests")
+        }
+      }
+    }
+  }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+  let d = ContinuousClock.now - start
+  return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+/// Live recorders of the shards being processed right now.
+final class LiveBoard: Sendable {
+  private let recorders = Mutex<[String: [Int: StatsRecorder]]>([:])
+
+  func start(_ folder: String, shard: Int) -> StatsRecorder {
+    let recorder = StatsRecorder()
+    recorders.withLock { $0[folder, default: [:]][shard] = recorder }
+    return recorder
+  }
+
+  func finish(_ folder: String, shard: Int) {
+    recorders.withLock { _ = $0[folder]?.removeValue(forKey: shard) }
+  }
+
+  func liveStats() -> [String: StageStats] {
+    let current = recorders.withLock { $0 }
+    var out: [String: StageStats] = [:]
+    for (folder, shards) in current where !shards.isEmpty {
+      var total = StageStats()
+      for recorder in shards.values { total.merge(recorder.snapshot) }
+      out[folder] = total
+    }
+    return out
+  }
+}
+
+extension PlannedStage {
+  var shape: StageShape { stage.shape }
+  var generates: Bool { stage.generatesRecords }
+  var recordsPerShard: Int { stage.outputRecordsPerShard }
+}
+
+extension Pipeline {
+  var plan: [PlanEntry] {
+    stages.map {
+      PlanEntry(index: $0.index, name: $0.name, kind: $0.kind, shape: $0.shape.rawValue, folder: $0.folder, fingerprint: $0.fingerprint)
+    }
+  }
+}

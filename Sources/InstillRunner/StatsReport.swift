@@ -1,0 +1,150 @@
+import Foundation
+import InstillCore
+
+/// The merged statistics of a run (`DIR/stats.json`, `instill stats --json`).
+/// Keys are sorted and never renamed; new keys may be added.
+public struct StatsReport: Codable, Sendable {
+  public struct StageEntry: Codable, Sendable {
+    public var index: Int
+    public var name: String
+    public var kind: String
+    /// `complete`, `running`, `partial` (some shards done) or `pending`.
+    public var status: String
+    public var shardsTotal: Int?
+    public var shardsDone: Int
+    /// records_in == records_out + dropped (always true for stages that only filter).
+    public var countsAddUp: Bool
+    public var stats: StageStats
+
+    enum CodingKeys: String, CodingKey {
+      case index, name, kind, status, stats
+      case shardsTotal = "shards_total", shardsDone = "shards_done", countsAddUp = "counts_add_up"
+    }
+  }
+
+  public var pipeline: String
+  public var complete: Bool
+  public var stages: [StageEntry]
+
+  public static func build(directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats]) -> StatsReport {
+    var entries: [StageEntry] = []
+    var upstreamShards: Int?
+    for entry in plan {
+      let manifest = directory.manifest(entry.folder).flatMap { $0.fingerprint == entry.fingerprint ? $0 : nil }
+      var stats = directory.diskStats(entry.folder)
+      let running = live[entry.folder]
+      if let running { stats.merge(running) }
+      let total = manifest?.shards ?? (entry.shape == StageShape.map.rawValue ? upstreamShards : nil)
+      upstreamShards = total
+      let done = manifest?.shards ?? directory.finishedShards(entry.folder).count
+      let status: String
+      if manifest != nil {
+        status = "complete"
+      } else if running != nil {
+        status = "running"
+      } else if done > 0 {
+        status = "partial"
+      } else {
+        status = "pending"
+      }
+      entries.append(StageEntry(
+        index: entry.index, name: entry.name, kind: entry.kind, status: status, shardsTotal: total,
+        shardsDone: entry.shape == StageShape.global.rawValue && manifest == nil ? 0 : done,
+        countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats))
+    }
+    return StatsReport(pipeline: pipelineName, complete: entries.allSatisfy { $0.status == "complete" }, stages: entries)
+  }
+
+  /// Recomputes the report from a run directory alone (no running process needed).
+  public static func load(directory: RunDirectory) throws(InstillError) -> StatsReport {
+    guard let plan = directory.readPlan() else {
+      throw InstillError.input("not a run directory (no plan.json): \(directory.path)", file: directory.path)
+    }
+    // While a run holds the lock, its stats.json includes the shards in progress.
+    if RunLock.holder(directory: directory.path) != nil,
+       let bytes = try? FileSystem.read(directory.statsFile),
+       let live = try? JSONDecoder().decode(StatsReport.self, from: Data(bytes)) {
+      return live
+    }
+    let name = (try? FileSystem.read(directory.statsFile)).flatMap { try? JSONDecoder().decode(StatsReport.self, from: Data($0)) }?.pipeline
+    return build(directory: directory, plan: plan, pipelineName: name ?? "", live: [:])
+  }
+
+  public func encoded() -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    return ((try? [UInt8](encoder.encode(self))) ?? []) + [0x0A]
+  }
+
+  /// A readable table: one row per stage, then each filter's counts and examples.
+  public func table(examples: Bool = true) -> String {
+    var rows: [[String]] = [["STAGE", "KIND", "STATUS", "SHARDS", "IN", "OUT", "DROPPED", "REQUESTS", "TOKENS"]]
+    for s in stages {
+      let shards = "\(s.shardsDone)/\(s.shardsTotal.map(String.init) ?? "?")"
+      let llm = s.stats.llm
+      rows.append([
+        pad2(s.index) + "-" + s.name, s.kind, s.status, shards, "\(s.stats.recordsIn)", "\(s.stats.recordsOut)",
+        "\(s.stats.droppedTotal)", llm.requestsSent + llm.answeredFromJournal == 0 ? "-" : "\(llm.requestsSent)+\(llm.answeredFromJournal)j",
+        llm.promptTokens + llm.completionTokens == 0 ? "-" : "\(llm.promptTokens + llm.completionTokens)",
+      ])
+    }
+    var out = Self.align(rows)
+    for s in stages where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty {
+      out += "\n\(pad2(s.index))-\(s.name):\n"
+      for (reason, n) in s.stats.dropped.sorted(by: { $0.key < $1.key }) {
+        out += "  dropped \(reason): \(n)\n"
+      }
+      for f in s.stats.filters {
+        let reasons = f.dropped.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        out += "  filter \(f.name): seen \(f.seen), kept \(f.kept), dropped \(f.droppedTotal)\(reasons.isEmpty ? "" : " (\(reasons))")\n"
+        if examples {
+          for (reason, list) in f.examples.sorted(by: { $0.key < $1.key }) {
+            for example in list {
+              out += "    e.g. \(reason): \(example.replacingOccurrences(of: "\n", with: " ").prefix(120))\n"
+            }
+          }
+        }
+      }
+      for (name, n) in s.stats.counters.sorted(by: { $0.key < $1.key }) {
+        out += "  \(name): \(n)\n"
+      }
+      if let p50 = s.stats.llm.latencyPercentile(0.5), let p95 = s.stats.llm.latencyPercentile(0.95) {
+        out += "  latency p50 ≤ \(Int(p50)) ms, p95 ≤ \(Int(p95)) ms\n"
+      }
+    }
+    return out
+  }
+
+  static func align(_ rows: [[String]]) -> String {
+    guard let width = rows.first?.count else { return "" }
+    let widths = (0..<width).map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+      row.enumerated().map { c, cell in c == width - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+        .joined(separator: "  ")
+    }.joined(separator: "\n") + "\n"
+  }
+}
+
+func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+extension StatsReport {
+  /// What `instill status` prints.
+  public func statusText(directory: String, lockHolder: Int32?) -> String {
+    var rows: [[String]] = [["STAGE", "KIND", "STATUS", "SHARDS DONE", "PENDING", "RECORDS OUT", "REQUESTS"]]
+    var sent = 0, journal = 0
+    for s in stages {
+      let pending = s.shardsTotal.map { String(max(0, $0 - s.shardsDone)) } ?? "?"
+      rows.append([pad2(s.index) + "-" + s.name, s.kind, s.status, "\(s.shardsDone)", pending, "\(s.stats.recordsOut)",
+                   "\(s.stats.llm.requestsSent)"])
+      sent += s.stats.llm.requestsSent
+      journal += s.stats.llm.answeredFromJournal
+    }
+    var out = "run directory: \(directory)\n"
+    out += "pipeline: \(pipeline)\n"
+    out += "state: \(complete ? "complete" : "incomplete")\n"
+    out += "lock: " + (lockHolder.map { "held by pid \($0) (a run is in progress)" } ?? "free") + "\n"
+    out += "LLM requests: \(sent) sent, \(journal) answered from journal\n\n"
+    out += Self.align(rows)
+    return out
+  }
+}

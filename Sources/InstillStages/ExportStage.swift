@@ -1,0 +1,209 @@
+import Foundation
+import InstillCore
+
+/// `kind: export` — writes the dataset to `DIR/data/`: gzip JSONL shards named
+/// `train-00000-of-00003.jsonl.gz` (and `validation-…`), `dataset.json` with each
+/// shard's records, bytes and sha256, and a dataset card `README.md`.
+///
+/// The shuffle is deterministic and external: each record gets a rank from the
+/// pipeline seed and its position, records are spilled to one bucket file per
+/// output shard, and each bucket is sorted in memory, so memory stays at one
+/// output shard however large the dataset.
+public struct ExportStage: GlobalStage {
+  public enum Format: String, Sendable, CaseIterable { case messages, alpaca, sharegpt }
+
+  public let format: Format
+  public let recordsPerShard: Int
+  public let validationRatio: Double
+  public let shuffle: Bool
+  public let includeMeta: Bool
+  public let systemPrompt: String?
+  public let compressionLevel: Int
+  public let title: String
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("export") { params, context throws(InstillError) in
+      guard context.isLastStage else { throw params.owner.error("the export stage must be the last stage") }
+      guard !context.isFirstStage else { throw params.owner.error("the export stage needs a stage before it") }
+      return ExportStage(
+        format: Format(rawValue: try params.choice("format", Format.allCases.map(\.rawValue), default: "messages")) ?? .messages,
+        recordsPerShard: try params.int("records_per_shard", default: 50_000, in: 1...100_000_000),
+        validationRatio: try params.double("validation_ratio", default: 0, in: 0...0.9),
+        shuffle: try params.bool("shuffle", default: true),
+        includeMeta: try params.bool("include_meta", default: true),
+        systemPrompt: try params.optionalString("system_prompt"),
+        compressionLevel: try params.int("compression_level", default: 6, in: 1...9),
+        title: context.pipelineName)
+    }
+  }
+
+  public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
+    let data = context.runDirectory + "/data"
+    let tmp = data + ".tmp"
+    FileSystem.remove(tmp)
+    try FileSystem.createDirectory(tmp)
+
+    // Pass 1: count and rank.
+    var total = 0
+    var usable: [Bool] = []
+    try input.forEach { record in
+      total += 1
+      let reason = Self.unusable(record)
+      usable.append(reason == nil)
+      context.stats.recordIn()
+      if let reason {
+        context.stats.drop(reason)
+      }
+    }
+    let kept = usable.lazy.filter { $0 }.count
+    var ranks = [Int](repeating: 0, count: kept)  // rank of the k-th usable record
+    if shuffle {
+      var keys: [(UInt64, Int)] = []
+      keys.reserveCapacity(kept)
+      var random = SeededRandom(seed: context.seed, stream: "export/\(context.stageName)")
+      for k in 0..<kept { keys.append((random.next(), k)) }
+      keys.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+      for (rank, key) in keys.enumerated() { ranks[key.1] = rank }
+    } else {
+      for k in 0..<kept { ranks[k] = k }
+    }
+    var validationCount = Int((Double(kept) * validationRatio).rounded())
+    if validationRatio > 0, kept > 1 { validationCount = min(max(validationCount, 1), kept - 1) }
+    let splits = [("train", kept - validationCount), ("validation", validationCount)].filter { $0.1 > 0 || $0.0 == "train" }
+
+    // Where each rank goes: (split index, shard, position in shard).
+    func placement(_ rank: Int) -> (split: Int, shard: Int) {
+      if rank < validationCount { return (1, rank / recordsPerShard) }
+      return (0, (rank - validationCount) / recordsPerShard)
+    }
+    let shardCounts = splits.map { max(1, ($0.1 + recordsPerShard - 1) / recordsPerShard) }
+
+    // Pass 2: spill records to bucket files, one per output shard, remembering ranks.
+    var buckets: [[Int]: (writer: RecordWriter, ranks: [Int])] = [:]
+    var k = 0
+    var i = 0
+    try input.forEach { record in
+      defer { i += 1 }
+      guard usable[i] else { return }
+      let rank = ranks[k]
+      k += 1
+      let place = placement(rank)
+      let key = [place.split, place.shard]
+      if buckets[key] == nil {
+        buckets[key] = (try RecordWriter(path: "\(tmp)/.bucket-\(place.split)-\(place.shard).jsonl"), [])
+      }
+      try buckets[key]?.writer.write(formatted(record))
+      buckets[key]?.ranks.append(rank)
+      if k & 1023 == 0 { try context.checkStop() }
+    }
+    for (_, bucket) in buckets { try bucket.writer.finish() }
+
+    // Pass 3: sort each bucket by rank and write the final shard.
+    var manifestSplits: [(String, JSONValue)] = []
+    for (s, split) in splits.enumerated() {
+      var files: [JSONValue] = []
+      for shard in 0..<shardCounts[s] {
+        let name = "\(split.0)-\(ShardFiles.pad5(shard))-of-\(ShardFiles.pad5(shardCounts[s])).jsonl.gz"
+        let writer = try RecordWriter(path: "\(tmp)/\(name)", level: compressionLevel)
+        if let bucket = buckets[[s, shard]] {
+          let records = try RecordReader.readAll(path: bucket.writer.path)
+          let order = bucket.ranks.indices.sorted { bucket.ranks[$0] < bucket.ranks[$1] }
+          for j in order { try writer.write(records[j]) }
+          FileSystem.remove(bucket.writer.path)
+        }
+        let count = writer.count
+        try writer.finish()
+        let bytes = try FileSystem.read("\(tmp)/\(name)")
+        files.append(.object([
+          "file": .string(name), "records": .int(count), "bytes": .int(bytes.count), "sha256": .string(SHA256.hex(bytes)),
+        ]))
+        context.stats.recordOut(count)
+        try context.checkStop()
+      }
+      manifestSplits.append((split.0, .object(["records": .int(split.1), "shards": .array(files)])))
+    }
+    let manifest: JSONObject = [
+      "name": .string(title),
+      "format": .string(format.rawValue),
+      "records": .int(kept),
+      "splits": .object(JSONObject(manifestSplits)),
+    ]
+    try FileSystem.writeAtomically(JSONWriter.bytes(.object(manifest)) + [0x0A], to: "\(tmp)/dataset.json")
+    try FileSystem.writeAtomically(card(splits: splits, total: kept), to: "\(tmp)/README.md")
+
+    // Swap the finished folder into place.
+    let old = data + ".old"
+    FileSystem.remove(old)
+    if FileSystem.exists(data) { try FileSystem.rename(data, to: old) }
+    try FileSystem.rename(tmp, to: data)
+    FileSystem.remove(old)
+    context.logger.info("exported \(kept) records to \(data)")
+  }
+
+  /// Why a record cannot become a training example, if it cannot.
+  static func unusable(_ record: Record) -> String? {
+    if record.instruction.allSatisfy(\.isWhitespace) { return "empty_instruction" }
+    if record.output.allSatisfy(\.isWhitespace) { return "empty_output" }
+    return nil
+  }
+
+  func formatted(_ record: Record) -> Record {
+    let instruction = record.instruction
+    let input = record.input
+    let prompt = input.isEmpty ? instruction : instruction + "\n\n" + input
+    var out = Record()
+    if let id = record.id { out["id"] = .string(id) }
+    switch format {
+    case .messages:
+      var messages: [JSONValue] = []
+      if let systemPrompt { messages.append(.object(["role": .string("system"), "content": .string(systemPrompt)])) }
+      messages.append(.object(["role": .string("user"), "content": .string(prompt)]))
+      messages.append(.object(["role": .string("assistant"), "content": .string(record.output)]))
+      out["messages"] = .array(messages)
+    case .alpaca:
+      out["instruction"] = .string(instruction)
+      out["input"] = .string(input)
+      out["output"] = .string(record.output)
+    case .sharegpt:
+      var turns: [JSONValue] = []
+      if let systemPrompt { turns.append(.object(["from": .string("system"), "value": .string(systemPrompt)])) }
+      turns.append(.object(["from": .string("human"), "value": .string(prompt)]))
+      turns.append(.object(["from": .string("gpt"), "value": .string(record.output)]))
+      out["conversations"] = .array(turns)
+    }
+    if includeMeta, case .object(let meta)? = record["meta"], meta.count > 0 {
+      // Nested values are flattened to JSON text so every record has one schema.
+      out["meta"] = .object(JSONObject(meta.map { ($0.key, Self.flat($0.value)) }))
+    }
+    return out
+  }
+
+  static func flat(_ value: JSONValue) -> JSONValue {
+    switch value {
+    case .string: return value
+    case .null: return .null
+    default: return .string(JSONWriter.string(value))
+    }
+  }
+
+  func card(splits: [(String, Int)], total: Int) -> String {
+    var text = "---\nconfigs:\n- config_name: default\n  data_files:\n"
+    for split in splits {
+      text += "  - split: \(split.0)\n    path: \"\(split.0)-*.jsonl.gz\"\n"
+    }
+    text += "---\n\n# \(title)\n\n"
+    text += "Instruction-tuning data generated by the Instill pipeline `\(title)`.\n\n"
+    text += "- Format: `\(format.rawValue)`"
+    switch format {
+    case .messages: text += " (`messages`: a user turn and an assistant turn)\n"
+    case .alpaca: text += " (`instruction`, `input`, `output`)\n"
+    case .sharegpt: text += " (`conversations` with `from`/`value`)\n"
+    }
+    text += "- Records: \(total)\n"
+    for split in splits { text += "- Split `\(split.0)`: \(split.1) records\n" }
+    text += "\nShards, record counts and SHA-256 checksums are listed in `dataset.json`.\n"
+    text += "Each record may carry an `id` and a `meta` object (method, parents, model, scores).\n"
+    return text
+  }
+}
+

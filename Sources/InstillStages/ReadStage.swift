@@ -1,0 +1,187 @@
+import InstillCore
+
+/// `kind: read` — loads seed tasks or examples from a file into the pipeline.
+///
+/// Formats:
+/// - `self_instruct`: Self-Instruct's `seed_tasks.jsonl` (`id`, `name`, `instruction`,
+///   `instances: [{input, output}]`, `is_classification`);
+/// - `alpaca`: a JSON list of `{instruction, input, output}`;
+/// - `jsonl`: any JSON lines (or .jsonl.gz); `fields` maps our field names to yours.
+public struct ReadStage: GlobalStage {
+  public enum Format: String, Sendable, CaseIterable { case selfInstruct = "self_instruct", alpaca, jsonl }
+
+  public let path: String
+  public let format: Format
+  /// Our field name → the file's field name (jsonl only).
+  public let fields: [(String, String)]
+  public let limit: Int?
+  public let idPrefix: String
+  public let recordsPerShard: Int
+
+  public var outputRecordsPerShard: Int { recordsPerShard }
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("read") { params, context throws(InstillError) in
+      guard context.isFirstStage else {
+        throw params.owner.error("a read stage must be the first stage of the pipeline")
+      }
+      let format = Format(rawValue: try params.choice("format", Format.allCases.map(\.rawValue), default: "jsonl")) ?? .jsonl
+      var fields: [(String, String)] = []
+      if let map = try params.map("fields") {
+        for key in map.keys { fields.append((key, try map.string(key))) }
+        try map.finish()
+        if format != .jsonl { throw params.owner.error("'fields' applies to format jsonl only") }
+      }
+      return ReadStage(
+        path: try context.inputFile(try params.require("path")),
+        format: format, fields: fields,
+        limit: try params.optionalInt("limit", in: 1...Int.max),
+        idPrefix: try params.string("id_prefix", default: context.stageName),
+        recordsPerShard: try params.int("records_per_shard", default: 1000, in: 1...10_000_000))
+    }
+  }
+
+  public func validate() throws(InstillError) {
+    _ = try forEachRecord { _ in }
+  }
+
+  public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
+    let total = try forEachRecord { record throws(InstillError) in
+      try output.write(record)
+    }
+    context.stats.recordIn(total)
+    context.stats.recordOut(total)
+  }
+
+  /// Converts every record of the file, in file order; returns the count.
+  @discardableResult
+  func forEachRecord(_ body: (Record) throws(InstillError) -> Void) throws(InstillError) -> Int {
+    var n = 0
+    switch format {
+    case .alpaca:
+      let bytes = try FileSystem.read(path)
+      let elements: [(value: JSONValue, offset: Int)]
+      do {
+        elements = try JSONParser.parseArrayElements(bytes)
+      } catch {
+        throw InstillError.input("invalid JSON: \(error.message)", file: path, line: JSONParser.line(of: error.offset, in: bytes))
+      }
+      for (value, offset) in elements {
+        if let limit, n >= limit { break }
+        let line = JSONParser.line(of: offset, in: bytes)
+        guard case .object(let object) = value else {
+          throw InstillError.input("expected an object with instruction, input and output, found \(value.kindDescription)",
+                                   file: path, line: line, field: "[\(n)]")
+        }
+        let where_ = Location(file: path, line: line, prefix: "[\(n)].")
+        var record = Record()
+        record.id = try idOf(object, n: n)
+        record["instruction"] = .string(try where_.string(object, "instruction"))
+        record["input"] = .string(try where_.string(object, "input", optional: true) ?? "")
+        record["output"] = .string(try where_.string(object, "output", optional: true) ?? "")
+        try body(record)
+        n += 1
+      }
+    case .selfInstruct, .jsonl:
+      let reader = try RecordReader(path: path)
+      defer { reader.close() }
+      while let source = try reader.read() {
+        if let limit, n >= limit { break }
+        let where_ = Location(file: path, line: reader.lineNumber, prefix: "")
+        let record = format == .selfInstruct
+          ? try selfInstructTask(source.fields, where_, n: n)
+          : try mapped(source.fields, where_, n: n)
+        try body(record)
+        n += 1
+      }
+    }
+    return n
+  }
+
+  private func idOf(_ object: JSONObject, n: Int) throws(InstillError) -> String {
+    switch object["id"] {
+    case .string(let s)?: return s
+    case .number(let s)?: return s
+    default: return "\(idPrefix)-\(n)"
+    }
+  }
+
+  private func selfInstructTask(_ object: JSONObject, _ at: Location, n: Int) throws(InstillError) -> Record {
+    let instruction = try at.string(object, "instruction")
+    guard case .array(let instances)? = object["instances"], !instances.isEmpty else {
+      throw at.error("expected a non-empty list of {input, output}", field: "instances")
+    }
+    var cleaned: [JSONValue] = []
+    for (i, item) in instances.enumerated() {
+      guard case .object(let instance) = item else {
+        throw at.error("expected an object with input and output", field: "instances[\(i)]")
+      }
+      let sub = Location(file: at.file, line: at.line, prefix: "instances[\(i)].")
+      cleaned.append(.object([
+        "input": .string(try sub.string(instance, "input", optional: true) ?? ""),
+        "output": .string(try sub.string(instance, "output")),
+      ]))
+    }
+    var isClassification = false
+    if let value = object["is_classification"] {
+      guard case .bool(let b) = value else { throw at.error("expected true or false", field: "is_classification") }
+      isClassification = b
+    }
+    var record = Record()
+    record.id = try idOf(object, n: n)
+    record["instruction"] = .string(instruction)
+    record["input"] = cleaned[0].objectValue?["input"] ?? .string("")
+    record["output"] = cleaned[0].objectValue?["output"] ?? .string("")
+    record["is_classification"] = .bool(isClassification)
+    record["instances"] = .array(cleaned)
+    var meta: JSONObject = ["source": .string("seed")]
+    if let name = object["name"]?.stringValue { meta["name"] = .string(name) }
+    record.meta = meta
+    return record
+  }
+
+  private func mapped(_ object: JSONObject, _ at: Location, n: Int) throws(InstillError) -> Record {
+    guard !fields.isEmpty else {
+      var record = Record(object)
+      if record.id == nil { record.id = "\(idPrefix)-\(n)" }
+      return record
+    }
+    var record = Record()
+    record.id = try idOf(object, n: n)
+    let sources = Set(fields.map(\.1))
+    for (ours, theirs) in fields {
+      guard let value = object[theirs] else { throw at.error("missing field (mapped to '\(ours)')", field: theirs) }
+      guard case .string = value else { throw at.error("expected text, found \(value.kindDescription)", field: theirs) }
+      record[ours] = value
+    }
+    for (key, value) in object where key != "id" && !sources.contains(key) && record[key] == nil {
+      record[key] = value
+    }
+    return record
+  }
+}
+
+/// Where in a seed file a value came from, for error messages.
+struct Location {
+  let file: String
+  let line: Int
+  let prefix: String
+
+  func error(_ message: String, field: String) -> InstillError {
+    .input(message, file: file, line: line, field: prefix + field)
+  }
+
+  func string(_ object: JSONObject, _ key: String, optional: Bool = false) throws(InstillError) -> String? {
+    guard let value = object[key] else {
+      if optional { return nil }
+      throw error("missing", field: key)
+    }
+    guard case .string(let s) = value else { throw error("expected text, found \(value.kindDescription)", field: key) }
+    return s
+  }
+
+  func string(_ object: JSONObject, _ key: String) throws(InstillError) -> String {
+    guard let s = try string(object, key, optional: false) else { throw error("missing", field: key) }
+    return s
+  }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import InstillCore
+import InstillRunner
+
+struct Status: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show stages, shards done and pending, records, requests, and whether a run holds the lock.")
+
+  @Argument(help: "The run directory.")
+  var runDir: String
+
+  func run() async throws {
+    try await withExitCodes {
+      let directory = RunDirectory(runDir)
+      let report = try StatsReport.load(directory: directory)
+      print(report.statusText(directory: runDir, lockHolder: RunLock.holder(directory: runDir)), terminator: "")
+    }
+  }
+}
+
+struct Stats: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Show filter statistics: per stage records in/out, every filter's counts and dropped examples.")
+
+  @Argument(help: "The run directory.")
+  var runDir: String
+
+  @Flag(help: "Print stable, machine-readable JSON instead of a table.")
+  var json = false
+
+  @Flag(name: .customLong("no-examples"), help: "Leave dropped examples out of the table.")
+  var noExamples = false
+
+  func run() async throws {
+    try await withExitCodes {
+      let report = try StatsReport.load(directory: RunDirectory(runDir))
+      if json {
+        FileHandle.standardOutput.write(Data(report.encoded()))
+      } else {
+        print(report.table(examples: !noExamples), terminator: "")
+      }
+    }
+  }
+}
+
+struct Validate: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Check a pipeline file and its seed files without calling an LLM.")
+
+  @Argument(help: "The pipeline file (YAML).")
+  var pipeline: String
+
+  func run() async throws {
+    try await withExitCodes {
+      let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
+      try loaded.validate()
+      print("\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
+        + loaded.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: ", "))
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import InstillCore
+import InstillRunner
+import Logging
+
+struct Run: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run or resume a pipeline in a run directory.",
+    discussion: "Re-running the same command after any interruption continues where it stopped.")
+
+  @Argument(help: "The pipeline file (YAML).")
+  var pipeline: String
+
+  @Option(name: .customLong("run-dir"), help: "The run directory (created if missing).")
+  var runDir: String
+
+  @Option(name: .customLong("max-requests"), help: "Stop cleanly (exit 3) after this many LLM requests.")
+  var maxRequests: Int?
+
+  @Option(name: .customLong("max-time"), help: "Stop cleanly (exit 3) after this many seconds.")
+  var maxTime: Double?
+
+  @Option(name: .customLong("shard-index"), help: "With --shard-count: process only shards where shard % count == index.")
+  var shardIndex: Int?
+
+  @Option(name: .customLong("shard-count"), help: "The number of tasks sharing this run (job arrays).")
+  var shardCount: Int?
+
+  @Option(name: .customLong("stage"), help: "Run this stage only (its inputs must be complete).")
+  var stage: String?
+
+  @Flag(name: .customLong("force-config"), help: "Accept a changed pipeline file; recompute the stages it affects.")
+  var forceConfig = false
+
+  @Option(name: .customLong("stats-interval"), help: "Seconds between updates of DIR/stats.json.")
+  var statsInterval: Double = 5
+
+  @OptionGroup var log: LogOptions
+
+  func validate() throws {
+    if (shardIndex == nil) != (shardCount == nil) {
+      throw ValidationError("--shard-index and --shard-count go together")
+    }
+    if let shardCount, let shardIndex, shardCount < 1 || shardIndex < 0 || shardIndex >= shardCount {
+      throw ValidationError("--shard-index must be in 0..<--shard-count")
+    }
+    if let maxRequests, maxRequests < 0 { throw ValidationError("--max-requests must be zero or more") }
+    if let maxTime, maxTime <= 0 { throw ValidationError("--max-time must be positive") }
+    if statsInterval <= 0 || statsInterval > 10 { throw ValidationError("--stats-interval must be in (0, 10]") }
+  }
+
+  func run() async throws {
+    let logger = log.bootstrap()
+    try await withExitCodes {
+      let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
+      try loaded.validate()
+      let control = RunControl(maxTime: maxTime, maxRequests: maxRequests)
+      let signals = SignalWatcher(control: control, logger: logger)
+      defer { withExtendedLifetime(signals) {} }
+      var options = RunOptions()
+      options.stage = stage
+      options.shardIndex = shardIndex
+      options.shardCount = shardCount
+      options.forceConfig = forceConfig
+      options.statsInterval = statsInterval
+      let runner = Runner(pipeline: loaded, directory: runDir, options: options, control: control, logger: logger)
+      switch try await runner.run() {
+      case .complete:
+        logger.info("done: \(runDir)")
+      case .waiting(let why):
+        logger.info("this task's share is done; \(why)")
+      }
+    }
+  }
+}
+
+/// Turns SIGINT and SIGTERM into a clean stop at the next safe point.
+final class SignalWatcher {
+  private let sources: [any DispatchSourceSignal]
+
+  init(control: RunControl, logger: Logger) {
+    sources = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")].map { signalNumber, name in
+      signal(signalNumber, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+      source.setEventHandler {
+        logger.warning("\(name) received: stopping at the next safe point")
+        control.requestStop(name)
+      }
+      source.resume()
+      return source
+    }
+  }
+
+  deinit { sources.forEach { $0.cancel() } }
+}
