@@ -142,8 +142,8 @@ public struct ExportStage: GlobalStage {
 
   /// Why a record cannot become a training example, if it cannot.
   static func unusable(_ record: Record) -> String? {
-    if record.instruction.allSatisfy(\.isWhitespace) { return "empty_instruction" }
-    if record.output.allSatisfy(\.isWhitespace) { return "empty_output" }
+    if Text.isBlank(record.instruction) { return "empty_instruction" }
+    if Text.isBlank(record.output) { return "empty_output" }
     return nil
   }
 

@@ -42,12 +42,19 @@ public struct ReadStage: GlobalStage {
   }
 
   public func validate() throws(InstillError) {
-    _ = try forEachRecord { _ in }
+    do {
+      try forEachRecord { _ in }
+    } catch let error as InstillError {
+      throw error
+    } catch {
+      throw InstillError.failure("\(error)", file: path)
+    }
   }
 
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
-    let total = try forEachRecord { record throws(InstillError) in
+    let total = try forEachRecord { record in
       try output.write(record)
+      if output.recordCount & 1023 == 0 { try context.checkStop() }
     }
     context.stats.recordIn(total)
     context.stats.recordOut(total)
@@ -55,7 +62,7 @@ public struct ReadStage: GlobalStage {
 
   /// Converts every record of the file, in file order; returns the count.
   @discardableResult
-  func forEachRecord(_ body: (Record) throws(InstillError) -> Void) throws(InstillError) -> Int {
+  func forEachRecord(_ body: (Record) throws -> Void) throws -> Int {
     var n = 0
     switch format {
     case .alpaca:

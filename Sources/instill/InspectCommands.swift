@@ -13,6 +13,12 @@ struct Status: AsyncParsableCommand {
   func run() async throws {
     try await withExitCodes {
       let directory = RunDirectory(runDir)
+      guard directory.readPlan() != nil else {
+        let holder = RunLock.holder(directory: runDir)
+        print("run directory: \(runDir)\nstate: not started (no plan.json yet)\nlock: "
+          + (holder.map { "held by pid \($0)" } ?? "free"))
+        return
+      }
       let report = try StatsReport.load(directory: directory)
       print(report.statusText(directory: runDir, lockHolder: RunLock.holder(directory: runDir)), terminator: "")
     }

@@ -53,12 +53,12 @@ struct Run: AsyncParsableCommand {
 
   func run() async throws {
     let logger = log.bootstrap()
+    let control = RunControl(maxTime: maxTime, maxRequests: maxRequests)
+    let signals = SignalWatcher(control: control, logger: logger)
+    defer { withExtendedLifetime(signals) {} }
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
-      let control = RunControl(maxTime: maxTime, maxRequests: maxRequests)
-      let signals = SignalWatcher(control: control, logger: logger)
-      defer { withExtendedLifetime(signals) {} }
       var options = RunOptions()
       options.stage = stage
       options.shardIndex = shardIndex

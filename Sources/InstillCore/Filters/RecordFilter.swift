@@ -31,19 +31,7 @@ public struct FilterChain: Sendable {
 }
 
 /// Counts words the way Python's `str.split()` does: runs of whitespace separate.
-public func wordCount(_ text: String) -> Int {
-  var count = 0
-  var inWord = false
-  for scalar in text.unicodeScalars {
-    if scalar.properties.isWhitespace {
-      inWord = false
-    } else if !inWord {
-      inWord = true
-      count += 1
-    }
-  }
-  return count
-}
+public func wordCount(_ text: String) -> Int { Text.wordCount(text) }
 
 /// Drops records whose field is shorter than `min` or longer than `max`, counted
 /// in words (whitespace-separated) or characters.
@@ -67,7 +55,7 @@ public struct LengthFilter: RecordFilter {
 
   public func check(_ record: Record) -> String? {
     let text = record.string(field) ?? ""
-    let length = unit == .words ? wordCount(text) : text.count
+    let length = unit == .words ? Text.wordCount(text) : text.count
     if let min, length < min { return "too_short" }
     if let max, length > max { return "too_long" }
     return nil
@@ -81,14 +69,14 @@ public struct KeywordFilter: RecordFilter {
   public let fields: [String]
   public let keywords: [String]
   public let wholeWord: Bool
-  private let lowered: [[Character]]
+  private let lowered: [[Unicode.Scalar]]
 
   public init(name: String, fields: [String], keywords: [String], wholeWord: Bool) {
     self.name = name
     self.fields = fields
     self.keywords = keywords
     self.wholeWord = wholeWord
-    self.lowered = keywords.map { Array($0.lowercased()) }
+    self.lowered = keywords.map { Array($0.lowercased().unicodeScalars) }
   }
 
   public var exampleField: String { fields.first ?? "instruction" }
@@ -96,37 +84,32 @@ public struct KeywordFilter: RecordFilter {
   public func check(_ record: Record) -> String? {
     for field in fields {
       guard let text = record.string(field), !text.isEmpty else { continue }
-      let chars = Array(text.lowercased())
-      for (i, keyword) in lowered.enumerated() where contains(chars, keyword) {
+      let scalars = Array(text.lowercased().unicodeScalars)
+      for (i, keyword) in lowered.enumerated() where contains(scalars, keyword) {
         return "keyword:\(keywords[i])"
       }
     }
     return nil
   }
 
-  /// Whole-word matching follows regex `\b`: the keyword's ends must not touch a
-  /// word character (letter, digit or underscore) next to them.
-  private func contains(_ text: [Character], _ keyword: [Character]) -> Bool {
-    guard !keyword.isEmpty, keyword.count <= text.count else { return false }
+  /// Whole-word matching follows regex `\b`: a keyword end that is a word
+  /// character must not touch another word character.
+  private func contains(_ text: [Unicode.Scalar], _ keyword: [Unicode.Scalar]) -> Bool {
+    guard let first = keyword.first, let last = keyword.last, keyword.count <= text.count else { return false }
+    let firstIsWord = Text.isWordScalar(first), lastIsWord = Text.isWordScalar(last)
     var i = 0
     while i + keyword.count <= text.count {
-      if text[i] == keyword[0], text[i..<(i + keyword.count)].elementsEqual(keyword) {
+      if text[i] == first, text[i..<(i + keyword.count)].elementsEqual(keyword) {
         if !wholeWord { return true }
-        let before = i > 0 ? text[i - 1] : nil
-        let after = i + keyword.count < text.count ? text[i + keyword.count] : nil
-        let startOK = before.map { !(isWordChar($0) && isWordChar(keyword[0])) } ?? true
-        let endOK = after.map { !(isWordChar($0) && isWordChar(keyword[keyword.count - 1])) } ?? true
+        let startOK = i == 0 || !(firstIsWord && Text.isWordScalar(text[i - 1]))
+        let end = i + keyword.count
+        let endOK = end == text.count || !(lastIsWord && Text.isWordScalar(text[end]))
         if startOK && endOK { return true }
       }
       i += 1
     }
     return false
   }
-}
-
-/// A regex word character (`\w`): letter, digit or underscore.
-public func isWordChar(_ c: Character) -> Bool {
-  c == "_" || c.isLetter || c.isNumber
 }
 
 /// Drops records where any of `fields` is missing or only whitespace.
@@ -142,7 +125,7 @@ public struct NonEmptyFilter: RecordFilter {
   public var exampleField: String { "instruction" }
 
   public func check(_ record: Record) -> String? {
-    for field in fields where (record.string(field) ?? "").allSatisfy(\.isWhitespace) {
+    for field in fields where Text.isBlank(record.string(field) ?? "") {
       return "empty_\(field)"
     }
     return nil

@@ -20,12 +20,37 @@ public struct SHA256: Sendable {
   public init() {}
 
   public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-    for byte in bytes {
-      block[blockCount] = byte
+    if let done = bytes.withContiguousStorageIfAvailable({ update(buffer: $0) }) { return done }
+    update(buffer: Array(bytes))
+  }
+
+  private mutating func update(buffer: [UInt8]) {
+    buffer.withUnsafeBufferPointer { update(buffer: $0) }
+  }
+
+  private mutating func update(buffer: UnsafeBufferPointer<UInt8>) {
+    length &+= UInt64(buffer.count)
+    var i = 0
+    // Top up a partial block first.
+    while blockCount > 0 && i < buffer.count {
+      block[blockCount] = buffer[i]
       blockCount += 1
-      if blockCount == 64 { compress(); blockCount = 0 }
+      i += 1
+      if blockCount == 64 {
+        block.withUnsafeBufferPointer { compress($0.baseAddress!) }
+        blockCount = 0
+      }
     }
-    length &+= UInt64(bytes.count)
+    // Whole blocks straight from the input.
+    while i + 64 <= buffer.count {
+      compress(buffer.baseAddress! + i)
+      i += 64
+    }
+    while i < buffer.count {
+      block[blockCount] = buffer[i]
+      blockCount += 1
+      i += 1
+    }
   }
 
   public mutating func update(_ text: String) { update(Array(text.utf8)) }
@@ -37,7 +62,7 @@ public struct SHA256: Sendable {
     padding += [UInt8](repeating: 0, count: remainder <= 56 ? 56 - remainder : 120 - remainder)
     for i in (0..<8).reversed() { padding.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
     let saved = length
-    update(padding)
+    update(buffer: padding)
     length = saved
     let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
     return words.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32($0))) } }
@@ -55,10 +80,10 @@ public struct SHA256: Sendable {
 
   public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
 
-  private mutating func compress() {
+  private mutating func compress(_ p: UnsafePointer<UInt8>) {
     var w = [UInt32](repeating: 0, count: 64)
     for i in 0..<16 {
-      w[i] = UInt32(block[i * 4]) << 24 | UInt32(block[i * 4 + 1]) << 16 | UInt32(block[i * 4 + 2]) << 8 | UInt32(block[i * 4 + 3])
+      w[i] = UInt32(p[i * 4]) << 24 | UInt32(p[i * 4 + 1]) << 16 | UInt32(p[i * 4 + 2]) << 8 | UInt32(p[i * 4 + 3])
     }
     for i in 16..<64 {
       let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)

@@ -1,0 +1,310 @@
+import Foundation
+import InstillCore
+import Testing
+
+/// End-to-end tests of `instill run`, `status`, `stats` and `validate`, driving
+/// the built binary the way a user or a cron job does.
+@Suite(.serialized)
+struct RunCommandTests {
+  /// A pipeline over `count` generated records, split into many shards.
+  func pipeline(_ dir: TempDir, count: Int, exportFormat: String = "messages", perShard: Int = 500,
+                validation: Double = 0.1) -> String {
+    _ = writeQA(dir, count: count)
+    return dir.write("pipeline.yaml", """
+      name: qa-test
+      seed: 11
+      stages:
+        - name: seeds
+          kind: read
+          path: qa.jsonl
+          format: jsonl
+          fields: {instruction: q, output: a}
+          records_per_shard: \(perShard)
+        - name: clean
+          kind: filter
+          filters:
+            - type: length
+              field: instruction
+              min: 3
+              max: 12
+            - type: keywords
+              words: [image]
+        - kind: export
+          format: \(exportFormat)
+          records_per_shard: 700
+          validation_ratio: \(validation)
+      """)
+  }
+
+  @Test func completeRunThenRerunChangesNothing() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 3000)
+    let run = dir.file("run")
+    let first = try instill("run", p, "--run-dir", run)
+    #expect(first.status == 0, "\(first.stderr)")
+    let before = treeDigest(run + "/data")
+    #expect(before.keys.contains("dataset.json"))
+    #expect(before.keys.contains("README.md"))
+    #expect(before.keys.contains { $0.hasPrefix("train-00000-of-") })
+    #expect(before.keys.contains { $0.hasPrefix("validation-00000-of-00001") })
+    let mtime = try FileManager.default.attributesOfItem(atPath: run + "/data/dataset.json")[.modificationDate] as? Date
+    let second = try instill("run", p, "--run-dir", run)
+    #expect(second.status == 0)
+    #expect(treeDigest(run + "/data") == before)
+    let mtime2 = try FileManager.default.attributesOfItem(atPath: run + "/data/dataset.json")[.modificationDate] as? Date
+    #expect(mtime == mtime2, "a complete run re-run must not rewrite the dataset")
+
+    // dataset.json agrees with the files.
+    let manifest = try JSONParser.parse(String(decoding: FileSystem.read(run + "/data/dataset.json"), as: UTF8.self)).objectValue
+    var total = 0
+    for split in ["train", "validation"] {
+      for shard in manifest?["splits"]?.objectValue?[split]?.objectValue?["shards"]?.arrayValue ?? [] {
+        let o = shard.objectValue!
+        let file = run + "/data/" + o["file"]!.stringValue!
+        let bytes = try FileSystem.read(file)
+        #expect(o["sha256"]?.stringValue == SHA256.hex(bytes))
+        #expect(o["bytes"]?.intValue == bytes.count)
+        let n = try RecordReader.count(path: file)
+        #expect(o["records"]?.intValue == n)
+        total += n
+      }
+    }
+    #expect(total == manifest?["records"]?.intValue)
+    let card = String(decoding: try FileSystem.read(run + "/data/README.md"), as: UTF8.self)
+    #expect(card.hasPrefix("---\nconfigs:"))
+    #expect(card.contains("split: validation"))
+  }
+
+  @Test func killNineAtRandomMomentsGivesAnIdenticalDataset() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 60_000, perShard: 2000)
+    let reference = dir.file("reference")
+    #expect(try instill("run", p, "--run-dir", reference).status == 0)
+    let expected = treeDigest(reference + "/data")
+
+    let victim = dir.file("victim")
+    var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))
+    var kills = 0
+    for _ in 0..<8 {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: Binary.path)
+      process.arguments = ["run", p, "--run-dir", victim, "--quiet"]
+      process.standardError = FileHandle.nullDevice
+      try process.run()
+      usleep(UInt32(20_000 + random.below(900_000)))
+      if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        kills += 1
+      }
+      process.waitUntilExit()
+    }
+    let final = try instill("run", p, "--run-dir", victim)
+    #expect(final.status == 0, "\(final.stderr)")
+    #expect(kills > 0, "the run finished before any kill; make it larger")
+    #expect(treeDigest(victim + "/data") == expected)
+    // No leftovers that look like finished output.
+    let leftovers = FileManager.default.enumerator(atPath: victim)?.allObjects.compactMap { $0 as? String }
+      .filter { $0.hasSuffix(".tmp") || $0.contains(".tmp/") || $0.hasSuffix(".old") } ?? []
+    #expect(leftovers.isEmpty, "\(leftovers)")
+  }
+
+  @Test func lockedRunDirectoryExits4AtOnce() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 100)
+    let run = dir.file("run")
+    try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    // Another process holds the lock (a POSIX record lock, as instill takes it).
+    let holder = Process()
+    holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    holder.arguments = ["python3", "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", run + "/lock"]
+    let out = Pipe()
+    holder.standardOutput = out
+    try holder.run()
+    defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+    _ = out.fileHandleForReading.availableData  // waits for "held"
+    let started = Date()
+    let result = try instill("run", p, "--run-dir", run)
+    #expect(result.status == 4)
+    #expect(result.stderr.contains("another instill process"))
+    #expect(Date().timeIntervalSince(started) < 5)
+    let status = try instill("status", run)
+    #expect(status.stdout.contains("lock: held by pid"))
+    #expect(!FileSystem.exists(run + "/data"))
+  }
+
+  @Test func maxTimeStopsWithExit3AndTheNextRunCompletes() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 80_000, perShard: 1000)
+    let reference = dir.file("reference")
+    #expect(try instill("run", p, "--run-dir", reference).status == 0)
+
+    let run = dir.file("run")
+    let stopped = try instill("run", p, "--run-dir", run, "--max-time", "0.3")
+    #expect(stopped.status == 3, "\(stopped.stderr)")
+    #expect(stopped.stderr.contains("--max-time"))
+    #expect(!FileSystem.exists(run + "/data"))
+    let status = try instill("status", run)
+    #expect(status.stdout.contains("state: incomplete"))
+    let resumed = try instill("run", p, "--run-dir", run)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(treeDigest(run + "/data") == treeDigest(reference + "/data"))
+  }
+
+  @Test func sigtermStopsCleanlyAndResumes() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 80_000, perShard: 1000)
+    let run = dir.file("run")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binary.path)
+    process.arguments = ["run", p, "--run-dir", run]
+    let err = Pipe()
+    process.standardError = err
+    try process.run()
+    usleep(700_000)
+    process.terminate()
+    let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 3, "\(log)")
+    #expect(log.contains("SIGTERM received"))
+    #expect(try instill("run", p, "--run-dir", run).status == 0)
+  }
+
+  @Test func badInputsExit2AndNameFileLineAndField() throws {
+    let dir = TempDir()
+    // A truncated gzip seed file.
+    let seeds = dir.file("seeds.jsonl.gz")
+    let writer = try RecordWriter(path: seeds)
+    for i in 0..<20_000 { try writer.write(Record(["instruction": .string("task number \(i) with words"), "output": .string("x")])) }
+    try writer.finish()
+    let bytes = try FileSystem.read(seeds)
+    dir.write("cut.jsonl.gz", bytes: Array(bytes.prefix(bytes.count * 2 / 3)))
+    dir.write("bad-utf8.jsonl", bytes: Array("{\"instruction\":\"a\",\"output\":\"b\"}\n{\"instruction\":\"".utf8) + [0xC0, 0xAF] + Array("\"}\n".utf8))
+    func pipe(_ seedFile: String, extra: String = "") -> String {
+      dir.write("p-\(seedFile).yaml", """
+        name: bad
+        stages:
+          - kind: read
+            path: \(seedFile)
+        \(extra)
+          - kind: export
+        """)
+    }
+    let cases: [(String, String)] = [
+      (pipe("cut.jsonl.gz"), "cut.jsonl.gz"),
+      (pipe("bad-utf8.jsonl"), "bad-utf8.jsonl:2"),
+      (pipe("missing.jsonl"), "p-missing.jsonl.yaml:4"),
+      (pipe("seeds.jsonl.gz", extra: "    shuffle_everything: true"), "shuffle_everything"),
+    ]
+    for (file, mention) in cases {
+      let run = dir.file("run-\(UUID().uuidString)")
+      let result = try instill("run", file, "--run-dir", run)
+      #expect(result.status == 2, "\(file): \(result.stderr)")
+      #expect(result.stderr.contains(mention), "\(file): \(result.stderr)")
+      #expect(!FileSystem.exists(run + "/data"))
+      #expect(try instill("validate", file).status == 2)
+    }
+    let ok = pipe("seeds.jsonl.gz")
+    let validated = try instill("validate", ok)
+    #expect(validated.status == 0, "\(validated.stderr)")
+  }
+
+  @Test func everyStageAddsUpAndStatsAreReadable() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 5000)
+    let run = dir.file("run")
+    #expect(try instill("run", p, "--run-dir", run).status == 0)
+    let stats = try statsJSON(run)
+    #expect(stats["complete"] == .bool(true))
+    let stages = stats["stages"]?.arrayValue ?? []
+    #expect(stages.count == 3)
+    for stage in stages {
+      let s = stage.objectValue!
+      let counts = s["stats"]!.objectValue!
+      let input = counts["records_in"]!.intValue!, output = counts["records_out"]!.intValue!
+      var dropped = (counts["dropped"]?.objectValue ?? [:]).reduce(0) { $0 + ($1.value.intValue ?? 0) }
+      for filter in counts["filters"]?.arrayValue ?? [] {
+        let f = filter.objectValue!
+        let fd = (f["dropped"]?.objectValue ?? [:]).reduce(0) { $0 + ($1.value.intValue ?? 0) }
+        #expect(f["seen"]!.intValue! == f["kept"]!.intValue! + fd)
+        dropped += fd
+      }
+      #expect(input == output + dropped, "\(s["name"]!)")
+      #expect(s["counts_add_up"] == .bool(true))
+    }
+    let clean = stages[1].objectValue!["stats"]!.objectValue!
+    #expect(clean["records_in"]!.intValue == 5000)
+    #expect((clean["filters"]?.arrayValue?.count ?? 0) == 2)
+    // The table names every filter and its reasons.
+    let table = try instill("stats", run)
+    #expect(table.stdout.contains("filter length-instruction"))
+    #expect(table.stdout.contains("keyword:image"))
+    #expect(table.stdout.contains("too_short"))
+    // stats.json on disk is the same document.
+    let onDisk = try JSONParser.parse(String(decoding: FileSystem.read(run + "/stats.json"), as: UTF8.self))
+    #expect(onDisk.objectValue?["stages"] == stats["stages"])
+  }
+
+  @Test func jobArrayTasksShareARunDirectoryAndMatchASingleRun() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 20_000, perShard: 1000)
+    let single = dir.file("single")
+    #expect(try instill("run", p, "--run-dir", single).status == 0)
+    let shared = dir.file("shared")
+    let tasks = (0..<2).map { index -> Process in
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: Binary.path)
+      process.arguments = ["run", p, "--run-dir", shared, "--shard-index", "\(index)", "--shard-count", "2", "--quiet"]
+      return process
+    }
+    for t in tasks { try t.run() }
+    for t in tasks { t.waitUntilExit() }
+    #expect(tasks.allSatisfy { $0.terminationStatus == 0 })
+    // Whatever the tasks left (the global export), a final plain run finishes.
+    #expect(try instill("run", p, "--run-dir", shared).status == 0)
+    #expect(treeDigest(shared + "/data") == treeDigest(single + "/data"))
+  }
+
+  @Test func changedPipelineIsRefusedUnlessForced() throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 2000)
+    let run = dir.file("run")
+    #expect(try instill("run", p, "--run-dir", run).status == 0)
+    let seedsShard = try FileSystem.read(run + "/stages/01-seeds/shard-00000.jsonl.gz")
+    let text = String(decoding: try FileSystem.read(p), as: UTF8.self)
+    dir.write("pipeline.yaml", text.replacingOccurrences(of: "max: 12", with: "max: 8"))
+    let refused = try instill("run", p, "--run-dir", run)
+    #expect(refused.status == 2)
+    #expect(refused.stderr.contains("clean, export"))
+    #expect(refused.stderr.contains("--force-config"))
+    let forced = try instill("run", p, "--run-dir", run, "--force-config")
+    #expect(forced.status == 0, "\(forced.stderr)")
+    #expect(forced.stderr.contains("recomputing clean, export"))
+    // The unchanged first stage was kept as it was.
+    #expect(try FileSystem.read(run + "/stages/01-seeds/shard-00000.jsonl.gz") == seedsShard)
+    let fresh = dir.file("fresh")
+    #expect(try instill("run", p, "--run-dir", fresh).status == 0)
+    #expect(treeDigest(run + "/data") == treeDigest(fresh + "/data"))
+  }
+
+  @Test(arguments: ["messages", "alpaca", "sharegpt"])
+  func exportFormatsHaveTheirShape(format: String) throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 300, exportFormat: format, validation: 0)
+    let run = dir.file("run")
+    #expect(try instill("run", p, "--run-dir", run).status == 0)
+    let records = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")
+    #expect(!records.isEmpty)
+    #expect(!FileSystem.exists(run + "/data/validation-00000-of-00001.jsonl.gz"))
+    let first = records[0]
+    switch format {
+    case "messages":
+      let messages = first["messages"]?.arrayValue ?? []
+      #expect(messages.map { $0.objectValue?["role"]?.stringValue } == ["user", "assistant"])
+    case "alpaca":
+      #expect(first.fields.keys == ["id", "instruction", "input", "output"])
+    default:
+      let turns = first["conversations"]?.arrayValue ?? []
+      #expect(turns.map { $0.objectValue?["from"]?.stringValue } == ["human", "gpt"])
+    }
+  }
+}

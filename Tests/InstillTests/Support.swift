@@ -1,0 +1,118 @@
+import Foundation
+import InstillCore
+import Testing
+
+/// A fresh temporary folder, removed when the value is dropped.
+final class TempDir {
+  let path: String
+
+  init(_ name: String = "instill-test") {
+    let template = NSTemporaryDirectory() + "/\(name)-XXXXXX"
+    var bytes = Array(template.utf8CString)
+    let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    path = made.map { String(cString: $0) } ?? template
+  }
+
+  deinit { try? FileManager.default.removeItem(atPath: path) }
+
+  func file(_ name: String) -> String { path + "/" + name }
+
+  @discardableResult
+  func write(_ name: String, _ text: String) -> String {
+    let p = file(name)
+    try? FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+    return p
+  }
+
+  @discardableResult
+  func write(_ name: String, bytes: [UInt8]) -> String {
+    let p = file(name)
+    _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
+    return p
+  }
+}
+
+/// The result of running the built `instill` binary.
+struct CommandResult {
+  var status: Int32
+  var stdout: String
+  var stderr: String
+}
+
+enum Binary {
+  /// The `instill` executable built next to the test bundle (or `INSTILL_BIN`).
+  static var path: String {
+    if let explicit = ProcessInfo.processInfo.environment["INSTILL_BIN"] { return explicit }
+    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var dir = testBinary.deletingLastPathComponent()
+    for _ in 0..<4 {
+      let candidate = dir.appendingPathComponent("instill").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      dir = dir.deletingLastPathComponent()
+    }
+    return FileManager.default.currentDirectoryPath + "/.build/debug/instill"
+  }
+}
+
+/// Runs a program to completion and collects its output.
+@discardableResult
+func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: executable)
+  process.arguments = arguments
+  if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+  if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+  let out = Pipe(), err = Pipe()
+  process.standardOutput = out
+  process.standardError = err
+  try process.run()
+  let outData = out.fileHandleForReading.readDataToEndOfFile()
+  let errData = err.fileHandleForReading.readDataToEndOfFile()
+  process.waitUntilExit()
+  return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                       stderr: String(decoding: errData, as: UTF8.self))
+}
+
+@discardableResult
+func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+  try runProgram(Binary.path, arguments, cwd: cwd, environment: environment)
+}
+
+/// Every file under `dir` with its SHA-256, for byte-identity comparisons.
+func treeDigest(_ dir: String) -> [String: String] {
+  var out: [String: String] = [:]
+  guard let walker = FileManager.default.enumerator(atPath: dir) else { return out }
+  while let rel = walker.nextObject() as? String {
+    var isDir: ObjCBool = false
+    let full = dir + "/" + rel
+    if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue,
+       let data = FileManager.default.contents(atPath: full) {
+      out[rel] = SHA256.hex([UInt8](data))
+    }
+  }
+  return out
+}
+
+/// Writes `count` generated question/answer records as JSONL with natural variety.
+func writeQA(_ dir: TempDir, name: String = "qa.jsonl", count: Int, seed: UInt64 = 1) -> String {
+  var random = SeededRandom(seed: seed)
+  let words = ["explain", "the", "difference", "between", "image", "a", "list", "of", "three", "reasons", "why", "rivers",
+               "summarize", "article", "café", "write", "short", "poem", "about", "autumn", "translate", "sentence", "into",
+               "french", "classify", "review", "positive", "negative", "naïve", "日本語"]
+  var text = ""
+  for i in 0..<count {
+    let n = 1 + random.below(14)
+    let question = (0..<n).map { _ in words[random.below(words.count)] }.joined(separator: " ")
+    let answer = (0..<(1 + random.below(30))).map { _ in words[random.below(words.count)] }.joined(separator: " ")
+    text += JSONWriter.string(.object(["q": .string(question), "a": .string(answer + " \(i)"), "n": .int(i)])) + "\n"
+  }
+  return dir.write(name, text)
+}
+
+/// Parses `instill stats --json` output.
+func statsJSON(_ runDir: String) throws -> JSONObject {
+  let result = try instill("stats", runDir, "--json")
+  #expect(result.status == 0, "stats failed: \(result.stderr)")
+  return try JSONParser.parse(result.stdout).objectValue ?? JSONObject()
+}
