@@ -15,6 +15,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
   ],
   targets: [
     // zlib from the system (Debian: zlib1g-dev).
@@ -30,14 +32,25 @@ let package = Package(
       name: "InstillRunner",
       dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
-    // Built-in stages that need no LLM: read, filter, export.
+    // Spawning a child that dies with its parent (the embedded llama-server).
+    .target(name: "CSpawn"),
+    // The OpenAI-compatible HTTP client, rate limits, retries, the embedded local server.
+    .target(
+      name: "InstillLLM",
+      dependencies: ["InstillCore", "CSpawn",
+                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                     .product(name: "NIOCore", package: "swift-nio"),
+                     .product(name: "NIOHTTP1", package: "swift-nio"),
+                     .product(name: "Logging", package: "swift-log")],
+      swiftSettings: strict),
+    // Built-in stages: read, filter, export, generate.
     .target(
       name: "InstillStages",
       dependencies: ["InstillCore"],
       swiftSettings: strict),
     .executableTarget(
       name: "instill",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -48,7 +61,10 @@ let package = Package(
       swiftSettings: strict),
     .testTarget(
       name: "InstillTests",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages"],
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM",
+                     .product(name: "NIOCore", package: "swift-nio"),
+                     .product(name: "NIOPosix", package: "swift-nio"),
+                     .product(name: "NIOHTTP1", package: "swift-nio")],
       swiftSettings: strict),
   ]
 )

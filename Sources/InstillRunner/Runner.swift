@@ -41,8 +41,11 @@ public final class Runner: Sendable {
   public let control: RunControl
   let logger: Logger
   let board = LiveBoard()
+  let llm: (any LLMBackend)?
 
-  public init(pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger) {
+  public init(pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger,
+              llm: (any LLMBackend)? = nil) {
+    self.llm = llm
     self.pipeline = pipeline
     self.directory = RunDirectory(directory)
     self.options = options
@@ -166,14 +169,46 @@ public final class Runner: Sendable {
     guard let mapStage = stage.stage as? any MapStage else { throw InstillError.failure("stage \(stage.name) is not a map stage") }
     let started = ContinuousClock.now
     var waitingFor: [Int] = []
+    var todo: [Int] = []
     for shard in 0..<shards where options.owns(shard: shard) {
-      let outputPath = directory.shardPath(stage.folder, shard)
-      if FileSystem.exists(outputPath) { continue }
-      let inputPath = directory.shardPath(previous.folder, shard)
-      guard FileSystem.exists(inputPath) else { waitingFor.append(shard); continue }
-      try control.check()
-      try await processShard(stage, mapStage, shard: shard, input: inputPath, output: outputPath)
+      if FileSystem.exists(directory.shardPath(stage.folder, shard)) { continue }
+      if FileSystem.exists(directory.shardPath(previous.folder, shard)) { todo.append(shard) } else { waitingFor.append(shard) }
     }
+    // Shards are independent; a few at once keep an LLM server busy across shard ends.
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      var next = 0
+      var running = 0
+      while next < todo.count || running > 0 {
+        while running < max(1, stage.stage.shardParallelism), next < todo.count, control.stopRequested == nil {
+          let shard = todo[next]
+          next += 1
+          running += 1
+          group.addTask { [self] in
+            try await processShard(stage, mapStage, shard: shard, input: directory.shardPath(previous.folder, shard),
+                                   output: directory.shardPath(stage.folder, shard))
+          }
+        }
+        if running == 0 { break }
+        do {
+          try await group.next()
+          running -= 1
+        } catch {
+          // Let the other shards reach a clean point, then report the most serious error.
+          control.requestStop("an error in stage \(stage.name)")
+          var worst = error
+          while running > 1 {
+            running -= 1
+            do {
+              try await group.next()
+            } catch let other {
+              if worst is StoppedEarly && !(other is StoppedEarly) { worst = other }
+            }
+          }
+          throw worst
+        }
+      }
+    }
+    try control.check()
     if !waitingFor.isEmpty {
       return try notReady(stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
     }
@@ -197,16 +232,20 @@ public final class Runner: Sendable {
     defer { reader.close() }
     let writer = try RecordWriter(path: output, level: 1)
     let context = makeContext(stage, shard: shard, stats: recorder)
+    let spentPath = directory.stageDirectory(stage.folder) + "/journal/" + "shard-\(ShardFiles.pad5(shard)).spent.json"
     do {
       try await mapStage.process(reader, into: writer, context: context)
       recorder.update { $0.wallSeconds = seconds(since: started) }
+      includeEarlierSpending(spentPath, into: recorder)
       let stats = recorder.snapshot
       try checkInvariant(stage, stats, shard: shard)
       try FileSystem.writeAtomically(stats.encoded(), to: directory.shardStatsPath(stage.folder, shard))
       try writer.finish()
+      FileSystem.remove(spentPath)
       logger.debug("stage \(stage.name) shard \(shard): \(stats.recordsIn) in, \(stats.recordsOut) out")
     } catch {
       writer.abandon()
+      rememberSpending(spentPath, recorder.snapshot.llm)
       throw error
     }
   }
@@ -235,20 +274,46 @@ public final class Runner: Sendable {
     defer { board.finish(stage.folder, shard: -1) }
     let started = ContinuousClock.now
     let output = ShardedOutput(directory: stageDir, recordsPerShard: stage.recordsPerShard)
+    let spentPath = stageDir + "/journal/stage.spent.json"
     do {
       try await globalStage.run(StageInput(shardPaths: inputs), into: output, context: makeContext(stage, shard: nil, stats: recorder))
       let shards = try output.finish()
       recorder.update { $0.wallSeconds = seconds(since: started) }
+      includeEarlierSpending(spentPath, into: recorder)
       let stats = recorder.snapshot
       try checkInvariant(stage, stats, shard: nil)
       try FileSystem.writeAtomically(stats.encoded(), to: stageDir + "/" + ShardFiles.stageStats)
       try directory.writeManifest(StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder)
+      FileSystem.remove(spentPath)
       logger.info("stage \(stage.name): complete (\(stats.recordsIn) in, \(stats.recordsOut) out, \(shards) shards)")
     } catch {
       output.abandon()
+      rememberSpending(spentPath, recorder.snapshot.llm)
       throw error
     }
     return .complete
+  }
+
+  /// An interrupted attempt's LLM spending (requests, tokens, failures) is kept
+  /// beside the journal, so the finished shard's statistics count every request
+  /// paid for, not only the last attempt's. (A kill -9 loses this tally, never
+  /// the responses: those are in the journal.)
+  private func rememberSpending(_ path: String, _ llm: LLMStats) {
+    var spent = llm
+    spent.answeredFromJournal = 0
+    guard spent.requestsSent > 0 || !spent.failed.isEmpty else { return }
+    if let bytes = try? FileSystem.read(path), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) {
+      spent.merge(earlier)
+    }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    try? FileSystem.createDirectory((path as NSString).deletingLastPathComponent)
+    if let data = try? encoder.encode(spent) { try? FileSystem.writeAtomically([UInt8](data), to: path) }
+  }
+
+  private func includeEarlierSpending(_ path: String, into recorder: StatsRecorder) {
+    guard let bytes = try? FileSystem.read(path), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) else { return }
+    recorder.update { $0.llm.merge(earlier) }
   }
 
   private func checkInvariant(_ stage: PlannedStage, _ stats: StageStats, shard: Int?) throws(InstillError) {
@@ -264,7 +329,8 @@ public final class Runner: Sendable {
     stageLogger[metadataKey: "stage"] = "\(stage.name)"
     return StageContext(
       stageName: stage.name, stageIndex: stage.index, stageDirectory: directory.stageDirectory(stage.folder),
-      runDirectory: directory.path, seed: pipeline.seed, shard: shard, stats: stats, control: control, logger: stageLogger)
+      runDirectory: directory.path, seed: pipeline.seed, shard: shard, stats: stats, control: control, logger: stageLogger,
+      llm: llm)
   }
 
   // MARK: Statistics

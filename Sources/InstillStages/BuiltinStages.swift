@@ -1,10 +1,11 @@
 import InstillCore
 
 extension StageCatalog {
-  /// The stages that need no LLM: read, filter, export.
+  /// The built-in stages: read, filter, export, generate.
   public mutating func registerBuiltins() {
     ReadStage.register(in: &self)
     FilterStage.register(in: &self)
     ExportStage.register(in: &self)
+    GenerateStage.register(in: &self)
   }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import InstillCore
+import InstillLLM
 import InstillRunner
 
 struct Status: AsyncParsableCommand {
@@ -61,6 +62,7 @@ struct Validate: AsyncParsableCommand {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
+      _ = try LLMSettings.parse(loaded.llm)
       print("\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
         + loaded.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: ", "))
     }

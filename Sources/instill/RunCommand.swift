@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import InstillCore
+import InstillLLM
 import InstillRunner
 import Logging
 
@@ -59,14 +60,24 @@ struct Run: AsyncParsableCommand {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
+      let settings = try LLMSettings.parse(loaded.llm)
+      let backend = loaded.usesLLM ? try LLMBackends.make(settings, runDirectory: runDir, logger: logger) : nil
       var options = RunOptions()
       options.stage = stage
       options.shardIndex = shardIndex
       options.shardCount = shardCount
       options.forceConfig = forceConfig
       options.statsInterval = statsInterval
-      let runner = Runner(pipeline: loaded, directory: runDir, options: options, control: control, logger: logger)
-      switch try await runner.run() {
+      let runner = Runner(pipeline: loaded, directory: runDir, options: options, control: control, logger: logger, llm: backend)
+      let outcome: RunOutcome
+      do {
+        outcome = try await runner.run()
+      } catch {
+        await backend?.shutdown()
+        throw error
+      }
+      await backend?.shutdown()
+      switch outcome {
       case .complete:
         logger.info("done: \(runDir)")
       case .waiting(let why):

@@ -87,7 +87,7 @@ struct ConfigTests {
       """, line: 7, contains: "larger than 'max'")
   }
 
-  @Test func fingerprintsChangeWithParametersAndSeedFiles() throws {
+  @Test func fingerprintsChangeWithParametersAndSeedFiles() async throws {
     let dir = TempDir()
     dir.write("seeds.jsonl", "{\"instruction\":\"x\",\"output\":\"y\"}\n")
     let yaml = "name: t\nstages:\n  - kind: read\n    path: seeds.jsonl\n  - kind: filter\n    filters: [{type: length, min: 1}]\n"

@@ -6,7 +6,7 @@ import Testing
 /// files and through the dataset card's front matter.
 struct DatasetsLoadTests {
   @Test(arguments: ["messages", "alpaca", "sharegpt"])
-  func exportLoadsWithPythonDatasets(format: String) throws {
+  func exportLoadsWithPythonDatasets(format: String) async throws {
     let dir = TempDir()
     _ = writeQA(dir, count: 1200)
     let p = dir.write("p.yaml", """
@@ -22,7 +22,7 @@ struct DatasetsLoadTests {
           validation_ratio: 0.2
       """)
     let run = dir.file("run")
-    let result = try instill("run", p, "--run-dir", run)
+    let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
     let script = """
       import json, sys
@@ -35,7 +35,7 @@ struct DatasetsLoadTests {
                         "card_train": len(by_card["train"]), "card_validation": len(by_card["validation"]),
                         "columns": sorted(ds["train"].column_names)}))
       """
-    let python = try runProgram("/usr/bin/env", ["python3", "-c", script, run + "/data"],
+    let python = try await runProgram("/usr/bin/env", ["python3", "-c", script, run + "/data"],
                                 environment: ["HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
                                               "HF_HOME": dir.file("hf"), "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"])
     #expect(python.status == 0, "python datasets failed (Scripts/test installs it): \(python.stderr.suffix(2000))")

@@ -2,7 +2,7 @@ import InstillCore
 import Testing
 
 struct JSONTests {
-  @Test func roundTripKeepsKeyOrderAndNumberText() throws {
+  @Test func roundTripKeepsKeyOrderAndNumberText() async throws {
     let text = #"{"z":1,"a":[true,false,null],"m":{"x":"y"},"n":-0.50,"e":1E+3,"s":"tab\tquote\"slash\\ é 日本 😀"}"#
     let value = try JSONParser.parse(text)
     #expect(JSONWriter.string(value) == text.replacingOccurrences(of: "\t", with: "\\t") || JSONWriter.string(value) == text)
@@ -13,7 +13,7 @@ struct JSONTests {
     #expect(again == value)
   }
 
-  @Test func escapesControlCharactersAndDecodesUnicodeEscapes() throws {
+  @Test func escapesControlCharactersAndDecodesUnicodeEscapes() async throws {
     let value = try JSONParser.parse(#""\u00e9\ud83d\ude00\n\u0001""#)
     #expect(value.stringValue == "é😀\n\u{01}")
     #expect(JSONWriter.string(value) == "\"é😀\\n\\u0001\"")
@@ -43,7 +43,7 @@ struct JSONTests {
     #expect(throws: JSONSyntaxError.self) { try JSONParser.parse(bytes) }
   }
 
-  @Test func arrayElementsCarryTheirOffsets() throws {
+  @Test func arrayElementsCarryTheirOffsets() async throws {
     let bytes = Array("[\n {\"a\":1},\n {\"a\":2}\n]".utf8)
     let items = try JSONParser.parseArrayElements(bytes)
     #expect(items.count == 2)

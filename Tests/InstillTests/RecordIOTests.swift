@@ -7,7 +7,7 @@ struct RecordIOTests {
     (0..<n).map { i in Record(["id": .string("r\(i)"), "instruction": .string("Do thing \(i) ✓"), "n": .int(i)]) }
   }
 
-  @Test func gzipRoundTripIsAtomic() throws {
+  @Test func gzipRoundTripIsAtomic() async throws {
     let dir = TempDir()
     let path = dir.file("a.jsonl.gz")
     let writer = try RecordWriter(path: path)
@@ -19,10 +19,10 @@ struct RecordIOTests {
     let back = try RecordReader.readAll(path: path)
     #expect(back == records(5000))
     // The file is real gzip: the system's gzip accepts it.
-    #expect(try runProgram("/bin/gzip", ["-t", path]).status == 0)
+    #expect(try await runProgram("/bin/gzip", ["-t", path]).status == 0)
   }
 
-  @Test func abandonedWriterLeavesNothing() throws {
+  @Test func abandonedWriterLeavesNothing() async throws {
     let dir = TempDir()
     let path = dir.file("b.jsonl.gz")
     let writer = try RecordWriter(path: path)
@@ -31,19 +31,19 @@ struct RecordIOTests {
     #expect(FileSystem.list(dir.path).isEmpty)
   }
 
-  @Test func readsConcatenatedGzipMembers() throws {
+  @Test func readsConcatenatedGzipMembers() async throws {
     let dir = TempDir()
     let one = dir.file("one.jsonl"), two = dir.file("two.jsonl")
     dir.write("one.jsonl", "{\"a\":1}\n{\"a\":2}\n")
     dir.write("two.jsonl", "{\"a\":3}\n")
-    try runProgram("/bin/gzip", ["-k", one, two])
+    try await runProgram("/bin/gzip", ["-k", one, two])
     let a = try FileSystem.read(one + ".gz"), b = try FileSystem.read(two + ".gz")
     let joined = dir.write("joined.jsonl.gz", bytes: a + b)
     let back = try RecordReader.readAll(path: joined)
     #expect(back.map { $0["a"] } == [.number("1"), .number("2"), .number("3")])
   }
 
-  @Test func truncatedGzipIsAnErrorNotAShortRead() throws {
+  @Test func truncatedGzipIsAnErrorNotAShortRead() async throws {
     let dir = TempDir()
     let path = dir.file("full.jsonl.gz")
     let writer = try RecordWriter(path: path)
@@ -64,7 +64,7 @@ struct RecordIOTests {
     #expect(throws: InstillError.self) { _ = try RecordReader.count(path: tail) }
   }
 
-  @Test func corruptGzipIsAnError() throws {
+  @Test func corruptGzipIsAnError() async throws {
     let dir = TempDir()
     let path = dir.file("c.jsonl.gz")
     let writer = try RecordWriter(path: path)
@@ -78,7 +78,7 @@ struct RecordIOTests {
     #expect(throws: InstillError.self) { _ = try RecordReader.count(path: notGzip) }
   }
 
-  @Test func badLinesNameFileAndLine() throws {
+  @Test func badLinesNameFileAndLine() async throws {
     let dir = TempDir()
     let path = dir.write("x.jsonl", "{\"a\":1}\n\n[1,2]\n")
     do {
@@ -98,7 +98,7 @@ struct RecordIOTests {
     }
   }
 
-  @Test func longLinesCrossBufferBoundaries() throws {
+  @Test func longLinesCrossBufferBoundaries() async throws {
     let dir = TempDir()
     let big = String(repeating: "word ", count: 400_000)
     let path = dir.file("long.jsonl.gz")

@@ -36,11 +36,11 @@ struct RunCommandTests {
       """)
   }
 
-  @Test func completeRunThenRerunChangesNothing() throws {
+  @Test func completeRunThenRerunChangesNothing() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 3000)
     let run = dir.file("run")
-    let first = try instill("run", p, "--run-dir", run)
+    let first = try await instill("run", p, "--run-dir", run)
     #expect(first.status == 0, "\(first.stderr)")
     let before = treeDigest(run + "/data")
     #expect(before.keys.contains("dataset.json"))
@@ -48,7 +48,7 @@ struct RunCommandTests {
     #expect(before.keys.contains { $0.hasPrefix("train-00000-of-") })
     #expect(before.keys.contains { $0.hasPrefix("validation-00000-of-00001") })
     let mtime = try FileManager.default.attributesOfItem(atPath: run + "/data/dataset.json")[.modificationDate] as? Date
-    let second = try instill("run", p, "--run-dir", run)
+    let second = try await instill("run", p, "--run-dir", run)
     #expect(second.status == 0)
     #expect(treeDigest(run + "/data") == before)
     let mtime2 = try FileManager.default.attributesOfItem(atPath: run + "/data/dataset.json")[.modificationDate] as? Date
@@ -75,11 +75,11 @@ struct RunCommandTests {
     #expect(card.contains("split: validation"))
   }
 
-  @Test func killNineAtRandomMomentsGivesAnIdenticalDataset() throws {
+  @Test func killNineAtRandomMomentsGivesAnIdenticalDataset() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 60_000, perShard: 2000)
     let reference = dir.file("reference")
-    #expect(try instill("run", p, "--run-dir", reference).status == 0)
+    #expect(try await instill("run", p, "--run-dir", reference).status == 0)
     let expected = treeDigest(reference + "/data")
 
     let victim = dir.file("victim")
@@ -91,14 +91,14 @@ struct RunCommandTests {
       process.arguments = ["run", p, "--run-dir", victim, "--quiet"]
       process.standardError = FileHandle.nullDevice
       try process.run()
-      usleep(UInt32(20_000 + random.below(900_000)))
+      try await Task.sleep(for: .microseconds(20_000 + random.below(900_000)))
       if process.isRunning {
         kill(process.processIdentifier, SIGKILL)
         kills += 1
       }
-      process.waitUntilExit()
+      await waitForExit(process)
     }
-    let final = try instill("run", p, "--run-dir", victim)
+    let final = try await instill("run", p, "--run-dir", victim)
     #expect(final.status == 0, "\(final.stderr)")
     #expect(kills > 0, "the run finished before any kill; make it larger")
     #expect(treeDigest(victim + "/data") == expected)
@@ -108,7 +108,7 @@ struct RunCommandTests {
     #expect(leftovers.isEmpty, "\(leftovers)")
   }
 
-  @Test func lockedRunDirectoryExits4AtOnce() throws {
+  @Test func lockedRunDirectoryExits4AtOnce() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 100)
     let run = dir.file("run")
@@ -120,37 +120,38 @@ struct RunCommandTests {
     let out = Pipe()
     holder.standardOutput = out
     try holder.run()
-    defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
-    _ = out.fileHandleForReading.availableData  // waits for "held"
+    defer { kill(holder.processIdentifier, SIGKILL) }
+    let held = UncheckedBox(out.fileHandleForReading)
+    _ = try await offPool { held.value.availableData }  // waits for "held"
     let started = Date()
-    let result = try instill("run", p, "--run-dir", run)
+    let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 4)
     #expect(result.stderr.contains("another instill process"))
     #expect(Date().timeIntervalSince(started) < 5)
-    let status = try instill("status", run)
+    let status = try await instill("status", run)
     #expect(status.stdout.contains("lock: held by pid"))
     #expect(!FileSystem.exists(run + "/data"))
   }
 
-  @Test func maxTimeStopsWithExit3AndTheNextRunCompletes() throws {
+  @Test func maxTimeStopsWithExit3AndTheNextRunCompletes() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 80_000, perShard: 1000)
     let reference = dir.file("reference")
-    #expect(try instill("run", p, "--run-dir", reference).status == 0)
+    #expect(try await instill("run", p, "--run-dir", reference).status == 0)
 
     let run = dir.file("run")
-    let stopped = try instill("run", p, "--run-dir", run, "--max-time", "0.3")
+    let stopped = try await instill("run", p, "--run-dir", run, "--max-time", "0.3")
     #expect(stopped.status == 3, "\(stopped.stderr)")
     #expect(stopped.stderr.contains("--max-time"))
     #expect(!FileSystem.exists(run + "/data"))
-    let status = try instill("status", run)
+    let status = try await instill("status", run)
     #expect(status.stdout.contains("state: incomplete"))
-    let resumed = try instill("run", p, "--run-dir", run)
+    let resumed = try await instill("run", p, "--run-dir", run)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     #expect(treeDigest(run + "/data") == treeDigest(reference + "/data"))
   }
 
-  @Test func sigtermStopsCleanlyAndResumes() throws {
+  @Test func sigtermStopsCleanlyAndResumes() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 80_000, perShard: 1000)
     let run = dir.file("run")
@@ -160,16 +161,17 @@ struct RunCommandTests {
     let err = Pipe()
     process.standardError = err
     try process.run()
-    usleep(700_000)
+    try await Task.sleep(for: .milliseconds(700))
     process.terminate()
-    let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let errHandle = UncheckedBox(err.fileHandleForReading)
+    let log = String(decoding: try await offPool { errHandle.value.readDataToEndOfFile() }, as: UTF8.self)
+    await waitForExit(process)
     #expect(process.terminationStatus == 3, "\(log)")
     #expect(log.contains("SIGTERM received"))
-    #expect(try instill("run", p, "--run-dir", run).status == 0)
+    #expect(try await instill("run", p, "--run-dir", run).status == 0)
   }
 
-  @Test func badInputsExit2AndNameFileLineAndField() throws {
+  @Test func badInputsExit2AndNameFileLineAndField() async throws {
     let dir = TempDir()
     // A truncated gzip seed file.
     let seeds = dir.file("seeds.jsonl.gz")
@@ -197,23 +199,23 @@ struct RunCommandTests {
     ]
     for (file, mention) in cases {
       let run = dir.file("run-\(UUID().uuidString)")
-      let result = try instill("run", file, "--run-dir", run)
+      let result = try await instill("run", file, "--run-dir", run)
       #expect(result.status == 2, "\(file): \(result.stderr)")
       #expect(result.stderr.contains(mention), "\(file): \(result.stderr)")
       #expect(!FileSystem.exists(run + "/data"))
-      #expect(try instill("validate", file).status == 2)
+      #expect(try await instill("validate", file).status == 2)
     }
     let ok = pipe("seeds.jsonl.gz")
-    let validated = try instill("validate", ok)
+    let validated = try await instill("validate", ok)
     #expect(validated.status == 0, "\(validated.stderr)")
   }
 
-  @Test func everyStageAddsUpAndStatsAreReadable() throws {
+  @Test func everyStageAddsUpAndStatsAreReadable() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 5000)
     let run = dir.file("run")
-    #expect(try instill("run", p, "--run-dir", run).status == 0)
-    let stats = try statsJSON(run)
+    #expect(try await instill("run", p, "--run-dir", run).status == 0)
+    let stats = try await statsJSON(run)
     #expect(stats["complete"] == .bool(true))
     let stages = stats["stages"]?.arrayValue ?? []
     #expect(stages.count == 3)
@@ -235,7 +237,7 @@ struct RunCommandTests {
     #expect(clean["records_in"]!.intValue == 5000)
     #expect((clean["filters"]?.arrayValue?.count ?? 0) == 2)
     // The table names every filter and its reasons.
-    let table = try instill("stats", run)
+    let table = try await instill("stats", run)
     #expect(table.stdout.contains("filter length-instruction"))
     #expect(table.stdout.contains("keyword:image"))
     #expect(table.stdout.contains("too_short"))
@@ -244,11 +246,11 @@ struct RunCommandTests {
     #expect(onDisk.objectValue?["stages"] == stats["stages"])
   }
 
-  @Test func jobArrayTasksShareARunDirectoryAndMatchASingleRun() throws {
+  @Test func jobArrayTasksShareARunDirectoryAndMatchASingleRun() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 20_000, perShard: 1000)
     let single = dir.file("single")
-    #expect(try instill("run", p, "--run-dir", single).status == 0)
+    #expect(try await instill("run", p, "--run-dir", single).status == 0)
     let shared = dir.file("shared")
     let tasks = (0..<2).map { index -> Process in
       let process = Process()
@@ -257,41 +259,41 @@ struct RunCommandTests {
       return process
     }
     for t in tasks { try t.run() }
-    for t in tasks { t.waitUntilExit() }
+    for t in tasks { await waitForExit(t) }
     #expect(tasks.allSatisfy { $0.terminationStatus == 0 })
     // Whatever the tasks left (the global export), a final plain run finishes.
-    #expect(try instill("run", p, "--run-dir", shared).status == 0)
+    #expect(try await instill("run", p, "--run-dir", shared).status == 0)
     #expect(treeDigest(shared + "/data") == treeDigest(single + "/data"))
   }
 
-  @Test func changedPipelineIsRefusedUnlessForced() throws {
+  @Test func changedPipelineIsRefusedUnlessForced() async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 2000)
     let run = dir.file("run")
-    #expect(try instill("run", p, "--run-dir", run).status == 0)
+    #expect(try await instill("run", p, "--run-dir", run).status == 0)
     let seedsShard = try FileSystem.read(run + "/stages/01-seeds/shard-00000.jsonl.gz")
     let text = String(decoding: try FileSystem.read(p), as: UTF8.self)
     dir.write("pipeline.yaml", text.replacingOccurrences(of: "max: 12", with: "max: 8"))
-    let refused = try instill("run", p, "--run-dir", run)
+    let refused = try await instill("run", p, "--run-dir", run)
     #expect(refused.status == 2)
     #expect(refused.stderr.contains("clean, export"))
     #expect(refused.stderr.contains("--force-config"))
-    let forced = try instill("run", p, "--run-dir", run, "--force-config")
+    let forced = try await instill("run", p, "--run-dir", run, "--force-config")
     #expect(forced.status == 0, "\(forced.stderr)")
     #expect(forced.stderr.contains("recomputing clean, export"))
     // The unchanged first stage was kept as it was.
     #expect(try FileSystem.read(run + "/stages/01-seeds/shard-00000.jsonl.gz") == seedsShard)
     let fresh = dir.file("fresh")
-    #expect(try instill("run", p, "--run-dir", fresh).status == 0)
+    #expect(try await instill("run", p, "--run-dir", fresh).status == 0)
     #expect(treeDigest(run + "/data") == treeDigest(fresh + "/data"))
   }
 
   @Test(arguments: ["messages", "alpaca", "sharegpt"])
-  func exportFormatsHaveTheirShape(format: String) throws {
+  func exportFormatsHaveTheirShape(format: String) async throws {
     let dir = TempDir()
     let p = pipeline(dir, count: 300, exportFormat: format, validation: 0)
     let run = dir.file("run")
-    #expect(try instill("run", p, "--run-dir", run).status == 0)
+    #expect(try await instill("run", p, "--run-dir", run).status == 0)
     let records = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")
     #expect(!records.isEmpty)
     #expect(!FileSystem.exists(run + "/data/validation-00000-of-00001.jsonl.gz"))

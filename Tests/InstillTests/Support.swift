@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import Synchronization
 import Testing
 
 /// A fresh temporary folder, removed when the value is dropped.
@@ -55,9 +56,35 @@ enum Binary {
   }
 }
 
-/// Runs a program to completion and collects its output.
+/// Runs a program to completion and collects its output. The waiting happens on a
+/// thread of its own: blocking the few threads of Swift's cooperative pool would
+/// starve the in-process test servers.
 @discardableResult
-func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+  try await offPool { try runProgramBlocking(executable, arguments, cwd: cwd, environment: environment) }
+}
+
+/// Runs blocking work on a new thread and waits for it without holding a pool thread.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+  try await withCheckedThrowingContinuation { continuation in
+    Thread {
+      do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
+    }.start()
+  }
+}
+
+/// Waits for a child process to exit without holding a pool thread.
+func waitForExit(_ process: Process) async {
+  let box = UncheckedBox(process)
+  _ = try? await offPool { box.value.waitUntilExit() }
+}
+
+struct UncheckedBox<T>: @unchecked Sendable {
+  let value: T
+  init(_ value: T) { self.value = value }
+}
+
+func runProgramBlocking(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
@@ -67,16 +94,26 @@ func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil,
   process.standardOutput = out
   process.standardError = err
   try process.run()
+  // Both pipes are drained at once, so a chatty child never blocks on a full pipe.
+  let errBox = Mutex<Data>(Data())
+  let errDone = DispatchSemaphore(value: 0)
+  let errHandle = UncheckedBox(err.fileHandleForReading)
+  Thread {
+    let data = errHandle.value.readDataToEndOfFile()
+    errBox.withLock { $0 = data }
+    errDone.signal()
+  }.start()
   let outData = out.fileHandleForReading.readDataToEndOfFile()
-  let errData = err.fileHandleForReading.readDataToEndOfFile()
+  errDone.wait()
+  let errData = errBox.withLock { $0 }
   process.waitUntilExit()
   return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))
 }
 
 @discardableResult
-func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
-  try runProgram(Binary.path, arguments, cwd: cwd, environment: environment)
+func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+  try await runProgram(Binary.path, arguments, cwd: cwd, environment: environment)
 }
 
 /// Every file under `dir` with its SHA-256, for byte-identity comparisons.
@@ -111,8 +148,8 @@ func writeQA(_ dir: TempDir, name: String = "qa.jsonl", count: Int, seed: UInt64
 }
 
 /// Parses `instill stats --json` output.
-func statsJSON(_ runDir: String) throws -> JSONObject {
-  let result = try instill("stats", runDir, "--json")
+func statsJSON(_ runDir: String) async throws -> JSONObject {
+  let result = try await instill("stats", runDir, "--json")
   #expect(result.status == 0, "stats failed: \(result.stderr)")
   return try JSONParser.parse(result.stdout).objectValue ?? JSONObject()
 }

@@ -143,6 +143,7 @@ public struct Pipeline: Sendable {
         hasher.update(path)
         hasher.update(try FileSystem.read(path))
       }
+      if stage.usesLLM { hasher.update("llm:" + llmIdentity(llm)) }
       let fingerprint = hasher.hexDigest()
       previous = fingerprint
       let index = offset + 1
@@ -152,6 +153,19 @@ public struct Pipeline: Sendable {
     }
     return Pipeline(name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
   }
+
+  /// The parts of the `llm` section that change what an LLM stage produces
+  /// (provider, model, sampling defaults), not how it is reached.
+  static func llmIdentity(_ llm: ConfigNode?) -> String {
+    guard let llm, case .mapping(let map) = llm.node else { return "local" }
+    let relevant = ["provider", "model", "sampling"]
+    return map.compactMap { (key, value) -> String? in
+      guard case .scalar(let k) = key, relevant.contains(k.string) else { return nil }
+      return k.string + "=" + ConfigNode(node: value, file: llm.file, path: "").canonical
+    }.sorted().joined(separator: ";")
+  }
+
+  public var usesLLM: Bool { stages.contains { $0.stage.usesLLM } }
 
   /// Runs every stage's own checks (seed files parse, parameters agree).
   public func validate() throws(InstillError) {

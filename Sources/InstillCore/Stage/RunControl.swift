@@ -34,7 +34,7 @@ public final class RunControl: Sendable {
   public func takeRequest() throws(StoppedEarly) {
     try check()
     guard let maxRequests else { requests.add(1, ordering: .relaxed); return }
-    let (new, _) = requests.add(1, ordering: .relaxed)
+    let (_, new) = requests.add(1, ordering: .relaxed)
     if new > maxRequests {
       requests.subtract(1, ordering: .relaxed)
       requestStop("--max-requests \(maxRequests) reached")

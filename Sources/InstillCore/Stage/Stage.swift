@@ -22,12 +22,19 @@ public protocol Stage: Sendable {
   var generatesRecords: Bool { get }
   /// Shard size of a global stage's output.
   var outputRecordsPerShard: Int { get }
+  /// How many shards of a map stage may be processed at once (LLM stages use
+  /// more than one so the server stays busy across shard boundaries).
+  var shardParallelism: Int { get }
+  /// True when the stage calls the LLM (the embedded server is started for it).
+  var usesLLM: Bool { get }
 }
 
 extension Stage {
   public func validate() throws(InstillError) {}
   public var generatesRecords: Bool { false }
   public var outputRecordsPerShard: Int { 1000 }
+  public var shardParallelism: Int { 1 }
+  public var usesLLM: Bool { false }
 }
 
 public protocol MapStage: Stage {
@@ -63,9 +70,12 @@ public struct StageContext: Sendable {
   public let stats: StatsRecorder
   public let control: RunControl
   public let logger: Logger
+  /// The pipeline's LLM endpoint, when it has one.
+  public let llm: (any LLMBackend)?
 
   public init(stageName: String, stageIndex: Int, stageDirectory: String, runDirectory: String, seed: UInt64,
-              shard: Int?, stats: StatsRecorder, control: RunControl, logger: Logger) {
+              shard: Int?, stats: StatsRecorder, control: RunControl, logger: Logger, llm: (any LLMBackend)?) {
+    self.llm = llm
     self.stageName = stageName
     self.stageIndex = stageIndex
     self.stageDirectory = stageDirectory

@@ -1,0 +1,82 @@
+import Foundation
+import InstillCore
+
+/// The pipeline's `llm` section.
+public struct LLMSettings: Sendable {
+  public enum Provider: String, Sendable, CaseIterable {
+    /// The embedded llama.cpp server with a small local model.
+    case local
+    /// Any OpenAI-compatible endpoint (OpenAI, vLLM, SGLang, llama-server, Ollama, TGI).
+    case openai
+  }
+
+  public var provider: Provider = .local
+  /// e.g. `http://127.0.0.1:8000/v1` (the part before `/chat/completions`).
+  public var baseURL: String?
+  public var model: String?
+  /// Name of the environment variable holding the API key (never the key itself).
+  public var apiKeyEnv: String?
+  public var maxConcurrency = 4
+  public var requestsPerMinute: Int?
+  public var tokensPerMinute: Int?
+  /// Seconds for one attempt, from sending to the last byte of the reply.
+  public var timeout = 120.0
+  public var maxRetries = 5
+  /// First retry delay in seconds; doubles each retry (with jitter), at most `maxRetryDelay`.
+  public var retryBaseDelay = 1.0
+  public var maxRetryDelay = 60.0
+  /// Defaults for every stage; a stage's `sampling` overrides them.
+  public var sampling = Sampling()
+  /// `local` only: threads of llama-server and context tokens per parallel slot.
+  public var localThreads: Int?
+  public var localContextPerSlot = 2048
+
+  public init() {}
+
+  public static let keys = [
+    "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
+    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "sampling", "local",
+  ]
+
+  /// Reads the section; with no section, the embedded local model is used.
+  public static func parse(_ node: ConfigNode?) throws(InstillError) -> LLMSettings {
+    var s = LLMSettings()
+    guard let node else { return s }
+    let map = try node.mapping()
+    s.baseURL = try map.optionalString("base_url")
+    let provider = try map.choice("provider", Provider.allCases.map(\.rawValue), default: s.baseURL == nil ? "local" : "openai")
+    s.provider = Provider(rawValue: provider) ?? .local
+    if s.provider == .openai && s.baseURL == nil {
+      throw node.error("provider openai needs a base_url, e.g. http://127.0.0.1:8000/v1", field: "llm.base_url")
+    }
+    if s.provider == .local && s.baseURL != nil {
+      throw node.error("base_url is for provider openai; provider local starts its own server", field: "llm.base_url")
+    }
+    if let url = s.baseURL {
+      guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+        throw try map.require("base_url").error("must start with http:// or https://")
+      }
+      s.baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+    }
+    s.model = try map.optionalString("model")
+    s.apiKeyEnv = try map.optionalString("api_key_env")
+    s.maxConcurrency = try map.int("max_concurrency", default: 4, in: 1...1024)
+    s.requestsPerMinute = try map.optionalInt("requests_per_minute", in: 1...10_000_000)
+    s.tokensPerMinute = try map.optionalInt("tokens_per_minute", in: 1...1_000_000_000)
+    s.timeout = try map.double("timeout", default: 120, in: 0.1...86_400)
+    s.maxRetries = try map.int("max_retries", default: 5, in: 0...100)
+    s.retryBaseDelay = try map.double("retry_base_delay", default: 1, in: 0...3600)
+    s.maxRetryDelay = try map.double("max_retry_delay", default: 60, in: 0...3600)
+    if let sampling = try map.map("sampling") {
+      s.sampling = try Sampling.parse(sampling)
+      try sampling.finish()
+    }
+    if let local = try map.map("local") {
+      s.localThreads = try local.optionalInt("threads", in: 1...256)
+      s.localContextPerSlot = try local.int("context_per_slot", default: 2048, in: 256...131_072)
+      try local.finish()
+    }
+    try map.finish()
+    return s
+  }
+}

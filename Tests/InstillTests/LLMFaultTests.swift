@@ -1,0 +1,273 @@
+import Foundation
+import InstillCore
+import NIOHTTP1
+import Synchronization
+import Testing
+
+/// The LLM layer against an in-process fake endpoint that injects the faults a
+/// real server does not produce on demand.
+@Suite(.serialized)
+struct LLMFaultTests {
+  enum Fault: String, CaseIterable, Sendable {
+    case rateLimited, serverError, unavailable, hang, malformed, truncated, reset
+  }
+
+  /// A fake endpoint whose first attempt at every 5th prompt (20 %) meets `fault`.
+  static func faultyServer(_ fault: Fault?, log: RequestLog, delay: Duration = .zero) throws -> TestHTTPServer {
+    let attempts = Mutex<[String: Int]>([:])
+    return try TestHTTPServer { _, uri, body in
+      guard uri.hasSuffix("/completions") else { return .respond(status: 404, headers: [], body: []) }
+      let key = SHA256.hex(body)
+      log.add(key)
+      if delay > .zero { try? await Task.sleep(for: delay) }
+      let attempt = attempts.withLock { a -> Int in
+        a[key, default: 0] += 1
+        return a[key]!
+      }
+      let chosen = (UInt8(key.prefix(2), radix: 16) ?? 0) % 5 == 0
+      if let fault, chosen, attempt == 1 {
+        switch fault {
+        case .rateLimited: return .respond(status: 429, headers: [("Retry-After", "1")], body: Array("{\"error\":\"slow down\"}".utf8))
+        case .serverError: return .respond(status: 500, headers: [], body: Array("{\"error\":\"boom\"}".utf8))
+        case .unavailable: return .respond(status: 503, headers: [], body: Array("overloaded".utf8))
+        case .hang: return .hang
+        case .malformed: return .respond(status: 200, headers: [], body: Array("{\"choices\": [ {\"text\": ".utf8))
+        case .truncated: return .truncated(body: Array(FakeModel.reply(to: body).prefix(30)))
+        case .reset: return .reset
+        }
+      }
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+  }
+
+  static func pipeline(_ dir: TempDir, baseURL: String, count: Int = 60, extraLLM: String = "", endpoint: String = "chat") -> String {
+    var seeds = ""
+    for i in 0..<count {
+      seeds += JSONWriter.string(.object(["instruction": .string("Question number \(i): why is the sky blue on day \(i * 7)?")])) + "\n"
+    }
+    dir.write("questions.jsonl", seeds)
+    return dir.write("generate.yaml", """
+      name: fault-test
+      seed: 3
+      llm:
+        provider: openai
+        base_url: \(baseURL)
+        model: fake-model
+        max_concurrency: 4
+        timeout: 1.5
+        max_retries: 4
+        retry_base_delay: 0.05
+        \(extraLLM)
+      stages:
+        - kind: read
+          path: questions.jsonl
+          records_per_shard: 15
+        - kind: generate
+          endpoint: \(endpoint)
+          prompt: "Answer briefly. {instruction}"
+          sampling: {temperature: 0.7, max_tokens: 64}
+        - kind: export
+          format: alpaca
+      """)
+  }
+
+  func referenceDigest(endpoint: String = "chat") async throws -> [String: String] {
+    let dir = TempDir()
+    let server = try Self.faultyServer(nil, log: RequestLog())
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL, endpoint: endpoint)
+    let result = try await instill("run", p, "--run-dir", dir.file("run"))
+    #expect(result.status == 0, "\(result.stderr)")
+    return treeDigest(dir.file("run") + "/data")
+  }
+
+  @Test(arguments: Fault.allCases)
+  func faultsOnOneRequestInFiveLeaveTheDatasetUnchanged(fault: Fault) async throws {
+    let expected = try await referenceDigest()
+    let dir = TempDir()
+    let log = RequestLog()
+    let server = try Self.faultyServer(fault, log: log)
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(fault): \(result.stderr)")
+    #expect(treeDigest(run + "/data") == expected, "\(fault) changed the dataset")
+    let stats = try await statsJSON(run)
+    let llm = stats["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["llm"]?.objectValue
+    #expect((llm?["retried"]?.intValue ?? 0) > 0, "\(fault): no retry was counted")
+    #expect(llm?["requests_sent"]?.intValue == 60)
+    #expect(log.count > 60)
+  }
+
+  @Test func plainCompletionsEndpointWorks() async throws {
+    let expected = try await referenceDigest(endpoint: "completion")
+    #expect(!expected.isEmpty)
+    let records = expected.keys.filter { $0.hasPrefix("train-") }
+    #expect(!records.isEmpty)
+  }
+
+  @Test func aServerThatFailsEverythingStopsTheRunWithExit1() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, _ in .respond(status: 500, headers: [], body: Array("{\"error\":\"down for maintenance\"}".utf8)) }
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let started = Date()
+    let result = try await instill("run", p, "--run-dir", dir.file("run"))
+    #expect(result.status == 1, "\(result.stderr)")
+    #expect(result.stderr.contains(server.baseURL), "\(result.stderr)")
+    #expect(result.stderr.contains("HTTP 500"))
+    #expect(result.stderr.contains("down for maintenance"))
+    #expect(Date().timeIntervalSince(started) < 60)
+    #expect(!FileSystem.exists(dir.file("run") + "/data"))
+  }
+
+  @Test func nonRetryableErrorsAreCountedFailuresOfTheirItem() async throws {
+    let dir = TempDir()
+    // Every 5th prompt is refused with 400; the rest succeed.
+    let server = try TestHTTPServer { _, _, body in
+      let key = SHA256.hex(body)
+      if (UInt8(key.prefix(2), radix: 16) ?? 0) % 5 == 0 {
+        return .respond(status: 400, headers: [], body: Array("{\"error\":\"context too long\"}".utf8))
+      }
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let stage = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue
+    let failed = stage?["llm"]?.objectValue?["failed"]?.objectValue?["http_400"]?.intValue ?? 0
+    let dropped = stage?["dropped"]?.objectValue?["llm_failed:http_400"]?.intValue ?? 0
+    #expect(failed > 0)
+    #expect(failed == dropped)
+    #expect(stage?["records_in"]?.intValue == (stage?["records_out"]?.intValue ?? 0) + dropped)
+  }
+
+  @Test func theAPIKeyIsUsedButNeverWritten() async throws {
+    let marker = "sk-instill-marker-\(UUID().uuidString)"
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, body in
+      .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL, extraLLM: "api_key_env: INSTILL_TEST_KEY")
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run, "-v", environment: ["INSTILL_TEST_KEY": marker])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(!result.stdout.contains(marker) && !result.stderr.contains(marker))
+    for (file, _) in treeDigest(run) {
+      let bytes = try FileSystem.read(run + "/" + file)
+      let text = String(decoding: file.hasSuffix(".gz") ? gunzip(run + "/" + file) : bytes, as: UTF8.self)
+      #expect(!text.contains(marker), "the key leaked into \(file)")
+    }
+    // Without the variable the run refuses to start (exit 2) and names the variable, not a value.
+    let missing = try await instill("run", p, "--run-dir", dir.file("run2"))
+    #expect(missing.status == 2)
+    #expect(missing.stderr.contains("INSTILL_TEST_KEY"))
+  }
+
+  @Test func theAPIKeyIsSentAsBearerToken() async throws {
+    let marker = "sk-bearer-\(UUID().uuidString)"
+    let dir = TempDir()
+    // The server rejects a missing or wrong key with 401, which is not retried.
+    let guardServer = try AuthCheckingServer(expected: "Bearer \(marker)")
+    defer { guardServer.server.stop() }
+    let p = Self.pipeline(dir, baseURL: guardServer.server.baseURL, count: 10, extraLLM: "api_key_env: INSTILL_TEST_KEY")
+    let ok = try await instill("run", p, "--run-dir", dir.file("ok"), environment: ["INSTILL_TEST_KEY": marker])
+    #expect(ok.status == 0, "\(ok.stderr)")
+    #expect(guardServer.rejections.count == 0)
+    let wrong = try await instill("run", p, "--run-dir", dir.file("wrong"), environment: ["INSTILL_TEST_KEY": "sk-wrong"])
+    #expect(wrong.status == 0)
+    #expect(guardServer.rejections.count == 10)
+    let stage = try await statsJSON(dir.file("wrong"))["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue
+    #expect(stage?["dropped"]?.objectValue?["llm_failed:http_401"]?.intValue == 10)
+  }
+
+  @Test func maxRequestsStopsWithExit3AndResumeSendsNoJournaledRequestAgain() async throws {
+    let expected = try await referenceDigest()
+    let dir = TempDir()
+    let log = RequestLog()
+    let server = try Self.faultyServer(nil, log: log)
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let run = dir.file("run")
+    let first = try await instill("run", p, "--run-dir", run, "--max-requests", "25")
+    #expect(first.status == 3, "\(first.stderr)")
+    #expect(log.count == 25)
+    let second = try await instill("run", p, "--run-dir", run)
+    #expect(second.status == 0, "\(second.stderr)")
+    #expect(log.count == 60, "a journaled request was sent again")
+    #expect(Set(log.all).count == 60)
+    #expect(treeDigest(run + "/data") == expected)
+    let llm = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["llm"]?.objectValue
+    #expect(llm?["requests_sent"]?.intValue == 60)
+  }
+
+  @Test func killNineMidRunThenResumeGivesTheSameDatasetAndPaysOnlyForLostReplies() async throws {
+    let expected = try await referenceDigest()
+    let dir = TempDir()
+    let log = RequestLog()
+    let server = try Self.faultyServer(nil, log: log, delay: .milliseconds(60))
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let run = dir.file("run")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binary.path)
+    process.arguments = ["run", p, "--run-dir", run, "--quiet"]
+    try process.run()
+    while log.count < 20 { try await Task.sleep(for: .milliseconds(10)) }
+    kill(process.processIdentifier, SIGKILL)
+    await waitForExit(process)
+    let sentBefore = log.count
+    let journaled = journalKeys(run)
+    #expect(journaled.count >= 4, "answered requests were journaled")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let sentAfter = Array(log.all.dropFirst(sentBefore))
+    // Nothing that was journaled is asked again; only replies lost in flight are.
+    let bodyKeysAfter = Set(sentAfter)
+    #expect(log.count - sentBefore == 60 - journaled.count)
+    #expect(bodyKeysAfter.count == sentAfter.count)
+    #expect(treeDigest(run + "/data") == expected)
+  }
+
+  func journalKeys(_ run: String) -> Set<String> {
+    var keys = Set<String>()
+    let dir = run + "/stages/02-generate/journal"
+    for file in FileSystem.list(dir) {
+      guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
+      for line in text.split(separator: "\n") {
+        if let key = (try? JSONParser.parse(String(line)))?.objectValue?["key"]?.stringValue { keys.insert(key) }
+      }
+    }
+    return keys
+  }
+}
+
+/// A fake endpoint that answers 401 unless the Authorization header is right.
+final class AuthCheckingServer: Sendable {
+  let server: TestHTTPServer
+  let rejections = RequestLog()
+
+  init(expected: String) throws {
+    let rejections = self.rejections
+    server = try TestHTTPServer(headerCheck: { headers in
+      if headers.first(name: "Authorization") == expected { return true }
+      rejections.add("401")
+      return false
+    }) { _, _, body in
+      .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+  }
+}
+
+func gunzip(_ path: String) -> [UInt8] {
+  guard let reader = try? LineReader(path: path) else { return [] }
+  var out: [UInt8] = []
+  while let line = try? reader.withNextLine({ Array($0) }) {
+    out += line + [0x0A]
+  }
+  return out
+}

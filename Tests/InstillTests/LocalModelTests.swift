@@ -1,0 +1,188 @@
+import AsyncHTTPClient
+import Foundation
+import InstillCore
+import InstillLLM
+import Logging
+import NIOCore
+import Testing
+
+/// Integration tests against the real llama.cpp server and SmolLM2-135M
+/// (installed by Scripts/install-local-model, which Scripts/test runs).
+@Suite(.serialized)
+struct LocalModelTests {
+  static func questions(_ dir: TempDir, count: Int) {
+    let topics = ["rivers", "volcanoes", "bread", "chess", "the moon", "bees", "glaciers", "printing", "tides", "owls"]
+    var text = ""
+    for i in 0..<count {
+      text += JSONWriter.string(.object(["instruction": .string("In one sentence, what is interesting about \(topics[i % topics.count]) (#\(i))?")])) + "\n"
+    }
+    dir.write("questions.jsonl", text)
+  }
+
+  static func pipeline(_ dir: TempDir, llm: String, count: Int = 50) -> String {
+    questions(dir, count: count)
+    return dir.write("local.yaml", """
+      name: local-generate
+      seed: 5
+      llm:
+      \(llm)
+      stages:
+        - kind: read
+          path: questions.jsonl
+          records_per_shard: 10
+        - kind: generate
+          prompt: "{instruction}"
+          sampling: {temperature: 0, max_tokens: 48, seed: 1}
+        - kind: export
+          format: alpaca
+          shuffle: false
+      """)
+  }
+
+  /// A recording proxy in front of a llama-server started by the test.
+  final class Proxy: Sendable {
+    let server: TestHTTPServer
+    let log = RequestLog()
+    let upstream: LocalServer
+
+    init() async throws {
+      upstream = try await LocalServer.start(parallel: 4, threads: 2, contextPerSlot: 1024,
+                                            logPath: NSTemporaryDirectory() + "/instill-test-llama-\(getpid()).log",
+                                            logger: Logger(label: "test"))
+      let (log, base) = (self.log, "http://127.0.0.1:\(upstream.port)")
+      server = try TestHTTPServer { method, uri, body in
+        if uri.hasSuffix("/completions") { log.add(SHA256.hex(body)) }
+        var request = HTTPClientRequest(url: base + uri)
+        request.method = .RAW(value: method)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+          let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+          let bytes = try await response.body.collect(upTo: 16 << 20)
+          return .respond(status: Int(response.status.code), headers: [], body: [UInt8](buffer: bytes))
+        } catch {
+          return .reset
+        }
+      }
+    }
+
+    func stop() {
+      server.stop()
+      upstream.stop()
+    }
+  }
+
+  @Test func generateOverFiftyRecordsThenKillNineAndResumeSendsNoJournaledRequestAgain() async throws {
+    let proxy = try await Proxy()
+    defer { proxy.stop() }
+    let dir = TempDir()
+    let llm = """
+        provider: openai
+        base_url: \(proxy.server.baseURL)
+        max_concurrency: 4
+        timeout: 120
+      """
+    let p = Self.pipeline(dir, llm: llm)
+
+    // Uninterrupted.
+    let reference = dir.file("reference")
+    let full = try await instill("run", p, "--run-dir", reference)
+    #expect(full.status == 0, "\(full.stderr)")
+    #expect(proxy.log.count == 50)
+    let stats = try await statsJSON(reference)
+    let generate = stats["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue
+    #expect(generate?["records_in"]?.intValue == 50)
+    #expect((generate?["llm"]?.objectValue?["completion_tokens"]?.intValue ?? 0) > 0)
+
+    // Killed mid-run, then resumed.
+    let before = proxy.log.count
+    let run = dir.file("run")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binary.path)
+    process.arguments = ["run", p, "--run-dir", run, "--quiet"]
+    try process.run()
+    while proxy.log.count - before < 25 { try await Task.sleep(for: .milliseconds(20)) }
+    kill(process.processIdentifier, SIGKILL)
+    await waitForExit(process)
+    let killedAt = proxy.log.count
+    let journaled = journalKeys(run)
+    #expect(journaled.count >= 15)
+    let resumed = try await instill("run", p, "--run-dir", run)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    let sentAfter = Array(proxy.log.all.dropFirst(killedAt))
+    #expect(sentAfter.count == 50 - journaled.count, "only requests missing from the journal may be sent again")
+    let resumedStats = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["llm"]?.objectValue
+    // Finished shards keep their counts; the interrupted one is answered from its journal.
+    let sent = resumedStats?["requests_sent"]?.intValue ?? 0, answered = resumedStats?["answered_from_journal"]?.intValue ?? 0
+    #expect(sent + answered == 50)
+    #expect(answered > 0)
+
+    // Same dataset as the uninterrupted run: greedy decoding, same requests.
+    let a = try RecordReader.readAll(path: reference + "/data/train-00000-of-00001.jsonl.gz")
+    let b = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")
+    #expect(a.count == b.count)
+    #expect(a.map(\.instruction) == b.map(\.instruction))
+    let same = zip(a, b).filter { $0.output == $1.output }.count
+    #expect(same == a.count, "\(a.count - same) replies differ between the runs")
+  }
+
+  @Test func providerLocalStartsAndStopsTheEmbeddedServer() async throws {
+    let dir = TempDir()
+    let p = Self.pipeline(dir, llm: "  provider: local\n  max_concurrency: 2", count: 6)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stderr.contains("started llama-server"))
+    #expect(result.stderr.contains("stopped llama-server"))
+    let pid = result.stderr.firstMatch(of: /started llama-server \(pid (\d+)/).flatMap { Int32($0.1) }
+    let serverPid = try #require(pid)
+    try await Task.sleep(for: .milliseconds(200))
+    #expect(kill(serverPid, 0) != 0, "llama-server still runs after instill exited")
+    #expect(try RecordReader.count(path: run + "/data/train-00000-of-00001.jsonl.gz") > 0)
+    // Re-running a complete run needs no server.
+    let again = try await instill("run", p, "--run-dir", run)
+    #expect(again.status == 0)
+    #expect(!again.stderr.contains("started llama-server"))
+  }
+
+  @Test func theEmbeddedServerDiesWithAKilledInstill() async throws {
+    let dir = TempDir()
+    let p = Self.pipeline(dir, llm: "  provider: local\n  max_concurrency: 2", count: 40)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Binary.path)
+    process.arguments = ["run", p, "--run-dir", dir.file("run")]
+    let err = Pipe()
+    process.standardError = err
+    try process.run()
+    var log = ""
+    var pid: Int32?
+    let deadline = Date().addingTimeInterval(120)
+    while pid == nil && Date() < deadline {
+      let handle = UncheckedBox(err.fileHandleForReading)
+      log += String(decoding: try await offPool { handle.value.availableData }, as: UTF8.self)
+      pid = log.firstMatch(of: /started llama-server \(pid (\d+)/).flatMap { Int32($0.1) }
+    }
+    let serverPid = try #require(pid)
+    kill(process.processIdentifier, SIGKILL)
+    await waitForExit(process)
+    var gone = false
+    for _ in 0..<50 where !gone {
+      try await Task.sleep(for: .milliseconds(100))
+      // A zombie is reaped by init once its parent is gone.
+      gone = kill(serverPid, 0) != 0 || (try? String(contentsOfFile: "/proc/\(serverPid)/stat", encoding: .utf8))?.contains(") Z") == true
+    }
+    #expect(gone, "llama-server outlived a killed instill")
+  }
+
+  func journalKeys(_ run: String) -> Set<String> {
+    var keys = Set<String>()
+    let dir = run + "/stages/02-generate/journal"
+    for file in FileSystem.list(dir) {
+      guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
+      for line in text.split(separator: "\n") {
+        if let key = (try? JSONParser.parse(String(line)))?.objectValue?["key"]?.stringValue { keys.insert(key) }
+      }
+    }
+    return keys
+  }
+}
