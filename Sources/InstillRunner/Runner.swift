@@ -208,6 +208,7 @@ public final class Runner: Sendable {
         }
       }
     }
+    if !todo.isEmpty { addStageWallTime(stage, seconds(since: started)) }
     try control.check()
     if !waitingFor.isEmpty {
       return try notReady(stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
@@ -235,7 +236,7 @@ public final class Runner: Sendable {
     let spentPath = directory.stageDirectory(stage.folder) + "/journal/" + "shard-\(ShardFiles.pad5(shard)).spent.json"
     do {
       try await mapStage.process(reader, into: writer, context: context)
-      recorder.update { $0.wallSeconds = seconds(since: started) }
+      recorder.update { $0.shardSeconds = seconds(since: started) }
       includeEarlierSpending(spentPath, into: recorder)
       let stats = recorder.snapshot
       try checkInvariant(stage, stats, shard: shard)
@@ -278,7 +279,10 @@ public final class Runner: Sendable {
     do {
       try await globalStage.run(StageInput(shardPaths: inputs), into: output, context: makeContext(stage, shard: nil, stats: recorder))
       let shards = try output.finish()
-      recorder.update { $0.wallSeconds = seconds(since: started) }
+      recorder.update {
+        $0.wallSeconds = seconds(since: started)
+        $0.shardSeconds = $0.wallSeconds
+      }
       includeEarlierSpending(spentPath, into: recorder)
       let stats = recorder.snapshot
       try checkInvariant(stage, stats, shard: nil)
@@ -292,6 +296,14 @@ public final class Runner: Sendable {
       throw error
     }
     return .complete
+  }
+
+  /// Adds this run's elapsed time on a map stage to its `stage.stats.json`.
+  private func addStageWallTime(_ stage: PlannedStage, _ elapsed: Double) {
+    let path = directory.stageDirectory(stage.folder) + "/" + ShardFiles.stageStats
+    var stats = (try? FileSystem.read(path)).flatMap(StageStats.decode) ?? StageStats()
+    stats.wallSeconds += elapsed
+    try? FileSystem.writeAtomically(stats.encoded(), to: path)
   }
 
   /// An interrupted attempt's LLM spending (requests, tokens, failures) is kept

@@ -96,11 +96,14 @@ public struct StageStats: Codable, Sendable, Equatable {
   public var llm = LLMStats()
   /// Stage-specific counters (e.g. `bootstrap_rounds`).
   public var counters: [String: Int] = [:]
+  /// Elapsed time of the stage (summed over the runs that worked on it).
   public var wallSeconds = 0.0
+  /// Processing time summed over shards; larger than `wallSeconds` when shards run in parallel.
+  public var shardSeconds = 0.0
 
   enum CodingKeys: String, CodingKey {
     case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters
-    case wallSeconds = "wall_seconds"
+    case wallSeconds = "wall_seconds", shardSeconds = "shard_seconds"
   }
 
   public init() {}
@@ -121,6 +124,7 @@ public struct StageStats: Codable, Sendable, Equatable {
     llm.merge(other.llm)
     for (k, v) in other.counters { counters[k, default: 0] += v }
     wallSeconds += other.wallSeconds
+    shardSeconds += other.shardSeconds
   }
 
   public func encoded() -> [UInt8] {
