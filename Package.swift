@@ -43,25 +43,27 @@ let package = Package(
                      .product(name: "NIOHTTP1", package: "swift-nio"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
+    // Exact ROUGE-L (rouge-score semantics) and fast greedy near-duplicate removal.
+    .target(name: "InstillRouge", swiftSettings: strict),
     // Built-in stages: read, filter, export, generate.
     .target(
       name: "InstillStages",
-      dependencies: ["InstillCore"],
+      dependencies: ["InstillCore", "InstillRouge"],
       swiftSettings: strict),
     .executableTarget(
       name: "instill",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
     .executableTarget(
       name: "instill-bench",
-      dependencies: ["InstillCore"],
+      dependencies: ["InstillCore", "InstillRouge"],
       path: "Benchmarks/instill-bench",
       swiftSettings: strict),
     .testTarget(
       name: "InstillTests",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],

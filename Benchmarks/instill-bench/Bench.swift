@@ -5,6 +5,8 @@ import InstillCore
 ///
 ///   instill-bench io [--records N] [--dir D]   gzip JSONL write + read throughput, peak RSS
 ///   instill-bench sha [--mb N]                 SHA-256 throughput
+///   instill-bench instructions --count N --out F   realistic generated instructions (JSONL)
+///   instill-bench rouge --input F [--limit N] [--threads T]   greedy ROUGE-L dedup timing
 @main
 struct Bench {
   static func main() throws {
@@ -20,8 +22,13 @@ struct Bench {
              level: Int(option("--level", "1")) ?? 1)
     case "sha":
       sha(megabytes: Int(option("--mb", "64")) ?? 64)
+    case "instructions":
+      try instructions(count: Int(option("--count", "52000")) ?? 52000, out: option("--out", "instructions.jsonl"))
+    case "rouge":
+      try rouge(input: option("--input", "instructions.jsonl"), limit: Int(option("--limit", "0")) ?? 0,
+                threads: Int(option("--threads", "2")) ?? 2, batch: Int(option("--batch", "512")) ?? 512)
     default:
-      print("usage: instill-bench io|sha [options]")
+      print("usage: instill-bench io|sha|instructions|rouge [options]")
       exit(2)
     }
   }
