@@ -45,6 +45,12 @@ let package = Package(
       swiftSettings: strict),
     // Exact ROUGE-L (rouge-score semantics) and fast greedy near-duplicate removal.
     .target(name: "InstillRouge", swiftSettings: strict),
+    // Self-Instruct and its Alpaca variant.
+    .target(
+      name: "InstillSelfInstruct",
+      dependencies: ["InstillCore", "InstillRouge"],
+      path: "Sources/Methods/SelfInstruct",
+      swiftSettings: strict),
     // Built-in stages: read, filter, export, generate.
     .target(
       name: "InstillStages",
@@ -52,7 +58,7 @@ let package = Package(
       swiftSettings: strict),
     .executableTarget(
       name: "instill",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillSelfInstruct",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -63,10 +69,11 @@ let package = Package(
       swiftSettings: strict),
     .testTarget(
       name: "InstillTests",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillSelfInstruct",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],
+      exclude: ["Fixtures"],
       swiftSettings: strict),
   ]
 )

@@ -56,7 +56,13 @@ public final class GreedyDedup {
       DispatchQueue.concurrentPerform(iterations: workers) { w in
         var i = w
         while i < batch.count {
-          out.buffer[i] = pool.nearest(batch[i], scratch: scratches[w])
+          // First only "is anything above the threshold?" (the shortest prefix);
+          // the report floor's wider search is needed only by texts that stay.
+          var found = pool.nearest(batch[i], scratch: scratches[w], atLeast: pool.threshold)
+          if found.score <= pool.threshold, pool.reportFloor < pool.threshold {
+            found = pool.nearest(batch[i], scratch: scratches[w])
+          }
+          out.buffer[i] = found
           i += workers
         }
       }
@@ -70,7 +76,7 @@ public final class GreedyDedup {
     for (i, tokens) in batch.enumerated() {
       var best = results[i]
       if local.count > 0 {
-        var inBatch = local.nearest(tokens, scratch: scratch)
+        var inBatch = local.nearest(tokens, scratch: scratch, atLeast: best.score > pool.threshold ? pool.threshold : nil)
         inBatch.item = inBatch.item.map { start + $0 }
         best.consider(inBatch)
       }

@@ -97,13 +97,13 @@ public final class RougePool: @unchecked Sendable {
   /// The smallest LCS a pair with an item of `n` tokens needs to reach `probe`
   /// (rounded down where floating point could make it too large: never prunes a match).
   @inline(__always)
-  func alpha(_ n: Int) -> Int {
+  static func alpha(_ n: Int, _ probe: Double) -> Int {
     max(1, Int((probe * Double(n) / (2 - probe) - 1e-7).rounded(.down)) + 1)
   }
 
   /// The smallest overlap two lists of `m` and `n` tokens need to reach `probe`.
   @inline(__always)
-  func requiredOverlap(_ m: Int, _ n: Int) -> Int {
+  static func requiredOverlap(_ m: Int, _ n: Int, _ probe: Double) -> Int {
     max(1, Int((probe * Double(m + n) / 2 - 1e-7).rounded(.up)))
   }
 
@@ -113,7 +113,7 @@ public final class RougePool: @unchecked Sendable {
     tokens.append(itemTokens)
     elements.append(e)
     guard !itemTokens.isEmpty else { return }
-    let prefix = itemTokens.count - alpha(itemTokens.count) + 1
+    let prefix = itemTokens.count - Self.alpha(itemTokens.count, probe) + 1
     for (position, element) in e.prefix(prefix).enumerated() {
       index[element, default: []].append(Posting(item: id, position: Int32(position)))
     }
@@ -125,6 +125,8 @@ public final class RougePool: @unchecked Sendable {
     var counts: [Int32] = []
     var stamp: UInt32 = 0
     var candidates: [Int32] = []
+    /// requiredOverlap(m, n) for the current query, by n.
+    var required: [Int32] = []
     public init() {}
   }
 
@@ -136,11 +138,15 @@ public final class RougePool: @unchecked Sendable {
   /// prefix element sits in both lists) applied while probing; survivors are
   /// checked by their full multiset overlap (LCS ≤ overlap) and only then get
   /// a bit-parallel LCS.
-  public func nearest(_ query: [UInt32], scratch: Scratch, from firstItem: Int = 0) -> Nearest {
+  ///
+  /// - Parameter atLeast: only neighbours at or above this similarity need to be
+  ///   found (default: the pool's report floor or threshold, whichever is lower).
+  public func nearest(_ query: [UInt32], scratch: Scratch, from firstItem: Int = 0, atLeast: Double? = nil) -> Nearest {
     let m = query.count
     guard m > 0, !tokens.isEmpty else { return .none }
+    let probe = max(self.probe, atLeast ?? self.probe)
     let qe = order.elements(query)
-    let prefix = m - alpha(m) + 1
+    let prefix = m - Self.alpha(m, probe) + 1
     if scratch.stamps.count < tokens.count {
       scratch.stamps.append(contentsOf: repeatElement(0, count: tokens.count - scratch.stamps.count))
       scratch.counts.append(contentsOf: repeatElement(0, count: tokens.count - scratch.counts.count))
@@ -155,6 +161,9 @@ public final class RougePool: @unchecked Sendable {
     // Length filter bounds: 2·min(m, n)/(m + n) ≥ probe.
     let minLength = Int((Double(m) * probe / (2 - probe) - 1e-7).rounded(.up))
     let maxLength = probe > 0 ? Int((Double(m) * (2 - probe) / probe + 1e-7).rounded(.down)) : Int.max
+    let longest = min(maxLength, 1 << 16)
+    scratch.required.removeAll(keepingCapacity: true)
+    for n in 0...longest { scratch.required.append(Int32(Self.requiredOverlap(m, n, probe))) }
     tokens.withUnsafeBufferPointer { tokens in
       scratch.stamps.withUnsafeMutableBufferPointer { stamps in
         scratch.counts.withUnsafeMutableBufferPointer { counts in
@@ -175,7 +184,7 @@ public final class RougePool: @unchecked Sendable {
                 }
                 // Overlap so far + this match + what both lists still have after it.
                 let bound = Int(counts[item]) + 1 + min(m - i - 1, n - Int(entry.position) - 1)
-                if bound < requiredOverlap(m, n) {
+                if bound < (n <= longest ? Int(scratch.required[n]) : Self.requiredOverlap(m, n, probe)) {
                   counts[item] = -1
                 } else {
                   counts[item] += 1
@@ -193,7 +202,7 @@ public final class RougePool: @unchecked Sendable {
       let other = tokens[Int(item)]
       let n = other.count
       // Overlap bound: LCS ≤ |multiset intersection|.
-      guard Self.overlap(qe, elements[Int(item)], atLeast: requiredOverlap(m, n)) else { continue }
+      guard Self.overlap(qe, elements[Int(item)], atLeast: Self.requiredOverlap(m, n, probe)) else { continue }
       if matcher == nil { matcher = LCSMatcher(query) }
       let lcs = matcher!.lcs(other)
       let f = RougeL.fmeasure(lcs: lcs, targetCount: n, predictionCount: m)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import InstillCore
 import InstillRunner
+import InstillSelfInstruct
 import InstillStages
 import Logging
 
@@ -22,6 +23,7 @@ struct Instill: AsyncParsableCommand {
 func stageCatalog() -> StageCatalog {
   var catalog = StageCatalog()
   catalog.registerBuiltins()
+  BootstrapStage.register(in: &catalog)
   return catalog
 }
 

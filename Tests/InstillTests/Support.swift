@@ -153,3 +153,21 @@ func statsJSON(_ runDir: String) async throws -> JSONObject {
   #expect(result.status == 0, "stats failed: \(result.stderr)")
   return try JSONParser.parse(result.stdout).objectValue ?? JSONObject()
 }
+
+/// The request keys recorded in every journal file of a folder.
+func journalKeys(_ dir: String) -> Set<String> {
+  var keys = Set<String>()
+  for file in FileSystem.list(dir) where file.hasSuffix(".jsonl") {
+    guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
+    for line in text.split(separator: "\n") {
+      if let key = (try? JSONParser.parse(String(line)))?.objectValue?["key"]?.stringValue { keys.insert(key) }
+    }
+  }
+  return keys
+}
+
+/// A path inside this repository (for shipped seeds and fixtures).
+func repositoryPath(_ relative: String) -> String {
+  URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(relative).path
+}

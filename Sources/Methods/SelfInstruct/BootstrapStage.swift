@@ -1,0 +1,171 @@
+import Foundation
+import InstillCore
+import InstillRouge
+
+/// `kind: self_instruct` — Self-Instruct's bootstrap: rounds of prompts, each
+/// showing 8 instructions (up to 2 machine-generated, the rest seeds, shuffled)
+/// as a numbered list for the model to continue, until `target` new
+/// instructions pass the heuristics and the ROUGE-L pool (> 0.7 rejected; pool =
+/// seeds + accepted). Input: the seed tasks (a `read` stage with
+/// `format: self_instruct`). Output: the new instructions only. Statistics count
+/// the parsed candidates as records in, so in = out + every filter's drops.
+public struct BootstrapStage: GlobalStage {
+  public var target = 100
+  public var promptsPerRound = 5
+  public var examplesPerPrompt = 8
+  public var machineExamples = 2
+  public var maxRounds: Int?
+  public var endpoint = LLMRequest.Endpoint.chat
+  public var model: String?
+  public var sampling = Sampling(temperature: 0.7, topP: 0.5, maxTokens: 1024, stop: ["\n\n", "\n16", "16.", "16 ."],
+                                 presencePenalty: 2, frequencyPenalty: 0)
+  public var capitalize = true
+  public var minWords = 3
+  public var maxWords = 150
+  public var keywords = SelfInstructFilters.selfInstructKeywords
+  public var rougeThreshold = 0.7
+  public var header = "Here is a numbered list of varied tasks that a person might ask an assistant to do. "
+    + "Continue the list with new tasks that are different from the ones above."
+  public var recordsPerShard = 1000
+
+  public init() {}
+
+  public var outputRecordsPerShard: Int { recordsPerShard }
+  public var usesLLM: Bool { true }
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("self_instruct") { params, _ throws(InstillError) in
+      var s = BootstrapStage()
+      s.target = try params.int("target", default: s.target, in: 1...10_000_000)
+      s.promptsPerRound = try params.int("prompts_per_round", default: s.promptsPerRound, in: 1...10_000)
+      s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)
+      s.machineExamples = try params.int("machine_examples", default: s.machineExamples, in: 0...64)
+      s.maxRounds = try params.optionalInt("max_rounds", in: 1...100_000_000)
+      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+      s.model = try params.optionalString("model")
+      if let map = try params.map("sampling") {
+        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
+        try map.finish()
+      }
+      s.capitalize = try params.bool("capitalize", default: s.capitalize)
+      s.minWords = try params.int("min_words", default: s.minWords, in: 0...10_000)
+      s.maxWords = try params.int("max_words", default: s.maxWords, in: 1...100_000)
+      s.keywords = try params.stringList("keywords") ?? s.keywords
+      s.rougeThreshold = try params.double("rouge_threshold", default: s.rougeThreshold, in: 0...1)
+      s.header = try params.string("header", default: s.header)
+      s.recordsPerShard = try params.int("records_per_shard", default: s.recordsPerShard, in: 1...10_000_000)
+      if s.machineExamples > s.examplesPerPrompt {
+        throw params.owner.error("machine_examples (\(s.machineExamples)) exceeds examples_per_prompt (\(s.examplesPerPrompt))")
+      }
+      return s
+    }
+  }
+
+  /// The prompt: header, then the examples numbered from 1, then the next number.
+  public func prompt(examples: [String]) -> String {
+    var text = header + "\n"
+    for (i, example) in examples.enumerated() {
+      var clean = example.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+      if clean.hasSuffix(":") { clean.removeLast() }
+      text += "\(i + 1). \(clean)\n"
+    }
+    return text + "\(examples.count + 1)."
+  }
+
+  public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
+    var seeds: [String] = []
+    try input.forEach { seeds.append($0.instruction) }
+    guard !seeds.isEmpty else { throw InstillError.input("stage \(context.stageName) has no seed instructions") }
+    context.stats.count("seeds", seeds.count)
+    let session = try context.llmSession()
+    defer { session.close() }
+    let model = self.model ?? session.defaultModel
+    let sampling = session.backend.defaultSampling.overridden(by: self.sampling)
+    let filters = SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords)
+    context.stats.declareFilters(filters.names + ["rouge_l"])
+    let dedup = GreedyDedup(threshold: rougeThreshold, reportFloor: 0, threads: 1)
+    dedup.seed(seeds)
+    var poolTexts = seeds
+    var machine: [String] = []
+    var round = 0
+    let rounds = maxRounds ?? max(50, target * 4 / max(1, promptsPerRound))
+    while machine.count < target {
+      guard round < rounds else {
+        context.logger.warning("self_instruct: stopped after \(rounds) rounds with \(machine.count) of \(target) instructions (max_rounds)")
+        break
+      }
+      try context.checkStop()
+      // Prompts of this round: the random choices depend on the seed, the round and the prompt index only.
+      let machineSnapshot = machine
+      let prompts: [String] = (0..<promptsPerRound).map { k in
+        var random = context.random(item: UInt64(round) << 20 | UInt64(k))
+        let fromMachine = random.sample(machineSnapshot, count: min(machineExamples, machineSnapshot.count))
+        var examples = fromMachine + random.sample(seeds, count: examplesPerPrompt - fromMachine.count)
+        random.shuffle(&examples)
+        return prompt(examples: examples)
+      }
+      let counts = prompts.map { _ in examplesPerPrompt }
+      let (endpoint, sessionRef) = (self.endpoint, session)
+      var replies: [(Int, Result<LLMResponse, LLMFailure>)] = []
+      try await forEachInOrder(Array(prompts.enumerated()), limit: session.backend.maxConcurrency, control: context.control) {
+        item, _ in
+        let (k, text) = item
+        let request: LLMRequest = endpoint == .chat
+          ? .chat([.user(text)], model: model, sampling: sampling)
+          : .completion(text, model: model, sampling: sampling)
+        return (k, try await sessionRef.send(request))
+      } consume: { reply, _ in replies.append(reply) }
+
+      for (k, result) in replies {
+        guard case .success(let response) = result else {
+          // Counted under llm.failed; the request produced no candidates.
+          _ = result
+          continue
+        }
+        if response.truncated {
+          // The original discards a reply cut by the length limit.
+          context.stats.count("replies_discarded_truncated")
+          continue
+        }
+        let candidates = SelfInstructParsing.instructions(fromContinuation: response.text, firstNumber: counts[k] + 1,
+                                                          capitalize: capitalize)
+        context.stats.count("candidates", candidates.count)
+        for (j, text) in candidates.enumerated() {
+          guard machine.count < target else { break }
+          var record = Record(["id": .string("si-\(round)-\(k)-\(j)"), "instruction": .string(text), "input": .string(""),
+                               "output": .string("")])
+          context.stats.update { $0.recordsIn += 1 }
+          guard filters.keep(record, stats: context.stats) else { continue }
+          let tokens = dedup.tokens(text)
+          let decision = dedup.process(tokens: [tokens])[0]
+          guard decision.kept else {
+            let near = decision.nearest.item.map { "  ≈  " + poolTexts[$0] } ?? ""
+            context.stats.filter("rouge_l", kept: false, reason: "rouge_l>\(rougeThreshold)", example: text + near)
+            continue
+          }
+          context.stats.filter("rouge_l", kept: true)
+          // Like the original: the ten most similar pool texts and the mean similarity over the pool.
+          let matcher = LCSMatcher(tokens)
+          var scores: [(String, Double)] = []
+          var sum = 0.0
+          for (i, other) in dedup.pool.tokens.dropLast().enumerated() {
+            let f = RougeL.fmeasure(lcs: matcher.lcs(other), targetCount: other.count, predictionCount: tokens.count)
+            sum += f
+            scores.append((poolTexts[i], f))
+          }
+          scores.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+          record["most_similar"] = .object(JSONObject(scores.prefix(10).map { ($0.0, JSONValue.double($0.1)) }))
+          record["avg_similarity_score"] = .double(scores.isEmpty ? 0 : sum / Double(scores.count))
+          record.meta = ["method": .string("self_instruct"), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
+          try output.write(record)
+          context.stats.recordOut()
+          machine.append(text)
+          poolTexts.append(text)
+        }
+      }
+      round += 1
+      context.stats.update { $0.counters["rounds"] = round }
+      context.logger.info("self_instruct round \(round): \(machine.count) of \(target) instructions")
+    }
+  }
+}

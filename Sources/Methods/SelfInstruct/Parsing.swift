@@ -1,0 +1,92 @@
+import Foundation
+import InstillCore
+
+/// Turning a bootstrap reply into candidate instructions, and the heuristic
+/// filters Self-Instruct applies to them (facts: docs/methods.md §1.2).
+public enum SelfInstructParsing {
+  /// Splits a reply that continues a numbered list ("9." was the last line of
+  /// the prompt) into instructions: pieces between `\n<number>.` markers,
+  /// whitespace collapsed and trimmed. A chat reply that repeats the number of
+  /// its first item ("9. …") is accepted too.
+  public static func instructions(fromContinuation text: String, firstNumber: Int, capitalize: Bool) -> [String] {
+    var body = text
+    // A chat model may restate the item number the prompt ended with.
+    if let match = body.firstMatch(of: /^\s*\d+\s?[.)]\s*/) { body = String(body[match.range.upperBound...]) }
+    var pieces: [String] = []
+    var current = ""
+    for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
+      if let marker = line.firstMatch(of: /^\d+\s?\.\s/) {
+        pieces.append(current)
+        current = String(line[marker.range.upperBound...])
+      } else {
+        current += (current.isEmpty ? "" : "\n") + line
+      }
+    }
+    pieces.append(current)
+    return pieces.map { piece in
+      let collapsed = piece.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+      return capitalize ? pythonCapitalize(collapsed) : collapsed
+    }
+  }
+
+  /// Python's `str.capitalize()`: first character upper-cased, the rest lower-cased
+  /// (the original pipeline's quirk).
+  public static func pythonCapitalize(_ s: String) -> String {
+    guard let first = s.first else { return s }
+    return first.uppercased() + s.dropFirst().lowercased()
+  }
+}
+
+/// Self-Instruct's heuristics, each a filter with its own counts.
+public enum SelfInstructFilters {
+  public static let selfInstructKeywords = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+                                            "map", "maps", "draw", "plot", "go to"]
+  public static let alpacaKeywords = selfInstructKeywords + ["video", "audio", "music", "flowchart", "diagram"]
+
+  /// Drops empty text and text of ≤ `minWords` or > `maxWords` words.
+  public struct WordCount: RecordFilter {
+    public let name = "word_count"
+    public let minWords: Int
+    public let maxWords: Int
+    public var exampleField: String { "instruction" }
+    public func check(_ record: Record) -> String? {
+      let n = Text.wordCount(record.instruction)
+      if n == 0 { return "empty" }
+      if n <= minWords { return "too_few_words" }
+      if n > maxWords { return "too_many_words" }
+      return nil
+    }
+  }
+
+  /// Drops "Write a program…" (the model tended to append it to other tasks).
+  public struct ProgramPrefix: RecordFilter {
+    public let name = "write_a_program"
+    public var exampleField: String { "instruction" }
+    public func check(_ record: Record) -> String? {
+      record.instruction.hasPrefix("Write a program") ? "write_a_program" : nil
+    }
+  }
+
+  /// Drops instructions whose first character is punctuation or not ASCII.
+  public struct FirstCharacter: RecordFilter {
+    public let name = "first_character"
+    public var exampleField: String { "instruction" }
+    public func check(_ record: Record) -> String? {
+      guard let first = record.instruction.unicodeScalars.first else { return "empty" }
+      if first.value >= 0x80 { return "non_ascii_start" }
+      // Python's string.punctuation.
+      if "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".unicodeScalars.contains(first) { return "punctuation_start" }
+      return nil
+    }
+  }
+
+  /// The default chain, in the original order.
+  public static func chain(minWords: Int, maxWords: Int, keywords: [String]) -> FilterChain {
+    FilterChain([
+      WordCount(minWords: minWords, maxWords: maxWords),
+      KeywordFilter(name: "keywords", fields: ["instruction"], keywords: keywords, wholeWord: true),
+      ProgramPrefix(),
+      FirstCharacter(),
+    ])
+  }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import InstillCore
+import InstillSelfInstruct
+import Testing
+
+/// Self-Instruct's parser and heuristics on recorded raw model outputs.
+struct SelfInstructTests {
+  @Test func continuationIsSplitOnNumberedLines() {
+    let raw = " Describe the water cycle in two sentences.\n10. List three uses of copper.\n11 . Write a haiku about snow\n12. Explain\nwhy bread rises."
+    let items = SelfInstructParsing.instructions(fromContinuation: raw, firstNumber: 9, capitalize: false)
+    #expect(items == ["Describe the water cycle in two sentences.", "List three uses of copper.",
+                      "Write a haiku about snow", "Explain why bread rises."])
+  }
+
+  @Test func chatRepliesThatRestateTheNumberAreAccepted() {
+    let raw = "9. Summarize the plot of a film you like.\n10. Translate 'good morning' into Italian."
+    let items = SelfInstructParsing.instructions(fromContinuation: raw, firstNumber: 9, capitalize: false)
+    #expect(items == ["Summarize the plot of a film you like.", "Translate 'good morning' into Italian."])
+  }
+
+  @Test func malformedRepliesYieldWhatCanBeParsed() {
+    // No numbers at all: one candidate; empty lines and duplicate numbering survive as text.
+    #expect(SelfInstructParsing.instructions(fromContinuation: "Just one long task without numbers", firstNumber: 9, capitalize: false)
+      == ["Just one long task without numbers"])
+    #expect(SelfInstructParsing.instructions(fromContinuation: "", firstNumber: 9, capitalize: false) == [""])
+    let duplicated = "Plan a picnic.\n10. Plan a picnic.\n10. Name a river."
+    #expect(SelfInstructParsing.instructions(fromContinuation: duplicated, firstNumber: 9, capitalize: false)
+      == ["Plan a picnic.", "Plan a picnic.", "Name a river."])
+    // Like the original's regex `\n\d+\s?\. `, a number needs the space after its dot.
+    let truncated = "Write a letter to\n10."
+    #expect(SelfInstructParsing.instructions(fromContinuation: truncated, firstNumber: 9, capitalize: false)
+      == ["Write a letter to 10."])
+  }
+
+  @Test func capitalizeFollowsPythonsQuirk() {
+    #expect(SelfInstructParsing.pythonCapitalize("explain NASA's role in GPS") == "Explain nasa's role in gps")
+    #expect(SelfInstructParsing.pythonCapitalize("") == "")
+  }
+
+  @Test func heuristicsDropWhatTheOriginalDrops() {
+    let chain = SelfInstructFilters.chain(minWords: 3, maxWords: 150, keywords: SelfInstructFilters.selfInstructKeywords)
+    let stats = StatsRecorder()
+    let cases: [(String, Bool)] = [
+      ("Name three rivers", false),  // 3 words: ≤ 3 is dropped
+      ("Name three long rivers", true),
+      ("Draw a map of your town.", false),  // keyword "draw" (and "map")
+      ("Describe the drawing style of Klimt.", true),  // "drawing" is not the word "draw"
+      ("Write a program that sorts numbers.", false),
+      ("\"Quote\" this sentence for me please.", false),
+      ("Écrivez une phrase en français ici.", false),
+      ("Go to the kitchen and describe it.", false),  // "go to"
+      (String(repeating: "word ", count: 151), false),
+    ]
+    for (text, keep) in cases {
+      #expect(chain.keep(Record(["instruction": .string(text)]), stats: stats) == keep, "\(text)")
+    }
+    let s = stats.snapshot
+    let dropped = Dictionary(uniqueKeysWithValues: s.filters.map { ($0.name, $0.dropped) })
+    #expect(dropped["word_count"] == ["too_few_words": 1, "too_many_words": 1])
+    #expect(dropped["keywords"]?.values.reduce(0, +) == 2)
+    #expect(dropped["write_a_program"] == ["write_a_program": 1])
+    #expect(dropped["first_character"] == ["punctuation_start": 1, "non_ascii_start": 1])
+  }
+
+  @Test func promptNumbersExamplesAndEndsWithTheNextNumber() {
+    let stage = BootstrapStage()
+    let prompt = stage.prompt(examples: ["Write a  poem:", "List two colors"])
+    #expect(prompt.hasSuffix("1. Write a poem\n2. List two colors\n3."))
+  }
+
+  @Test func originalSeedFileFormatLoads() async throws {
+    let dir = TempDir()
+    let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
+    let p = dir.write("p.yaml", """
+      name: seeds
+      stages:
+        - kind: read
+          path: \(seeds)
+          format: self_instruct
+        - kind: export
+          format: alpaca
+          shuffle: false
+      """)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let records = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")
+    #expect(records.count >= 100)
+    #expect(records.contains { !$0.input.isEmpty })
+    #expect(records.contains { $0.input.isEmpty })
+  }
+}
