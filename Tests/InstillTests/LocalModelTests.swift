@@ -117,13 +117,16 @@ struct LocalModelTests {
     #expect(sent + answered == 50)
     #expect(answered > 0)
 
-    // Same dataset as the uninterrupted run: greedy decoding, same requests.
+    // Same records as the uninterrupted run. Replies served from the journal are
+    // the killed run's own; greedy replies sent after the kill usually match the
+    // reference too, but llama-server with several slots is not bitwise
+    // reproducible across batch compositions, so only those may differ.
     let a = try RecordReader.readAll(path: reference + "/data/train-00000-of-00001.jsonl.gz")
     let b = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")
     #expect(a.count == b.count)
     #expect(a.map(\.instruction) == b.map(\.instruction))
-    let same = zip(a, b).filter { $0.output == $1.output }.count
-    #expect(same == a.count, "\(a.count - same) replies differ between the runs")
+    let differing = zip(a, b).filter { $0.output != $1.output }.count
+    #expect(differing <= sentAfter.count, "\(differing) replies differ, more than the \(sentAfter.count) sent after the kill")
   }
 
   @Test func providerLocalStartsAndStopsTheEmbeddedServer() async throws {
