@@ -24,6 +24,7 @@ func stageCatalog() -> StageCatalog {
   var catalog = StageCatalog()
   catalog.registerBuiltins()
   BootstrapStage.register(in: &catalog)
+  ClassifyStage.register(in: &catalog)
   return catalog
 }
 

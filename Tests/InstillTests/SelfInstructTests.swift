@@ -89,4 +89,51 @@ struct SelfInstructTests {
     #expect(records.contains { !$0.input.isEmpty })
     #expect(records.contains { $0.input.isEmpty })
   }
+
+  @Test func classificationRepliesAreReadLikeTheOriginalButTolerant() {
+    for yes in ["Yes", "yes", "YES", " Yes.", "Yes, it is.", "yes\n"] { #expect(ClassifyStage.isYes(yes), "\(yes)") }
+    for no in ["No", "no.", "", "Maybe", "It is yes", "Not sure"] { #expect(!ClassifyStage.isYes(no), "\(no)") }
+    let prompt = ClassifyStage.prompt("Decide if the  number is even.")
+    #expect(prompt.hasSuffix("Task: Decide if the number is even.\nIs it classification?"))
+    #expect(prompt.components(separatedBy: "Is it classification? Yes").count - 1 == 8)
+  }
+
+  @Test func classifyStageLabelsEveryRecordThroughTheEndpoint() async throws {
+    let dir = TempDir()
+    // A fake endpoint that says Yes when the asked task mentions a label.
+    let server = try TestHTTPServer { _, _, body in
+      let prompt = FakeModel.promptText(body)?.text ?? ""
+      let asked = prompt.components(separatedBy: "Task: ").last ?? ""
+      let answer = asked.contains("label") ? "Yes" : "No"
+      let reply: JSONObject = ["choices": .array([.object(["message": .object(["role": .string("assistant"), "content": .string(answer)]),
+                                                             "finish_reason": .string("stop")])]),
+                               "usage": .object(["prompt_tokens": .int(100), "completion_tokens": .int(1)])]
+      return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
+    }
+    defer { server.stop() }
+    dir.write("tasks.jsonl", """
+      {"id":"a","instruction":"Give the label of this review: positive or negative."}
+      {"id":"b","instruction":"Write a poem about rivers."}
+      {"id":"c","instruction":"Pick the right label for the news headline."}
+      """)
+    let p = dir.write("p.yaml", """
+      name: classify
+      llm: {provider: openai, base_url: \(server.baseURL), max_concurrency: 2}
+      stages:
+        - kind: read
+          path: tasks.jsonl
+        - kind: classify
+        - kind: export
+          format: alpaca
+      """)
+    let run = dir.file("run")
+    // The export drops records without an output; the classify shard is what we check.
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let labelled = try RecordReader.readAll(path: run + "/stages/02-classify/shard-00000.jsonl.gz")
+    #expect(labelled.map { $0["is_classification"] } == [.bool(true), .bool(false), .bool(true)])
+    let counters = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["counters"]?.objectValue
+    #expect(counters?["classification"]?.intValue == 2)
+    #expect(counters?["not_classification"]?.intValue == 1)
+  }
 }

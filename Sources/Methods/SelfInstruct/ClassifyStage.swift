@@ -1,0 +1,106 @@
+import Foundation
+import InstillCore
+
+/// `kind: classify` — Self-Instruct's second step: asks, few-shot and greedy,
+/// whether each instruction is a classification task (a small, fixed set of
+/// possible answers), and stores the answer in `is_classification`.
+public struct ClassifyStage: MapStage {
+  public var endpoint = LLMRequest.Endpoint.chat
+  public var model: String?
+  public var sampling = Sampling(temperature: 0, maxTokens: 3, stop: ["\n", "Task"], presencePenalty: 0, frequencyPenalty: 0)
+  public var overwrite = false
+
+  public var shardParallelism: Int { 2 }
+  public var usesLLM: Bool { true }
+
+  public init() {}
+
+  /// Our demonstrations: (task, is it classification?).
+  public static let demonstrations: [(String, Bool)] = [
+    ("Label the sentiment of the review as positive or negative.", true),
+    ("Write a short story about a dragon who is afraid of heights.", false),
+    ("Is the following email spam? Answer Yes or No.", true),
+    ("Summarize the article in three sentences.", false),
+    ("Decide which of the four answer choices is correct: A, B, C or D.", true),
+    ("Explain how a bicycle gear system works.", false),
+    ("Tell whether the statement is true or false.", true),
+    ("Translate the sentence into German.", false),
+    ("Classify the animal as a mammal, bird, reptile, amphibian or fish.", true),
+    ("Suggest five names for a coffee shop.", false),
+    ("Does the sentence contain a grammatical error?", true),
+    ("Write a Python function that reverses a string.", false),
+    ("Rate the urgency of the support ticket as low, medium or high.", true),
+    ("Give three tips for staying focused while studying.", false),
+    ("Identify the language of the sentence.", true),
+    ("Describe your ideal weekend in a paragraph.", false),
+  ]
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("classify") { params, _ throws(InstillError) in
+      var s = ClassifyStage()
+      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+      s.model = try params.optionalString("model")
+      if let map = try params.map("sampling") {
+        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
+        try map.finish()
+      }
+      s.overwrite = try params.bool("overwrite", default: false)
+      return s
+    }
+  }
+
+  /// The few-shot prompt for one instruction.
+  public static func prompt(_ instruction: String) -> String {
+    var text = "For each task, say whether it is a classification task: one whose answer is a label "
+      + "chosen from a small, fixed set of options. Answer Yes or No.\n\n"
+    for (task, yes) in demonstrations {
+      text += "Task: \(task)\nIs it classification? \(yes ? "Yes" : "No")\n\n"
+    }
+    let clean = instruction.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    return text + "Task: \(clean)\nIs it classification?"
+  }
+
+  /// The original accepted exactly "Yes", "yes" or "YES"; chat models add
+  /// punctuation or words, so the reply's first word decides.
+  public static func isYes(_ reply: String) -> Bool {
+    let word = reply.split(whereSeparator: { !$0.isLetter }).first.map { $0.lowercased() }
+    return word == "yes"
+  }
+
+  public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
+    let session = try context.llmSession()
+    defer { session.close() }
+    let model = self.model ?? session.defaultModel
+    let sampling = session.backend.defaultSampling.overridden(by: self.sampling)
+    let (endpoint, overwrite, stats) = (self.endpoint, self.overwrite, context.stats)
+    try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
+      record, _ -> (Record, Result<LLMResponse, LLMFailure>?) in
+      if !overwrite, case .bool = record["is_classification"] { return (record, nil) }
+      let prompt = Self.prompt(record.instruction)
+      let request: LLMRequest = endpoint == .chat
+        ? .chat([.user(prompt)], model: model, sampling: sampling)
+        : .completion(prompt, model: model, sampling: sampling)
+      return (record, try await session.send(request))
+    } consume: { item, _ in
+      var (record, result) = item
+      stats.recordIn()
+      switch result {
+      case nil:
+        stats.count("already_labelled")
+      case .success(let response)?:
+        let yes = Self.isYes(response.text)
+        record["is_classification"] = .bool(yes)
+        var meta = record.meta
+        meta["classification_reply"] = .string(response.text)
+        record.meta = meta
+        stats.count(yes ? "classification" : "not_classification")
+      case .failure(let failure)?:
+        stats.drop("llm_failed:\(failure.kind)")
+        return
+      }
+      try output.write(record)
+      stats.recordOut()
+    }
+    if let error = input.error { throw error }
+  }
+}
