@@ -213,10 +213,7 @@ struct LLMFaultTests {
     defer { server.stop() }
     let p = Self.pipeline(dir, baseURL: server.baseURL)
     let run = dir.file("run")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binary.path)
-    process.arguments = ["run", p, "--run-dir", run, "--quiet"]
-    try process.run()
+    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     while log.count < 20 { try await Task.sleep(for: .milliseconds(10)) }
     kill(process.processIdentifier, SIGKILL)
     await waitForExit(process)

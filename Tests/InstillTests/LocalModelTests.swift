@@ -97,10 +97,7 @@ struct LocalModelTests {
     // Killed mid-run, then resumed.
     let before = proxy.log.count
     let run = dir.file("run")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binary.path)
-    process.arguments = ["run", p, "--run-dir", run, "--quiet"]
-    try process.run()
+    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     while proxy.log.count - before < 25 { try await Task.sleep(for: .milliseconds(20)) }
     kill(process.processIdentifier, SIGKILL)
     await waitForExit(process)
@@ -151,12 +148,8 @@ struct LocalModelTests {
   @Test func theEmbeddedServerDiesWithAKilledInstill() async throws {
     let dir = TempDir()
     let p = Self.pipeline(dir, llm: "  provider: local\n  max_concurrency: 2", count: 40)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binary.path)
-    process.arguments = ["run", p, "--run-dir", dir.file("run")]
     let err = Pipe()
-    process.standardError = err
-    try process.run()
+    let process = try launchInstill(["run", p, "--run-dir", dir.file("run")], stderr: err)
     var log = ""
     var pid: Int32?
     let deadline = Date().addingTimeInterval(120)
@@ -222,10 +215,7 @@ struct LocalModelTests {
 
     // Kill during the bootstrap, then resume.
     let run = dir.file("run")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binary.path)
-    process.arguments = ["run", p, "--run-dir", run, "--quiet"]
-    try process.run()
+    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     let journal = run + "/stages/02-self_instruct/journal/stage.jsonl"
     while (try? String(contentsOfFile: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0 < 3 {
       try await Task.sleep(for: .milliseconds(100))

@@ -86,11 +86,7 @@ struct RunCommandTests {
     var random = SeededRandom(seed: UInt64(Date().timeIntervalSince1970))
     var kills = 0
     for _ in 0..<8 {
-      let process = Process()
-      process.executableURL = URL(fileURLWithPath: Binary.path)
-      process.arguments = ["run", p, "--run-dir", victim, "--quiet"]
-      process.standardError = FileHandle.nullDevice
-      try process.run()
+      let process = try launchInstill(["run", p, "--run-dir", victim, "--quiet"], stderr: FileHandle.nullDevice)
       try await Task.sleep(for: .microseconds(20_000 + random.below(900_000)))
       if process.isRunning {
         kill(process.processIdentifier, SIGKILL)
@@ -155,12 +151,8 @@ struct RunCommandTests {
     let dir = TempDir()
     let p = pipeline(dir, count: 80_000, perShard: 1000)
     let run = dir.file("run")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Binary.path)
-    process.arguments = ["run", p, "--run-dir", run]
     let err = Pipe()
-    process.standardError = err
-    try process.run()
+    let process = try launchInstill(["run", p, "--run-dir", run], stderr: err)
     try await Task.sleep(for: .milliseconds(700))
     process.terminate()
     let errHandle = UncheckedBox(err.fileHandleForReading)

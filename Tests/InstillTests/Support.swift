@@ -171,3 +171,14 @@ func repositoryPath(_ relative: String) -> String {
   URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent(relative).path
 }
+
+/// Starts the built `instill` in the background (for tests that kill or signal it).
+/// `stderr`: a Pipe or FileHandle to receive its log; inherited when nil.
+func launchInstill(_ arguments: [String], stderr: Any? = nil) throws -> Process {
+  let process = Process()
+  process.executableURL = URL(fileURLWithPath: Binary.path)
+  process.arguments = arguments
+  if let stderr { process.standardError = stderr }
+  try process.run()
+  return process
+}
