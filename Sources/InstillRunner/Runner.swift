@@ -237,10 +237,8 @@ public final class Runner: Sendable {
     do {
       try await mapStage.process(reader, into: writer, context: context)
       recorder.update { $0.shardSeconds = seconds(since: started) }
-      includeEarlierSpending(spentPath, into: recorder)
-      let stats = recorder.snapshot
-      try checkInvariant(stage, stats, shard: shard)
-      try FileSystem.writeAtomically(stats.encoded(), to: directory.shardStatsPath(stage.folder, shard))
+      let stats = try finalStats(stage, recorder, spentPath: spentPath, shard: shard,
+                                 to: directory.shardStatsPath(stage.folder, shard))
       try writer.finish()
       FileSystem.remove(spentPath)
       logger.debug("stage \(stage.name) shard \(shard): \(stats.recordsIn) in, \(stats.recordsOut) out")
@@ -283,10 +281,7 @@ public final class Runner: Sendable {
         $0.wallSeconds = seconds(since: started)
         $0.shardSeconds = $0.wallSeconds
       }
-      includeEarlierSpending(spentPath, into: recorder)
-      let stats = recorder.snapshot
-      try checkInvariant(stage, stats, shard: nil)
-      try FileSystem.writeAtomically(stats.encoded(), to: stageDir + "/" + ShardFiles.stageStats)
+      let stats = try finalStats(stage, recorder, spentPath: spentPath, shard: nil, to: stageDir + "/" + ShardFiles.stageStats)
       try directory.writeManifest(StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder)
       FileSystem.remove(spentPath)
       logger.info("stage \(stage.name): complete (\(stats.recordsIn) in, \(stats.recordsOut) out, \(shards) shards)")
@@ -323,9 +318,17 @@ public final class Runner: Sendable {
     if let data = try? encoder.encode(spent) { try? FileSystem.writeAtomically([UInt8](data), to: path) }
   }
 
-  private func includeEarlierSpending(_ path: String, into recorder: StatsRecorder) {
-    guard let bytes = try? FileSystem.read(path), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) else { return }
-    recorder.update { $0.llm.merge(earlier) }
+  /// A finished shard's or stage's statistics: this attempt's counts plus the
+  /// spending of interrupted earlier attempts, checked and written to `path`.
+  private func finalStats(_ stage: PlannedStage, _ recorder: StatsRecorder, spentPath: String, shard: Int?,
+                          to path: String) throws(InstillError) -> StageStats {
+    if let bytes = try? FileSystem.read(spentPath), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) {
+      recorder.update { $0.llm.merge(earlier) }
+    }
+    let stats = recorder.snapshot
+    try checkInvariant(stage, stats, shard: shard)
+    try FileSystem.writeAtomically(stats.encoded(), to: path)
+    return stats
   }
 
   private func checkInvariant(_ stage: PlannedStage, _ stats: StageStats, shard: Int?) throws(InstillError) {

@@ -113,9 +113,10 @@ public struct ExportStage: GlobalStage {
         }
         let count = writer.count
         try writer.finish()
-        let bytes = try FileSystem.read("\(tmp)/\(name)")
+        let path = "\(tmp)/\(name)"
         files.append(.object([
-          "file": .string(name), "records": .int(count), "bytes": .int(bytes.count), "sha256": .string(SHA256.hex(bytes)),
+          "file": .string(name), "records": .int(count), "bytes": .int(FileSystem.fileSize(path)),
+          "sha256": .string(try SHA256.hexOfFile(path)),
         ]))
         context.stats.recordOut(count)
         try context.checkStop()

@@ -1,3 +1,5 @@
+import Foundation
+
 /// SHA-256 (FIPS 180-4), for dataset checksums and content fingerprints.
 public struct SHA256: Sendable {
   private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
@@ -79,6 +81,19 @@ public struct SHA256: Sendable {
   }
 
   public static func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+
+  /// The digest of a file, read in 1 MiB chunks (never the whole file at once).
+  public static func hexOfFile(_ path: String) throws(InstillError) -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { throw InstillError.failure("cannot open file", file: path) }
+    defer { try? handle.close() }
+    var h = SHA256()
+    while true {
+      let chunk = handle.readData(ofLength: 1 << 20)
+      if chunk.isEmpty { break }
+      h.update([UInt8](chunk))
+    }
+    return h.hexDigest()
+  }
 
   private mutating func compress(_ p: UnsafePointer<UInt8>) {
     var w = [UInt32](repeating: 0, count: 64)
