@@ -25,6 +25,7 @@ func stageCatalog() -> StageCatalog {
   catalog.registerBuiltins()
   BootstrapStage.register(in: &catalog)
   ClassifyStage.register(in: &catalog)
+  InstancesStage.register(in: &catalog)
   return catalog
 }
 

@@ -96,6 +96,12 @@ struct SelfInstructTests {
     let prompt = ClassifyStage.prompt("Decide if the  number is even.")
     #expect(prompt.hasSuffix("Task: Decide if the number is even.\nIs it classification?"))
     #expect(prompt.components(separatedBy: "Is it classification? Yes").count - 1 == 8)
+    // Chat: one user turn per demonstration, answered by a bare Yes or No, then the task.
+    let messages = ClassifyStage.chatMessages("Decide if the  number is even.")
+    #expect(messages.count == 2 + 2 * ClassifyStage.demonstrations.count)
+    #expect(messages.first?.role == "system")
+    #expect(messages.filter { $0.role == "assistant" }.map(\.content).allSatisfy { $0 == "Yes" || $0 == "No" })
+    #expect(messages.last == .user("Task: Decide if the number is even."))
   }
 
   @Test func classifyStageLabelsEveryRecordThroughTheEndpoint() async throws {

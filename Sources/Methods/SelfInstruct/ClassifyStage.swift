@@ -49,16 +49,32 @@ public struct ClassifyStage: MapStage {
     }
   }
 
-  /// The few-shot prompt for one instruction.
+  static let header = "For each task, say whether it is a classification task: one whose answer is a label "
+    + "chosen from a small, fixed set of options. Answer Yes or No."
+
+  /// The few-shot prompt for base models (plain completion), in the original's shape.
   public static func prompt(_ instruction: String) -> String {
-    var text = "For each task, say whether it is a classification task: one whose answer is a label "
-      + "chosen from a small, fixed set of options. Answer Yes or No.\n\n"
+    var text = header + "\n\n"
     for (task, yes) in demonstrations {
       text += "Task: \(task)\nIs it classification? \(yes ? "Yes" : "No")\n\n"
     }
-    let clean = instruction.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
-    return text + "Task: \(clean)\nIs it classification?"
+    return text + "Task: \(oneLine(instruction))\nIs it classification?"
   }
+
+  /// The chat form: the question as system message and each demonstration as a
+  /// user turn answered Yes or No. Chat models asked to continue one long message
+  /// tend to echo "Task:"; with turns they answer the label.
+  public static func chatMessages(_ instruction: String) -> [ChatMessage] {
+    var messages: [ChatMessage] = [.system(header)]
+    for (task, yes) in demonstrations {
+      messages.append(.user("Task: \(task)"))
+      messages.append(.assistant(yes ? "Yes" : "No"))
+    }
+    messages.append(.user("Task: \(oneLine(instruction))"))
+    return messages
+  }
+
+  static func oneLine(_ s: String) -> String { s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ") }
 
   /// The original accepted exactly "Yes", "yes" or "YES"; chat models add
   /// punctuation or words, so the reply's first word decides.
@@ -76,10 +92,9 @@ public struct ClassifyStage: MapStage {
     try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
       record, _ -> (Record, Result<LLMResponse, LLMFailure>?) in
       if !overwrite, case .bool = record["is_classification"] { return (record, nil) }
-      let prompt = Self.prompt(record.instruction)
       let request: LLMRequest = endpoint == .chat
-        ? .chat([.user(prompt)], model: model, sampling: sampling)
-        : .completion(prompt, model: model, sampling: sampling)
+        ? .chat(Self.chatMessages(record.instruction), model: model, sampling: sampling)
+        : .completion(Self.prompt(record.instruction), model: model, sampling: sampling)
       return (record, try await session.send(request))
     } consume: { item, _ in
       var (record, result) = item

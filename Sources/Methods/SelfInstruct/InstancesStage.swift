@@ -1,0 +1,136 @@
+import Foundation
+import InstillCore
+
+/// `kind: instances` — Self-Instruct's third step: for each task, one greedy
+/// few-shot request writes examples — input-first for generation tasks,
+/// output-first (label first) for classification tasks (`is_classification`,
+/// from a `classify` stage; missing means generation). The reply is parsed into
+/// instances, which pass the original's filters; each surviving instance becomes
+/// one record `{instruction, input, output}`.
+///
+/// Statistics count parsed instances as records in, so in = out + the drops of
+/// the filters `truncated`, `invalid`, `conflicting_outputs`, `duplicate` and
+/// `max_instances`.
+public struct InstancesStage: MapStage {
+  public var endpoint = LLMRequest.Endpoint.chat
+  public var model: String?
+  /// The original's decoding; `max_tokens` is 300 for classification tasks and
+  /// 350 for others unless set.
+  public var sampling = Sampling(temperature: 0, stop: ["Example 6", "Task:"], presencePenalty: 1.5, frequencyPenalty: 0)
+  public var maxInstances = 5
+
+  public var shardParallelism: Int { 2 }
+  public var usesLLM: Bool { true }
+
+  public init() {}
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("instances") { params, _ throws(InstillError) in
+      var s = InstancesStage()
+      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+      s.model = try params.optionalString("model")
+      if let map = try params.map("sampling") {
+        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
+        try map.finish()
+      }
+      s.maxInstances = try params.int("max_instances", default: s.maxInstances, in: 1...1000)
+      return s
+    }
+  }
+
+  public static let filterNames = ["truncated", "invalid", "conflicting_outputs", "duplicate", "max_instances"]
+
+  /// The filters of one task's parsed instances, in the original order; `random`
+  /// chooses which to keep when there are more than `maxInstances`.
+  public static func select(_ parsed: [Instance], truncated: Bool, maxInstances: Int, random: inout SeededRandom,
+                            stats: StatsRecorder) -> [Instance] {
+    var instances = parsed
+    if truncated, let last = instances.popLast() {
+      stats.filter("truncated", kept: false, reason: "cut_by_length_limit", example: describe(last))
+    }
+    for _ in instances { stats.filter("truncated", kept: true) }
+    instances = instances.filter { instance in
+      let reason = InstanceFilters.invalidReason(instance)
+      stats.filter("invalid", kept: reason == nil, reason: reason, example: describe(instance))
+      return reason == nil
+    }
+    if InstanceFilters.hasConflict(instances) {
+      for instance in instances {
+        stats.filter("conflicting_outputs", kept: false, reason: "same_input_other_output", example: describe(instance))
+      }
+      return []
+    }
+    for _ in instances { stats.filter("conflicting_outputs", kept: true) }
+    let unique = InstanceFilters.unique(instances)
+    for _ in unique { stats.filter("duplicate", kept: true) }
+    for _ in unique.count..<instances.count { stats.filter("duplicate", kept: false, reason: "exact_duplicate") }
+    guard unique.count > maxInstances else {
+      for _ in unique { stats.filter("max_instances", kept: true) }
+      return unique
+    }
+    // A seeded sample, kept in the reply's order.
+    let chosen = Set(random.sample(Array(unique.indices), count: maxInstances))
+    var kept: [Instance] = []
+    for (i, instance) in unique.enumerated() {
+      let keep = chosen.contains(i)
+      stats.filter("max_instances", kept: keep, reason: "over_\(maxInstances)_per_task", example: describe(instance))
+      if keep { kept.append(instance) }
+    }
+    return kept
+  }
+
+  static func describe(_ instance: Instance) -> String {
+    instance.input.isEmpty ? "→ \(instance.output)" : "\(instance.input) → \(instance.output)"
+  }
+
+  public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
+    let session = try context.llmSession()
+    defer { session.close() }
+    let model = self.model ?? session.defaultModel
+    let base = session.backend.defaultSampling.overridden(by: self.sampling)
+    let (endpoint, maxInstances, stats) = (self.endpoint, self.maxInstances, context.stats)
+    stats.declareFilters(Self.filterNames)
+    try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
+      record, _ -> (Record, Bool, Result<LLMResponse, LLMFailure>) in
+      let isClassification = record["is_classification"]?.boolValue ?? false
+      var sampling = base
+      sampling.maxTokens = self.sampling.maxTokens ?? (isClassification ? 300 : 350)
+      let request: LLMRequest = endpoint == .chat
+        ? .chat(InstancePrompts.chatMessages(record.instruction, classification: isClassification), model: model,
+                sampling: sampling)
+        : .completion(InstancePrompts.completionPrompt(record.instruction, classification: isClassification),
+                      model: model, sampling: sampling)
+      return (record, isClassification, try await session.send(request))
+    } consume: { item, index in
+      let (task, isClassification, result) = item
+      stats.count("tasks")
+      if task["is_classification"]?.boolValue == nil { stats.count("tasks_unlabelled") }
+      guard case .success(let response) = result else {
+        stats.count("tasks_llm_failed")
+        return
+      }
+      let parsed = isClassification
+        ? InstanceParsing.classification(response.text, truncated: false)
+        : InstanceParsing.generation(response.text, truncated: false)
+      stats.recordIn(parsed.count)
+      var random = context.random(item: UInt64(index))
+      let kept = Self.select(parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
+                             stats: stats)
+      if kept.isEmpty { stats.count("tasks_without_instances") }
+      let taskID = task.id ?? "\(context.shard ?? 0)-\(index)"
+      let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
+      for (n, instance) in kept.enumerated() {
+        var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
+                             "input": .string(instance.input), "output": .string(instance.output)])
+        record["is_classification"] = .bool(isClassification)
+        var meta = task.meta
+        meta["parent"] = .string(taskID)
+        meta["instances_model"] = .string(model)
+        record.meta = meta
+        try output.write(record)
+        stats.recordOut()
+      }
+    }
+    if let error = input.error { throw error }
+  }
+}
