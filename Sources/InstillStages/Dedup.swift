@@ -4,7 +4,8 @@ import InstillRouge
 
 /// Settings of near-duplicate removal (the `dedup` stage and `instill dedup`).
 public struct DedupOptions: Sendable {
-  public var field = "instruction"
+  /// The fields compared; several are joined with a newline (e.g. input and output).
+  public var fields = ["instruction"]
   /// Drop a record whose ROUGE-L F against a kept one is above this.
   public var threshold = 0.7
   public var tokenizer = RougeTokenizer.rougeScore
@@ -20,7 +21,14 @@ public struct DedupOptions: Sendable {
   /// Reads the stage keys shared with the command line.
   public static func parse(_ params: ConfigMap) throws(InstillError) -> DedupOptions {
     var o = DedupOptions()
-    o.field = try params.string("field", default: o.field)
+    if let list = try params.stringList("fields") {
+      let node = params.node("fields") ?? params.owner
+      if params.has("field") { throw node.error("give either field or fields, not both") }
+      guard !list.isEmpty else { throw node.error("fields is an empty list") }
+      o.fields = list
+    } else {
+      o.fields = [try params.string("field", default: o.fields[0])]
+    }
     o.threshold = try params.double("threshold", default: o.threshold, in: 0...1)
     o.tokenizer = RougeTokenizer(rawValue: try params.choice("tokenizer", RougeTokenizer.allCases.map(\.rawValue), default: "rouge_score")) ?? .rougeScore
     o.exact = try params.bool("exact", default: true)
@@ -144,12 +152,12 @@ public enum DedupRunner {
     let vocabulary = Vocabulary()
     let order = try DedupEngine.order(tokenizer: options.tokenizer, vocabulary: vocabulary) { visit in
       for path in against + inputs {
-        try forEach(path, field: options.field) { _, _, text in visit(text) }
+        try forEach(path, fields: options.fields) { _, _, text in visit(text) }
       }
     }
     let engine = DedupEngine(options: options, order: order, vocabulary: vocabulary)
     for path in against {
-      try forEach(path, field: options.field) { record, index, text in
+      try forEach(path, fields: options.fields) { record, index, text in
         engine.addReference(id: record.id ?? "\((path as NSString).lastPathComponent)#\(index)", text: text)
       }
     }
@@ -165,7 +173,7 @@ public enum DedupRunner {
       try control?.check()
     }
     for path in inputs {
-      try forEach(path, field: options.field) { record, _, text in
+      try forEach(path, fields: options.fields) { record, _, text in
         stats.recordIn()
         batch.append((record, record.id ?? "#\(global)", text))
         global += 1
@@ -176,17 +184,21 @@ public enum DedupRunner {
     return engine
   }
 
-  /// Visits each record of a file with its index and the text of `field`.
-  static func forEach(_ path: String, field: String, _ body: (Record, Int, String) throws -> Void) throws {
+  /// Visits each record of a file with its index and the text of `fields` (joined by newlines).
+  static func forEach(_ path: String, fields: [String], _ body: (Record, Int, String) throws -> Void) throws {
     let reader = try RecordReader(path: path)
     defer { reader.close() }
     var index = 0
     while let record = try reader.read() {
-      guard let value = record[field] else {
-        throw InstillError.input("the record has no field '\(field)'", file: path, line: reader.lineNumber, field: field)
-      }
-      guard case .string(let text) = value else {
-        throw InstillError.input("expected text, found \(value.kindDescription)", file: path, line: reader.lineNumber, field: field)
+      var text = ""
+      for (i, field) in fields.enumerated() {
+        guard let value = record[field] else {
+          throw InstillError.input("the record has no field '\(field)'", file: path, line: reader.lineNumber, field: field)
+        }
+        guard case .string(let part) = value else {
+          throw InstillError.input("expected text, found \(value.kindDescription)", file: path, line: reader.lineNumber, field: field)
+        }
+        text += i == 0 ? part : "\n" + part
       }
       try body(record, index, text)
       index += 1

@@ -23,8 +23,8 @@ struct Dedup: AsyncParsableCommand {
   @Option(help: "Drop a record whose ROUGE-L F against a kept one is above this.")
   var threshold: Double = 0.7
 
-  @Option(help: "The text field compared.")
-  var field: String = "instruction"
+  @Option(help: "The text field compared; repeat it to compare several fields joined by newlines.")
+  var field: [String] = ["instruction"]
 
   @Option(parsing: .upToNextOption, help: "Reference files: their records are kept in the pool but not written.")
   var against: [String] = []
@@ -53,7 +53,7 @@ struct Dedup: AsyncParsableCommand {
         throw InstillError.input("file not found", file: path)
       }
       var options = DedupOptions()
-      options.field = field
+      options.fields = field
       options.threshold = threshold
       options.tokenizer = RougeTokenizer(rawValue: tokenizer) ?? .rougeScore
       options.exact = !noExact

@@ -108,4 +108,53 @@ struct DedupCommandTests {
     let examples = filter?["examples"]?.objectValue?["rouge_l>0.7"]?.arrayValue ?? []
     #expect(examples.first?.stringValue?.contains("≈") == true)
   }
+
+  /// Instances of one task share the instruction: compared on input and output,
+  /// different examples of a task stay and repeated examples go.
+  @Test func severalFieldsAreComparedJoined() async throws {
+    let dir = TempDir()
+    let input = dir.write("in.jsonl", """
+      {"id":"a","instruction":"Convert the temperature to Fahrenheit.","input":"25 °C","output":"77 °F"}
+      {"id":"b","instruction":"Convert the temperature to Fahrenheit.","input":"-10 °C","output":"14 °F"}
+      {"id":"c","instruction":"Give the temperature in Fahrenheit.","input":"25 °C","output":"77 °F"}
+      {"id":"d","instruction":"Name a primary color.","input":"","output":"77 F"}
+      """)
+    let p = dir.write("p.yaml", """
+      name: fields
+      stages:
+        - kind: read
+          path: in.jsonl
+        - kind: dedup
+          fields: [input, output]
+        - kind: export
+          format: alpaca
+          shuffle: false
+      """)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let kept = try RecordReader.readAll(path: run + "/stages/02-dedup/shard-00000.jsonl.gz").compactMap(\.id)
+    // c repeats a's example (ROUGE 1.0); d's "\n77 F" shares 2 of a's 4 tokens (F = 2/3 ≤ 0.7).
+    #expect(kept == ["a", "b", "d"])
+    let out = dir.file("out.jsonl")
+    let command = try await instill("dedup", input, "--output", out, "--field", "input", "--field", "output")
+    #expect(command.status == 0, "\(command.stderr)")
+    #expect(try RecordReader.readAll(path: out).compactMap(\.id) == ["a", "b", "d"])
+    // On the instruction alone, b repeats a.
+    let byInstruction = try await instill("dedup", input, "--output", dir.file("i.jsonl"))
+    #expect(byInstruction.status == 0)
+    #expect(try RecordReader.readAll(path: dir.file("i.jsonl")).compactMap(\.id) == ["a", "c", "d"])
+    let both = dir.write("both.yaml", """
+      name: both
+      stages:
+        - kind: read
+          path: in.jsonl
+        - kind: dedup
+          field: input
+          fields: [input, output]
+      """)
+    let rejected = try await instill("validate", both)
+    #expect(rejected.status == 2)
+    #expect(rejected.stderr.contains("both.yaml:7"), "\(rejected.stderr)")
+  }
 }
