@@ -170,10 +170,12 @@ struct LocalModelTests {
     #expect(gone, "llama-server outlived a killed instill")
   }
 
-  /// Self-Instruct on the real model: bootstrap → answers → filter → dedup →
-  /// export; the dataset loads with `datasets`; every filter's counts add up;
-  /// killed mid-bootstrap and resumed, the dataset is byte-identical.
-  @Test func selfInstructEndToEndAndResumedAfterKillNine() async throws {
+  /// Self-Instruct on the real model: bootstrap (target 30) → classify →
+  /// instances → filter → dedup → export, killed with SIGKILL mid-bootstrap and
+  /// resumed. Journaled requests are not sent again; the dataset loads with
+  /// `datasets`; every filter's counts add up; the same responses give a
+  /// byte-identical dataset.
+  @Test func selfInstructEndToEndResumedAfterKillNine() async throws {
     let dir = TempDir()
     let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
     let p = dir.write("si.yaml", """
@@ -182,50 +184,77 @@ struct LocalModelTests {
       llm:
         provider: local
         max_concurrency: 4
-        local: {threads: 2, context_per_slot: 1024}
+        local: {threads: 2, context_per_slot: 2048}
       stages:
         - kind: read
           path: \(seeds)
           format: self_instruct
         - kind: self_instruct
-          target: 12
+          target: 30
           prompts_per_round: 4
-          sampling: {max_tokens: 200, temperature: 0, seed: 7}
-        - kind: generate
-          prompt: "{instruction}"
-          sampling: {temperature: 0, max_tokens: 64, seed: 7}
+          sampling: {max_tokens: 200, seed: 7}
+        - kind: classify
+        - kind: instances
+          sampling: {max_tokens: 200}
         - kind: filter
           filters:
-            - {type: length, field: output, min: 2}
+            - {type: non_empty, fields: [instruction, output]}
+            - {type: length, field: output, unit: words, max: 300}
         - kind: dedup
+          fields: [input, output]
         - kind: export
           format: messages
           shuffle: true
       """)
-    let reference = dir.file("reference")
-    let full = try await instill("run", p, "--run-dir", reference)
-    #expect(full.status == 0, "\(full.stderr)")
-    let stats = try await statsJSON(reference)
+    // Kill during the bootstrap, once a few replies are journaled.
+    let run = dir.file("run")
+    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
+    let journal = run + "/stages/02-self_instruct/journal"
+    while journalKeys(journal).count < 3 { try await Task.sleep(for: .milliseconds(100)) }
+    kill(process.processIdentifier, SIGKILL)
+    await waitForExit(process)
+    let journaledAtKill = journalKeys(journal)
+    #expect(!FileSystem.exists(run + "/stages/02-self_instruct/shard-00000.jsonl.gz"), "the kill came after the bootstrap")
+
+    let resumed = try await instill("run", p, "--run-dir", run)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    let stats = try await statsJSON(run)
+    let stages = (stats["stages"]?.arrayValue ?? []).compactMap { $0.objectValue?["stats"]?.objectValue }
     for stage in stats["stages"]?.arrayValue ?? [] {
       #expect(stage.objectValue?["counts_add_up"] == .bool(true), "\(stage)")
     }
-    let bootstrap = stats["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue
-    #expect(bootstrap?["records_out"]?.intValue == 12)
-    #expect((bootstrap?["filters"]?.arrayValue?.count ?? 0) == 5)
+    // The resumed bootstrap answered exactly the journaled requests from the journal
+    // and sent each other request once (a re-sent key would appear twice).
+    let bootstrap = stages[1]
+    #expect(bootstrap["llm"]?.objectValue?["answered_from_journal"]?.intValue == journaledAtKill.count)
+    #expect(journalLineCount(journal) == journalKeys(journal).count)
+    #expect(journalKeys(journal).isSuperset(of: journaledAtKill))
+    #expect(bootstrap["records_out"]?.intValue == 30)
+    let filterNames = { (stage: JSONObject) in stage["filters"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue } ?? [] }
+    #expect(filterNames(bootstrap) == ["word_count", "keywords", "write_a_program", "first_character", "rouge_l"])
+    #expect(stages[2]["records_out"]?.intValue == 30)
+    let instances = stages[3]
+    #expect(filterNames(instances) == ["truncated", "invalid", "conflicting_outputs", "duplicate", "max_instances"])
+    #expect(instances["counters"]?.objectValue?["tasks"]?.intValue == 30)
+    #expect((instances["records_out"]?.intValue ?? 0) > 0, "no instance survived: \(instances)")
+    #expect(filterNames(stages[5]) == ["exact", "rouge_l"])
 
-    // Kill during the bootstrap, then resume.
-    let run = dir.file("run")
-    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
-    let journal = run + "/stages/02-self_instruct/journal/stage.jsonl"
-    while (try? String(contentsOfFile: journal, encoding: .utf8))?.split(separator: "\n").count ?? 0 < 3 {
-      try await Task.sleep(for: .milliseconds(100))
-    }
-    kill(process.processIdentifier, SIGKILL)
-    await waitForExit(process)
-    let resumed = try await instill("run", p, "--run-dir", run)
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    let llm = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["llm"]?.objectValue
-    #expect((llm?["answered_from_journal"]?.intValue ?? 0) >= 3)
+    // The dataset loads with datasets, with every exported record.
+    let exported = stages[6]["records_out"]?.intValue ?? -1
+    #expect(exported > 0)
+    let script = """
+      import json, sys
+      from datasets import load_dataset
+      ds = load_dataset(sys.argv[1])
+      print(json.dumps({"train": len(ds["train"]), "roles": [m["role"] for m in ds["train"][0]["messages"]]}))
+      """
+    let python = try await runProgram("/usr/bin/env", ["python3", "-c", script, run + "/data"],
+                                      environment: ["HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": dir.file("hf"),
+                                                    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"])
+    #expect(python.status == 0, "\(python.stderr.suffix(2000))")
+    let loaded = try JSONParser.parse(python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).objectValue
+    #expect(loaded?["train"]?.intValue == exported)
+    #expect(loaded?["roles"] == .array([.string("user"), .string("assistant")]))
 
     // llama-server with several slots is not bitwise reproducible when the batch
     // composition changes, so a request that was in flight at the kill may get a
@@ -243,5 +272,4 @@ struct LocalModelTests {
     #expect(!replayed.stderr.contains("started llama-server"), "a journaled request was sent again")
     #expect(treeDigest(replay + "/data") == treeDigest(run + "/data"))
   }
-
 }

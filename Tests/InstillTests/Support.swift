@@ -166,6 +166,16 @@ func journalKeys(_ dir: String) -> Set<String> {
   return keys
 }
 
+/// Lines with a key in a journal folder (a request journaled twice counts twice).
+func journalLineCount(_ dir: String) -> Int {
+  var count = 0
+  for file in FileSystem.list(dir) where file.hasSuffix(".jsonl") {
+    guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
+    count += text.split(separator: "\n").filter { (try? JSONParser.parse(String($0)))?.objectValue?["key"] != nil }.count
+  }
+  return count
+}
+
 /// A path inside this repository (for shipped seeds and fixtures).
 func repositoryPath(_ relative: String) -> String {
   URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
