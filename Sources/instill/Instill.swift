@@ -26,6 +26,7 @@ func stageCatalog() -> StageCatalog {
   BootstrapStage.register(in: &catalog)
   ClassifyStage.register(in: &catalog)
   InstancesStage.register(in: &catalog)
+  AlpacaStage.register(in: &catalog)
   return catalog
 }
 

@@ -83,9 +83,7 @@ public struct BootstrapStage: GlobalStage {
     let sampling = session.backend.defaultSampling.overridden(by: self.sampling)
     let filters = SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords)
     context.stats.declareFilters(filters.names + ["rouge_l"])
-    let dedup = GreedyDedup(threshold: rougeThreshold, reportFloor: 0, threads: 1)
-    dedup.seed(seeds)
-    var poolTexts = seeds
+    let pool = SimilarityPool(seeds: seeds, threshold: rougeThreshold)
     var machine: [String] = []
     var round = 0
     let rounds = maxRounds ?? max(50, target * 4 / max(1, promptsPerRound))
@@ -104,19 +102,9 @@ public struct BootstrapStage: GlobalStage {
         random.shuffle(&examples)
         return prompt(examples: examples)
       }
-      let counts = prompts.map { _ in examplesPerPrompt }
-      let (endpoint, sessionRef) = (self.endpoint, session)
-      var replies: [(Int, Result<LLMResponse, LLMFailure>)] = []
-      try await forEachInOrder(Array(prompts.enumerated()), limit: session.backend.maxConcurrency, control: context.control) {
-        item, _ in
-        let (k, text) = item
-        let request: LLMRequest = endpoint == .chat
-          ? .chat([.user(text)], model: model, sampling: sampling)
-          : .completion(text, model: model, sampling: sampling)
-        return (k, try await sessionRef.send(request))
-      } consume: { reply, _ in replies.append(reply) }
-
-      for (k, result) in replies {
+      let replies = try await sendRound(prompts, session: session, endpoint: endpoint, model: model, sampling: sampling,
+                                        control: context.control)
+      for (k, result) in replies.enumerated() {
         guard case .success(let response) = result else {
           // Counted under llm.failed; the request produced no candidates.
           _ = result
@@ -127,7 +115,7 @@ public struct BootstrapStage: GlobalStage {
           context.stats.count("replies_discarded_truncated")
           continue
         }
-        let candidates = SelfInstructParsing.instructions(fromContinuation: response.text, firstNumber: counts[k] + 1,
+        let candidates = SelfInstructParsing.instructions(fromContinuation: response.text, firstNumber: examplesPerPrompt + 1,
                                                           capitalize: capitalize)
         context.stats.count("candidates", candidates.count)
         for (j, text) in candidates.enumerated() {
@@ -136,31 +124,20 @@ public struct BootstrapStage: GlobalStage {
                                "output": .string("")])
           context.stats.update { $0.recordsIn += 1 }
           guard filters.keep(record, stats: context.stats) else { continue }
-          let tokens = dedup.tokens(text)
-          let decision = dedup.process(tokens: [tokens])[0]
-          guard decision.kept else {
-            let near = decision.nearest.item.map { "  ≈  " + poolTexts[$0] } ?? ""
+          let verdict = pool.admit(text)
+          guard verdict.kept else {
+            let near = verdict.nearest.map { "  ≈  " + $0 } ?? ""
             context.stats.filter("rouge_l", kept: false, reason: "rouge_l>\(rougeThreshold)", example: text + near)
             continue
           }
           context.stats.filter("rouge_l", kept: true)
           // Like the original: the ten most similar pool texts and the mean similarity over the pool.
-          let matcher = LCSMatcher(tokens)
-          var scores: [(String, Double)] = []
-          var sum = 0.0
-          for (i, other) in dedup.pool.tokens.dropLast().enumerated() {
-            let f = RougeL.fmeasure(lcs: matcher.lcs(other), targetCount: other.count, predictionCount: tokens.count)
-            sum += f
-            scores.append((poolTexts[i], f))
-          }
-          scores.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-          record["most_similar"] = .object(JSONObject(scores.prefix(10).map { ($0.0, JSONValue.double($0.1)) }))
-          record["avg_similarity_score"] = .double(scores.isEmpty ? 0 : sum / Double(scores.count))
+          record["most_similar"] = .object(verdict.mostSimilar)
+          record["avg_similarity_score"] = .double(verdict.average)
           record.meta = ["method": .string("self_instruct"), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
           try output.write(record)
           context.stats.recordOut()
           machine.append(text)
-          poolTexts.append(text)
         }
       }
       round += 1

@@ -1,0 +1,228 @@
+import Foundation
+import InstillCore
+
+/// Parsing of the Alpaca variant's replies (facts: docs/methods.md §2).
+public enum AlpacaParsing {
+  /// One parsed chunk: a task, or why the chunk could not be read.
+  public enum Chunk: Equatable, Sendable {
+    case task(instruction: String, input: String, output: String)
+    case malformed(String)
+  }
+
+  /// The reply continues a prompt that ended with `N. Instruction:` (N =
+  /// `firstNumber`); like the original we prepend that line and split on `###`;
+  /// chunk k is numbered firstNumber + k. A chat reply that restates
+  /// `N. Instruction:` itself is taken as is. When the reply was cut by the length
+  /// limit its last chunk is returned as `cut` instead. Whitespace-only chunks are
+  /// skipped (they still use up their number, as in the original).
+  public static func chunks(_ reply: String, firstNumber: Int, truncated: Bool)
+    -> (chunks: [(number: Int, text: String)], cut: String?) {
+    let restated = reply.prefixMatch(of: /\s*\d+\.\s+Instruction:/) != nil
+    var all = (restated ? reply : "\(firstNumber). Instruction:" + reply).components(separatedBy: "###")
+    var cut: String?
+    if truncated, let last = all.popLast(), !last.allSatisfy(\.isWhitespace) { cut = last }
+    let numbered = all.enumerated().map { (number: firstNumber + $0.offset, text: $0.element) }
+    return (numbered.filter { !$0.text.allSatisfy(\.isWhitespace) }, cut)
+  }
+
+  /// Reads one chunk; like the original it must split on `number. Instruction:`,
+  /// `number. Input:` and `number. Output:` into exactly three fields (we also
+  /// require that order; the original took fields by position). `<noinput>` (any
+  /// case) becomes an empty input.
+  public static func task(_ chunk: String, number: Int) -> Chunk {
+    var parts: [Substring] = []
+    var labels: [Substring] = []
+    var rest = chunk[...]
+    let marker = markerRegex(number)
+    while let match = rest.firstMatch(of: marker) {
+      parts.append(rest[..<match.range.lowerBound])
+      labels.append(match.output.1)
+      rest = rest[match.range.upperBound...]
+    }
+    parts.append(rest)
+    guard parts.count == 4, labels == ["Instruction", "Input", "Output"] else {
+      return .malformed(labels.isEmpty ? "wrong_numbering" : "missing_fields")
+    }
+    let strip = { (s: Substring) in s.trimmingCharacters(in: .whitespacesAndNewlines) }
+    let input = strip(parts[2])
+    return .task(instruction: strip(parts[1]), input: input.lowercased() == "<noinput>" ? "" : input, output: strip(parts[3]))
+  }
+
+  static func markerRegex(_ number: Int) -> Regex<(Substring, Substring)> {
+    // `{n}\.\s+(Instruction|Input|Output):` as in the original.
+    // The pattern is built from an integer, so it always compiles.
+    try! Regex("\(number)\\.\\s+(Instruction|Input|Output):", as: (Substring, Substring).self)
+  }
+}
+
+/// `kind: alpaca` — the Alpaca variant of Self-Instruct: each prompt lists the
+/// requirements, shows 3 seed tasks (instruction, input or `<noinput>`, output;
+/// machine-generated tasks are never shown) and asks for the rest of a list of
+/// `tasks_per_request` tasks, which come back with their input and output. Parsed
+/// tasks pass the heuristics (the extended keyword blacklist, no capitalisation)
+/// and the ROUGE-L pool (seeds + accepted; > 0.7 rejected) until `target` are
+/// accepted. Statistics count the reply's chunks as records in, so in = out +
+/// every filter's drops.
+public struct AlpacaStage: GlobalStage {
+  public var target = 100
+  public var promptsPerRound = 5
+  public var examplesPerPrompt = 3
+  public var tasksPerRequest = 20
+  public var maxRounds: Int?
+  public var endpoint = LLMRequest.Endpoint.chat
+  public var model: String?
+  /// The original's decoding; `stop` follows `tasks_per_request` unless set.
+  public var sampling = Sampling(temperature: 1, topP: 1, maxTokens: 3072)
+  public var minWords = 3
+  public var maxWords = 150
+  public var keywords = SelfInstructFilters.alpacaKeywords
+  public var rougeThreshold = 0.7
+  public var header: String?
+  public var recordsPerShard = 1000
+
+  public init() {}
+
+  public var outputRecordsPerShard: Int { recordsPerShard }
+  public var usesLLM: Bool { true }
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("alpaca") { params, _ throws(InstillError) in
+      var s = AlpacaStage()
+      s.target = try params.int("target", default: s.target, in: 1...10_000_000)
+      s.promptsPerRound = try params.int("prompts_per_round", default: s.promptsPerRound, in: 1...10_000)
+      s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)
+      s.tasksPerRequest = try params.int("tasks_per_request", default: s.tasksPerRequest, in: 2...1000)
+      s.maxRounds = try params.optionalInt("max_rounds", in: 1...100_000_000)
+      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+      s.model = try params.optionalString("model")
+      if let map = try params.map("sampling") {
+        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
+        try map.finish()
+      }
+      s.minWords = try params.int("min_words", default: s.minWords, in: 0...10_000)
+      s.maxWords = try params.int("max_words", default: s.maxWords, in: 1...100_000)
+      s.keywords = try params.stringList("keywords") ?? s.keywords
+      s.rougeThreshold = try params.double("rouge_threshold", default: s.rougeThreshold, in: 0...1)
+      s.header = try params.optionalString("header")
+      s.recordsPerShard = try params.int("records_per_shard", default: s.recordsPerShard, in: 1...10_000_000)
+      if s.examplesPerPrompt >= s.tasksPerRequest {
+        throw params.owner.error("examples_per_prompt (\(s.examplesPerPrompt)) must be below tasks_per_request (\(s.tasksPerRequest))")
+      }
+      return s
+    }
+  }
+
+  /// Our wording of the Alpaca requirements (numbered correctly).
+  public static func defaultHeader(tasks: Int) -> String {
+    """
+    You are asked to come up with a set of \(tasks) diverse task instructions. They will be given to a \
+    language model, and we will judge how well it carries them out.
+
+    Requirements:
+    1. Do not repeat a verb from one instruction to the next, so that the set stays diverse.
+    2. Vary the wording: mix questions with imperative instructions.
+    3. Vary the kind of task: open-ended writing, brainstorming, classification, editing, rewriting, \
+    question answering, reasoning, and so on.
+    4. Every task must be possible for a text-only language model: it cannot produce pictures or sound, \
+    and it cannot act in the world (set a reminder, book a table, buy something).
+    5. Write in English.
+    6. Keep each instruction to one or two sentences; a question or a command are both fine.
+    7. When a task needs an input, write a specific, realistic one of at most about 100 words — real \
+    content, never a placeholder.
+    8. Many tasks need no input (a general knowledge question, for example); for those write "<noinput>" \
+    as the input.
+    9. The output must be a fitting answer to the instruction and the input, under 100 words.
+
+    List of \(tasks) tasks:
+    """
+  }
+
+  /// The prompt: requirements, the examples as `###`-separated numbered entries,
+  /// then `###` and the next number's `Instruction:`.
+  public func prompt(examples: [(instruction: String, input: String, output: String)]) -> String {
+    var text = (header ?? Self.defaultHeader(tasks: tasksPerRequest)) + "\n"
+    for (i, example) in examples.enumerated() {
+      var instruction = example.instruction.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+      while instruction.hasSuffix(":") { instruction.removeLast() }
+      text += "###\n\(i + 1). Instruction: \(instruction)\n"
+      text += "\(i + 1). Input:\n\(example.input.isEmpty ? "<noinput>" : example.input)\n"
+      text += "\(i + 1). Output:\n\(example.output)\n"
+    }
+    return text + "###\n\(examples.count + 1). Instruction:"
+  }
+
+  public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
+    var seeds: [(instruction: String, input: String, output: String)] = []
+    try input.forEach { seeds.append(($0.instruction, $0.input, $0.output)) }
+    guard seeds.count >= examplesPerPrompt else {
+      throw InstillError.input("stage \(context.stageName) needs at least \(examplesPerPrompt) seed tasks, found \(seeds.count)")
+    }
+    context.stats.count("seeds", seeds.count)
+    let session = try context.llmSession()
+    defer { session.close() }
+    let model = self.model ?? session.defaultModel
+    var sampling = session.backend.defaultSampling.overridden(by: self.sampling)
+    if self.sampling.stop == nil { sampling.stop = ["\n\(tasksPerRequest)", "\(tasksPerRequest).", "\(tasksPerRequest)."] }
+    let filters = SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords)
+    context.stats.declareFilters(["truncated", "format"] + filters.names + ["rouge_l"])
+    let pool = SimilarityPool(seeds: seeds.map(\.instruction), threshold: rougeThreshold)
+    var accepted = 0
+    var round = 0
+    let rounds = maxRounds ?? max(50, target * 4 / max(1, promptsPerRound))
+    while accepted < target {
+      guard round < rounds else {
+        context.logger.warning("alpaca: stopped after \(rounds) rounds with \(accepted) of \(target) tasks (max_rounds)")
+        break
+      }
+      try context.checkStop()
+      // The examples depend on the seed, the round and the prompt index only.
+      let prompts: [String] = (0..<promptsPerRound).map { k in
+        var random = context.random(item: UInt64(round) << 20 | UInt64(k))
+        return prompt(examples: random.sample(seeds, count: examplesPerPrompt))
+      }
+      let replies = try await sendRound(prompts, session: session, endpoint: endpoint, model: model, sampling: sampling,
+                                        control: context.control)
+      for (k, result) in replies.enumerated() {
+        guard accepted < target else { break }  // replies past the target are journaled, not used
+        guard case .success(let response) = result else { continue }  // counted under llm.failed
+        let (chunks, cut) = AlpacaParsing.chunks(response.text, firstNumber: examplesPerPrompt + 1, truncated: response.truncated)
+        if let cut {
+          context.stats.recordIn()
+          context.stats.filter("truncated", kept: false, reason: "cut_by_length_limit", example: cut)
+        }
+        for chunk in chunks {
+          guard accepted < target else { break }
+          context.stats.recordIn()
+          context.stats.filter("truncated", kept: true)
+          let instruction: String, taskInput: String, taskOutput: String
+          switch AlpacaParsing.task(chunk.text, number: chunk.number) {
+          case .task(let i, let input, let output): (instruction, taskInput, taskOutput) = (i, input, output)
+          case .malformed(let reason):
+            context.stats.filter("format", kept: false, reason: reason, example: chunk.text)
+            continue
+          }
+          context.stats.filter("format", kept: true)
+          var record = Record(["id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
+                               "input": .string(taskInput), "output": .string(taskOutput)])
+          guard filters.keep(record, stats: context.stats) else { continue }
+          let verdict = pool.admit(instruction)
+          guard verdict.kept else {
+            let near = verdict.nearest.map { "  ≈  " + $0 } ?? ""
+            context.stats.filter("rouge_l", kept: false, reason: "rouge_l>\(rougeThreshold)", example: instruction + near)
+            continue
+          }
+          context.stats.filter("rouge_l", kept: true)
+          record["most_similar_instructions"] = .object(verdict.mostSimilar)
+          record["avg_similarity_score"] = .double(verdict.average)
+          record.meta = ["method": .string("alpaca"), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
+          try output.write(record)
+          context.stats.recordOut()
+          accepted += 1
+        }
+      }
+      round += 1
+      context.stats.update { $0.counters["rounds"] = round }
+      context.logger.info("alpaca round \(round): \(accepted) of \(target) tasks")
+    }
+  }
+}
