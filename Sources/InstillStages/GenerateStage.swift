@@ -6,10 +6,8 @@ import InstillCore
 public struct GenerateStage: MapStage {
   public let template: PromptTemplate
   public let system: String?
-  public let endpoint: LLMRequest.Endpoint
   public let outputField: String
-  public let model: String?
-  public let sampling: Sampling
+  public let llm: StageLLM
   public let dropTruncated: Bool
 
   public var shardParallelism: Int { 2 }
@@ -21,16 +19,12 @@ public struct GenerateStage: MapStage {
       let source = try promptNode.string()
       let template: PromptTemplate
       do throws(InstillError) { template = try PromptTemplate(source) } catch { throw promptNode.error(error.message) }
-      var sampling = Sampling()
-      if let map = try params.map("sampling") {
-        sampling = try Sampling.parse(map)
-        try map.finish()
-      }
+      var llm = StageLLM()
+      try llm.parse(params)
       return GenerateStage(
         template: template, system: try params.optionalString("system"),
-        endpoint: LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat,
         outputField: try params.string("output_field", default: "output"),
-        model: try params.optionalString("model"), sampling: sampling,
+        llm: llm,
         dropTruncated: try params.bool("drop_truncated", default: false))
     }
   }
@@ -38,23 +32,17 @@ public struct GenerateStage: MapStage {
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
     let session = try context.llmSession()
     defer { session.close() }
-    let model = self.model ?? session.defaultModel
-    let sampling = session.backend.defaultSampling.overridden(by: self.sampling)
+    let (model, sampling) = llm.resolved(for: session)
     let stats = context.stats
-    let (template, system, endpoint) = (self.template, self.system, self.endpoint)
+    let (template, system, llm) = (self.template, self.system, self.llm)
     try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
       record, _ -> (Record, Result<LLMResponse, LLMFailure>?, String?) in
       switch template.render(record) {
       case .failure(let missing):
         return (record, nil, "missing_field:\(missing.name)")
       case .success(let prompt):
-        let request: LLMRequest
-        switch endpoint {
-        case .chat:
-          request = .chat((system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)], model: model, sampling: sampling)
-        case .completion:
-          request = .completion((system.map { $0 + "\n\n" } ?? "") + prompt, model: model, sampling: sampling)
-        }
+        let request = llm.request(chat: (system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)],
+                                  completion: (system.map { $0 + "\n\n" } ?? "") + prompt, model: model, sampling: sampling)
         return (record, try await session.send(request), nil)
       }
     } consume: { item, _ in

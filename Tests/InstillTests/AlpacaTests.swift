@@ -110,9 +110,7 @@ struct AlpacaTests {
         ###
         8. Instruction: Tell a
         """
-      let reply: JSONObject = ["choices": .array([.object(["text": .string(text), "finish_reason": .string("length")])]),
-                               "usage": .object(["prompt_tokens": .int(300), "completion_tokens": .int(90)])]
-      return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
+      return FakeModel.respond(text, chat: false, finishReason: "length")
     }
     defer { server.stop() }
     dir.write("seeds.jsonl", """

@@ -138,10 +138,7 @@ struct InstancesTests {
       } else {
         answer = "I would rather not."
       }
-      let reply: JSONObject = ["choices": .array([.object(["message": .object(["role": .string("assistant"), "content": .string(answer)]),
-                                                             "finish_reason": .string("stop")])]),
-                               "usage": .object(["prompt_tokens": .int(100), "completion_tokens": .int(20)])]
-      return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
+      return FakeModel.respond(answer, chat: true)
     }
     defer { server.stop() }
     dir.write("tasks.jsonl", """

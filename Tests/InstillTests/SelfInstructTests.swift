@@ -111,10 +111,7 @@ struct SelfInstructTests {
       let prompt = FakeModel.promptText(body)?.text ?? ""
       let asked = prompt.components(separatedBy: "Task: ").last ?? ""
       let answer = asked.contains("label") ? "Yes" : "No"
-      let reply: JSONObject = ["choices": .array([.object(["message": .object(["role": .string("assistant"), "content": .string(answer)]),
-                                                             "finish_reason": .string("stop")])]),
-                               "usage": .object(["prompt_tokens": .int(100), "completion_tokens": .int(1)])]
-      return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
+      return FakeModel.respond(answer, chat: true)
     }
     defer { server.stop() }
     dir.write("tasks.jsonl", """

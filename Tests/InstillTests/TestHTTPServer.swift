@@ -119,6 +119,16 @@ enum FakeModel {
     return o["prompt"]?.stringValue.map { (false, $0) }
   }
 
+  /// A 200 reply carrying `text` as a chat message or a completion.
+  static func respond(_ text: String, chat: Bool, finishReason: String = "stop") -> TestHTTPServer.Reply {
+    let choice: JSONObject = chat
+      ? ["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]), "finish_reason": .string(finishReason)]
+      : ["index": .int(0), "text": .string(text), "finish_reason": .string(finishReason)]
+    let reply: JSONObject = ["choices": .array([.object(choice)]),
+                             "usage": .object(["prompt_tokens": .int(100), "completion_tokens": .int(text.count / 4 + 1)])]
+    return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
+  }
+
   static func reply(to body: [UInt8]) -> [UInt8] {
     guard let (chat, prompt) = promptText(body) else { return Array("{\"error\":\"bad request\"}".utf8) }
     let text = "Answer " + String(SHA256.hex(prompt).prefix(12)) + " for: " + String(prompt.suffix(40))

@@ -64,47 +64,26 @@ public enum AlpacaParsing {
 /// accepted. Statistics count the reply's chunks as records in, so in = out +
 /// every filter's drops.
 public struct AlpacaStage: GlobalStage {
-  public var target = 100
-  public var promptsPerRound = 5
+  public var growth = GrowthSettings(keywords: SelfInstructFilters.alpacaKeywords)
   public var examplesPerPrompt = 3
   public var tasksPerRequest = 20
-  public var maxRounds: Int?
-  public var endpoint = LLMRequest.Endpoint.chat
-  public var model: String?
   /// The original's decoding; `stop` follows `tasks_per_request` unless set.
-  public var sampling = Sampling(temperature: 1, topP: 1, maxTokens: 3072)
-  public var minWords = 3
-  public var maxWords = 150
-  public var keywords = SelfInstructFilters.alpacaKeywords
-  public var rougeThreshold = 0.7
+  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 1, maxTokens: 3072))
   public var header: String?
-  public var recordsPerShard = 1000
 
   public init() {}
 
-  public var outputRecordsPerShard: Int { recordsPerShard }
+  public var outputRecordsPerShard: Int { growth.recordsPerShard }
   public var usesLLM: Bool { true }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("alpaca") { params, _ throws(InstillError) in
       var s = AlpacaStage()
-      s.target = try params.int("target", default: s.target, in: 1...10_000_000)
-      s.promptsPerRound = try params.int("prompts_per_round", default: s.promptsPerRound, in: 1...10_000)
+      try s.growth.parse(params)
+      try s.llm.parse(params)
       s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)
       s.tasksPerRequest = try params.int("tasks_per_request", default: s.tasksPerRequest, in: 2...1000)
-      s.maxRounds = try params.optionalInt("max_rounds", in: 1...100_000_000)
-      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
-      s.model = try params.optionalString("model")
-      if let map = try params.map("sampling") {
-        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
-        try map.finish()
-      }
-      s.minWords = try params.int("min_words", default: s.minWords, in: 0...10_000)
-      s.maxWords = try params.int("max_words", default: s.maxWords, in: 1...100_000)
-      s.keywords = try params.stringList("keywords") ?? s.keywords
-      s.rougeThreshold = try params.double("rouge_threshold", default: s.rougeThreshold, in: 0...1)
       s.header = try params.optionalString("header")
-      s.recordsPerShard = try params.int("records_per_shard", default: s.recordsPerShard, in: 1...10_000_000)
       if s.examplesPerPrompt >= s.tasksPerRequest {
         throw params.owner.error("examples_per_prompt (\(s.examplesPerPrompt)) must be below tasks_per_request (\(s.tasksPerRequest))")
       }
@@ -160,28 +139,25 @@ public struct AlpacaStage: GlobalStage {
     context.stats.count("seeds", seeds.count)
     let session = try context.llmSession()
     defer { session.close() }
-    let model = self.model ?? session.defaultModel
-    var sampling = session.backend.defaultSampling.overridden(by: self.sampling)
-    if self.sampling.stop == nil { sampling.stop = ["\n\(tasksPerRequest)", "\(tasksPerRequest).", "\(tasksPerRequest)."] }
-    let filters = SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords)
+    var llm = self.llm
+    if llm.sampling.stop == nil { llm.sampling.stop = ["\n\(tasksPerRequest)", "\(tasksPerRequest).", "\(tasksPerRequest)."] }
+    let model = llm.resolved(for: session).model
+    let (filters, target, rounds) = (growth.filters, growth.target, growth.rounds)
     context.stats.declareFilters(["truncated", "format"] + filters.names + ["rouge_l"])
-    let pool = SimilarityPool(seeds: seeds.map(\.instruction), threshold: rougeThreshold)
+    let pool = SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold)
     var accepted = 0
     var round = 0
-    let rounds = maxRounds ?? max(50, target * 4 / max(1, promptsPerRound))
     while accepted < target {
       guard round < rounds else {
         context.logger.warning("alpaca: stopped after \(rounds) rounds with \(accepted) of \(target) tasks (max_rounds)")
         break
       }
       try context.checkStop()
-      // The examples depend on the seed, the round and the prompt index only.
-      let prompts: [String] = (0..<promptsPerRound).map { k in
-        var random = context.random(item: UInt64(round) << 20 | UInt64(k))
+      let prompts: [String] = (0..<growth.promptsPerRound).map { k in
+        var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         return prompt(examples: random.sample(seeds, count: examplesPerPrompt))
       }
-      let replies = try await sendRound(prompts, session: session, endpoint: endpoint, model: model, sampling: sampling,
-                                        control: context.control)
+      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
       for (k, result) in replies.enumerated() {
         guard accepted < target else { break }  // replies past the target are journaled, not used
         guard case .success(let response) = result else { continue }  // counted under llm.failed
@@ -205,13 +181,8 @@ public struct AlpacaStage: GlobalStage {
           var record = Record(["id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
                                "input": .string(taskInput), "output": .string(taskOutput)])
           guard filters.keep(record, stats: context.stats) else { continue }
-          let verdict = pool.admit(instruction)
-          guard verdict.kept else {
-            let near = verdict.nearest.map { "  ≈  " + $0 } ?? ""
-            context.stats.filter("rouge_l", kept: false, reason: "rouge_l>\(rougeThreshold)", example: instruction + near)
-            continue
-          }
-          context.stats.filter("rouge_l", kept: true)
+          let verdict = pool.admit(instruction, stats: context.stats)
+          guard verdict.kept else { continue }
           record["most_similar_instructions"] = .object(verdict.mostSimilar)
           record["avg_similarity_score"] = .double(verdict.average)
           record.meta = ["method": .string("alpaca"), "round": .int(round), "request_idx": .int(k), "model": .string(model)]

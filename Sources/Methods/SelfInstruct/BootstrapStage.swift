@@ -10,50 +10,29 @@ import InstillRouge
 /// `format: self_instruct`). Output: the new instructions only. Statistics count
 /// the parsed candidates as records in, so in = out + every filter's drops.
 public struct BootstrapStage: GlobalStage {
-  public var target = 100
-  public var promptsPerRound = 5
+  public var growth = GrowthSettings(keywords: SelfInstructFilters.selfInstructKeywords)
   public var examplesPerPrompt = 8
   public var machineExamples = 2
-  public var maxRounds: Int?
-  public var endpoint = LLMRequest.Endpoint.chat
-  public var model: String?
-  public var sampling = Sampling(temperature: 0.7, topP: 0.5, maxTokens: 1024, stop: ["\n\n", "\n16", "16.", "16 ."],
-                                 presencePenalty: 2, frequencyPenalty: 0)
+  public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.5, maxTokens: 1024,
+                                               stop: ["\n\n", "\n16", "16.", "16 ."], presencePenalty: 2, frequencyPenalty: 0))
   public var capitalize = true
-  public var minWords = 3
-  public var maxWords = 150
-  public var keywords = SelfInstructFilters.selfInstructKeywords
-  public var rougeThreshold = 0.7
   public var header = "Here is a numbered list of varied tasks that a person might ask an assistant to do. "
     + "Continue the list with new tasks that are different from the ones above."
-  public var recordsPerShard = 1000
 
   public init() {}
 
-  public var outputRecordsPerShard: Int { recordsPerShard }
+  public var outputRecordsPerShard: Int { growth.recordsPerShard }
   public var usesLLM: Bool { true }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("self_instruct") { params, _ throws(InstillError) in
       var s = BootstrapStage()
-      s.target = try params.int("target", default: s.target, in: 1...10_000_000)
-      s.promptsPerRound = try params.int("prompts_per_round", default: s.promptsPerRound, in: 1...10_000)
+      try s.growth.parse(params)
+      try s.llm.parse(params)
       s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)
       s.machineExamples = try params.int("machine_examples", default: s.machineExamples, in: 0...64)
-      s.maxRounds = try params.optionalInt("max_rounds", in: 1...100_000_000)
-      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
-      s.model = try params.optionalString("model")
-      if let map = try params.map("sampling") {
-        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
-        try map.finish()
-      }
       s.capitalize = try params.bool("capitalize", default: s.capitalize)
-      s.minWords = try params.int("min_words", default: s.minWords, in: 0...10_000)
-      s.maxWords = try params.int("max_words", default: s.maxWords, in: 1...100_000)
-      s.keywords = try params.stringList("keywords") ?? s.keywords
-      s.rougeThreshold = try params.double("rouge_threshold", default: s.rougeThreshold, in: 0...1)
       s.header = try params.string("header", default: s.header)
-      s.recordsPerShard = try params.int("records_per_shard", default: s.recordsPerShard, in: 1...10_000_000)
       if s.machineExamples > s.examplesPerPrompt {
         throw params.owner.error("machine_examples (\(s.machineExamples)) exceeds examples_per_prompt (\(s.examplesPerPrompt))")
       }
@@ -79,37 +58,30 @@ public struct BootstrapStage: GlobalStage {
     context.stats.count("seeds", seeds.count)
     let session = try context.llmSession()
     defer { session.close() }
-    let model = self.model ?? session.defaultModel
-    let sampling = session.backend.defaultSampling.overridden(by: self.sampling)
-    let filters = SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords)
+    let model = llm.resolved(for: session).model
+    let (filters, target, rounds) = (growth.filters, growth.target, growth.rounds)
     context.stats.declareFilters(filters.names + ["rouge_l"])
-    let pool = SimilarityPool(seeds: seeds, threshold: rougeThreshold)
+    let pool = SimilarityPool(seeds: seeds, threshold: growth.rougeThreshold)
     var machine: [String] = []
     var round = 0
-    let rounds = maxRounds ?? max(50, target * 4 / max(1, promptsPerRound))
     while machine.count < target {
       guard round < rounds else {
         context.logger.warning("self_instruct: stopped after \(rounds) rounds with \(machine.count) of \(target) instructions (max_rounds)")
         break
       }
       try context.checkStop()
-      // Prompts of this round: the random choices depend on the seed, the round and the prompt index only.
       let machineSnapshot = machine
-      let prompts: [String] = (0..<promptsPerRound).map { k in
-        var random = context.random(item: UInt64(round) << 20 | UInt64(k))
+      let prompts: [String] = (0..<growth.promptsPerRound).map { k in
+        var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         let fromMachine = random.sample(machineSnapshot, count: min(machineExamples, machineSnapshot.count))
         var examples = fromMachine + random.sample(seeds, count: examplesPerPrompt - fromMachine.count)
         random.shuffle(&examples)
         return prompt(examples: examples)
       }
-      let replies = try await sendRound(prompts, session: session, endpoint: endpoint, model: model, sampling: sampling,
-                                        control: context.control)
+      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
       for (k, result) in replies.enumerated() {
-        guard case .success(let response) = result else {
-          // Counted under llm.failed; the request produced no candidates.
-          _ = result
-          continue
-        }
+        guard machine.count < target else { break }  // replies past the target are journaled, not used
+        guard case .success(let response) = result else { continue }  // counted under llm.failed
         if response.truncated {
           // The original discards a reply cut by the length limit.
           context.stats.count("replies_discarded_truncated")
@@ -124,13 +96,8 @@ public struct BootstrapStage: GlobalStage {
                                "output": .string("")])
           context.stats.update { $0.recordsIn += 1 }
           guard filters.keep(record, stats: context.stats) else { continue }
-          let verdict = pool.admit(text)
-          guard verdict.kept else {
-            let near = verdict.nearest.map { "  ≈  " + $0 } ?? ""
-            context.stats.filter("rouge_l", kept: false, reason: "rouge_l>\(rougeThreshold)", example: text + near)
-            continue
-          }
-          context.stats.filter("rouge_l", kept: true)
+          let verdict = pool.admit(text, stats: context.stats)
+          guard verdict.kept else { continue }
           // Like the original: the ten most similar pool texts and the mean similarity over the pool.
           record["most_similar"] = .object(verdict.mostSimilar)
           record["avg_similarity_score"] = .double(verdict.average)

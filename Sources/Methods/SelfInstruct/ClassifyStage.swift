@@ -5,9 +5,8 @@ import InstillCore
 /// whether each instruction is a classification task (a small, fixed set of
 /// possible answers), and stores the answer in `is_classification`.
 public struct ClassifyStage: MapStage {
-  public var endpoint = LLMRequest.Endpoint.chat
-  public var model: String?
-  public var sampling = Sampling(temperature: 0, maxTokens: 3, stop: ["\n", "Task"], presencePenalty: 0, frequencyPenalty: 0)
+  public var llm = StageLLM(sampling: Sampling(temperature: 0, maxTokens: 3, stop: ["\n", "Task"], presencePenalty: 0,
+                                               frequencyPenalty: 0))
   public var overwrite = false
 
   public var shardParallelism: Int { 2 }
@@ -38,12 +37,7 @@ public struct ClassifyStage: MapStage {
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("classify") { params, _ throws(InstillError) in
       var s = ClassifyStage()
-      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
-      s.model = try params.optionalString("model")
-      if let map = try params.map("sampling") {
-        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
-        try map.finish()
-      }
+      try s.llm.parse(params)
       s.overwrite = try params.bool("overwrite", default: false)
       return s
     }
@@ -86,15 +80,13 @@ public struct ClassifyStage: MapStage {
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
     let session = try context.llmSession()
     defer { session.close() }
-    let model = self.model ?? session.defaultModel
-    let sampling = session.backend.defaultSampling.overridden(by: self.sampling)
-    let (endpoint, overwrite, stats) = (self.endpoint, self.overwrite, context.stats)
+    let (model, sampling) = llm.resolved(for: session)
+    let (llm, overwrite, stats) = (self.llm, self.overwrite, context.stats)
     try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
       record, _ -> (Record, Result<LLMResponse, LLMFailure>?) in
       if !overwrite, case .bool = record["is_classification"] { return (record, nil) }
-      let request: LLMRequest = endpoint == .chat
-        ? .chat(Self.chatMessages(record.instruction), model: model, sampling: sampling)
-        : .completion(Self.prompt(record.instruction), model: model, sampling: sampling)
+      let request = llm.request(chat: Self.chatMessages(record.instruction), completion: Self.prompt(record.instruction),
+                                model: model, sampling: sampling)
       return (record, try await session.send(request))
     } consume: { item, _ in
       var (record, result) = item

@@ -12,11 +12,10 @@ import InstillCore
 /// the filters `truncated`, `invalid`, `conflicting_outputs`, `duplicate` and
 /// `max_instances`.
 public struct InstancesStage: MapStage {
-  public var endpoint = LLMRequest.Endpoint.chat
-  public var model: String?
   /// The original's decoding; `max_tokens` is 300 for classification tasks and
   /// 350 for others unless set.
-  public var sampling = Sampling(temperature: 0, stop: ["Example 6", "Task:"], presencePenalty: 1.5, frequencyPenalty: 0)
+  public var llm = StageLLM(sampling: Sampling(temperature: 0, stop: ["Example 6", "Task:"], presencePenalty: 1.5,
+                                               frequencyPenalty: 0))
   public var maxInstances = 5
 
   public var shardParallelism: Int { 2 }
@@ -27,12 +26,7 @@ public struct InstancesStage: MapStage {
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("instances") { params, _ throws(InstillError) in
       var s = InstancesStage()
-      s.endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
-      s.model = try params.optionalString("model")
-      if let map = try params.map("sampling") {
-        s.sampling = s.sampling.overridden(by: try Sampling.parse(map))
-        try map.finish()
-      }
+      try s.llm.parse(params)
       s.maxInstances = try params.int("max_instances", default: s.maxInstances, in: 1...1000)
       return s
     }
@@ -86,20 +80,18 @@ public struct InstancesStage: MapStage {
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
     let session = try context.llmSession()
     defer { session.close() }
-    let model = self.model ?? session.defaultModel
-    let base = session.backend.defaultSampling.overridden(by: self.sampling)
-    let (endpoint, maxInstances, stats) = (self.endpoint, self.maxInstances, context.stats)
+    let (model, base) = llm.resolved(for: session)
+    let (llm, maxInstances, stats) = (self.llm, self.maxInstances, context.stats)
     stats.declareFilters(Self.filterNames)
     try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
       record, _ -> (Record, Bool, Result<LLMResponse, LLMFailure>) in
       let isClassification = record["is_classification"]?.boolValue ?? false
       var sampling = base
-      sampling.maxTokens = self.sampling.maxTokens ?? (isClassification ? 300 : 350)
-      let request: LLMRequest = endpoint == .chat
-        ? .chat(InstancePrompts.chatMessages(record.instruction, classification: isClassification), model: model,
-                sampling: sampling)
-        : .completion(InstancePrompts.completionPrompt(record.instruction, classification: isClassification),
-                      model: model, sampling: sampling)
+      sampling.maxTokens = llm.sampling.maxTokens ?? (isClassification ? 300 : 350)
+      let request = llm.request(
+        chat: InstancePrompts.chatMessages(record.instruction, classification: isClassification),
+        completion: InstancePrompts.completionPrompt(record.instruction, classification: isClassification),
+        model: model, sampling: sampling)
       return (record, isClassification, try await session.send(request))
     } consume: { item, index in
       let (task, isClassification, result) = item

@@ -7,6 +7,7 @@ import InstillRouge
 /// described by its most similar pool texts and its mean similarity.
 final class SimilarityPool {
   private let dedup: GreedyDedup
+  private let threshold: Double
   private(set) var texts: [String]
 
   struct Verdict {
@@ -23,6 +24,16 @@ final class SimilarityPool {
     dedup = GreedyDedup(threshold: threshold, reportFloor: 0, threads: 1)
     dedup.seed(seeds)
     texts = seeds
+    self.threshold = threshold
+  }
+
+  /// Decides on `text`, recording the decision as filter `rouge_l` (a drop's
+  /// example shows the pool text it is too close to).
+  func admit(_ text: String, stats: StatsRecorder) -> Verdict {
+    let verdict = admit(text)
+    stats.filter("rouge_l", kept: verdict.kept, reason: "rouge_l>\(threshold)",
+                 example: verdict.kept ? nil : text + (verdict.nearest.map { "  ≈  " + $0 } ?? ""))
+    return verdict
   }
 
   func admit(_ text: String) -> Verdict {
