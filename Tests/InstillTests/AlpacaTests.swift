@@ -167,4 +167,35 @@ struct AlpacaTests {
     // Six replies, the sixth unused once the target was met.
     #expect(filters["truncated"]?["cut_by_length_limit"]?.intValue == 5)
   }
+
+  @Test func tooFewSeedsIsAnInputError() async throws {
+    let dir = TempDir()
+    dir.write("seeds.jsonl", """
+      {"instruction":"Add the numbers.","input":"2, 3","output":"5"}
+      {"instruction":"Name a bird that cannot fly.","input":"","output":"The penguin."}
+      """)
+    let p = dir.write("p.yaml", """
+      name: few
+      llm: {provider: openai, base_url: "http://127.0.0.1:9/v1", model: m}
+      stages:
+        - kind: read
+          path: seeds.jsonl
+        - kind: alpaca
+      """)
+    let result = try await instill("run", p, "--run-dir", dir.file("run"))
+    #expect(result.status == 2)
+    #expect(result.stderr.contains("needs at least 3 seed tasks, found 2"), "\(result.stderr)")
+    let bad = dir.write("bad.yaml", """
+      name: bad
+      llm: {provider: openai, base_url: "http://127.0.0.1:9/v1", model: m}
+      stages:
+        - kind: read
+          path: seeds.jsonl
+        - kind: alpaca
+          examples_per_prompt: 20
+      """)
+    let rejected = try await instill("validate", bad)
+    #expect(rejected.status == 2)
+    #expect(rejected.stderr.contains("bad.yaml:6") && rejected.stderr.contains("must be below tasks_per_request"), "\(rejected.stderr)")
+  }
 }

@@ -272,4 +272,49 @@ struct LocalModelTests {
     #expect(!replayed.stderr.contains("started llama-server"), "a journaled request was sent again")
     #expect(treeDigest(replay + "/data") == treeDigest(run + "/data"))
   }
+
+  /// The Alpaca variant on the real model through the plain completion endpoint
+  /// (the instruct model continues the numbered list as text): tasks come back
+  /// with instruction, input and output, and every chunk is accounted for.
+  @Test func alpacaOnTheCompletionEndpoint() async throws {
+    let dir = TempDir()
+    let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
+    let p = dir.write("alpaca.yaml", """
+      name: alpaca-test
+      seed: 42
+      llm:
+        provider: local
+        max_concurrency: 4
+        local: {threads: 2, context_per_slot: 2048}
+      stages:
+        - kind: read
+          path: \(seeds)
+          format: self_instruct
+        - kind: alpaca
+          target: 3
+          prompts_per_round: 4
+          max_rounds: 6
+          endpoint: completion
+          sampling: {max_tokens: 400, seed: 3}
+        - kind: export
+          format: alpaca
+      """)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let stats = try await statsJSON(run)
+    let stage = stats["stages"]?.arrayValue?[1].objectValue
+    #expect(stage?["counts_add_up"] == .bool(true))
+    let counts = stage?["stats"]?.objectValue
+    let names = counts?["filters"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue }
+    #expect(names == ["truncated", "format", "word_count", "keywords", "write_a_program", "first_character", "rouge_l"])
+    #expect(counts?["records_out"]?.intValue == 3, "\(String(describing: counts))")
+    let records = try RecordReader.readAll(path: run + "/stages/02-alpaca/shard-00000.jsonl.gz")
+    for record in records {
+      #expect(Text.wordCount(record.instruction) > 3)
+      #expect(!record.output.isEmpty)
+      #expect(record.input != "<noinput>")
+      #expect(record["avg_similarity_score"]?.doubleValue != nil)
+    }
+  }
 }
