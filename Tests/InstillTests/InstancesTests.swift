@@ -145,6 +145,7 @@ struct InstancesTests {
       {"id":"a","instruction":"Is the number prime?","is_classification":true}
       {"id":"b","instruction":"Write a poem about rivers.","is_classification":false}
       {"id":"c","instruction":"Tell me a secret."}
+      {"id":"d","instruction":"Add the numbers.","instances":[{"input":"2, 3","output":"5"},{"input":"1, 1","output":"2"}],"is_classification":false}
       """)
     let p = dir.write("p.yaml", """
       name: instances
@@ -163,18 +164,23 @@ struct InstancesTests {
     let records = try RecordReader.readAll(path: run + "/stages/02-instances/shard-00000.jsonl.gz")
     // Task a: "Number: 8" has two labels, so the whole task goes; task b: one unique
     // instance (350 tokens for generation tasks), the trailing-colon one dropped; task c: none.
+    // Task d carries its own instances (a seed task): passed on without a request.
     #expect(records.map { [$0.id ?? "", $0.instruction, $0.input, $0.output] } == [
       ["b-0", "Write a poem about rivers.", "", "Rivers run (350)"],
+      ["d-0", "Add the numbers.", "2, 3", "5"],
+      ["d-1", "Add the numbers.", "1, 1", "2"],
     ])
+    #expect(seen.count == 3)
     #expect(records.first?.meta["parent"] == .string("b"))
     let bodies = seen.all.compactMap { try? JSONParser.parse(Array($0.utf8)).objectValue }
     #expect(Set(bodies.compactMap { $0["max_tokens"]?.intValue }) == [300, 350])
     #expect(bodies.allSatisfy { $0["stop"] == .array([.string("Example 6"), .string("Task:")]) })
     let stats = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue
-    #expect(stats?["records_in"]?.intValue == 6)
-    #expect(stats?["records_out"]?.intValue == 1)
+    #expect(stats?["records_in"]?.intValue == 8)
+    #expect(stats?["records_out"]?.intValue == 3)
     let counters = stats?["counters"]?.objectValue
     #expect(counters?["tasks"]?.intValue == 3)
+    #expect(counters?["seed_tasks"]?.intValue == 1)
     #expect(counters?["tasks_without_instances"]?.intValue == 2)
     #expect(counters?["tasks_unlabelled"]?.intValue == 1)
   }

@@ -139,4 +139,46 @@ struct SelfInstructTests {
     #expect(counters?["classification"]?.intValue == 2)
     #expect(counters?["not_classification"]?.intValue == 1)
   }
+
+  /// The bootstrap through a fake endpoint: new instructions until the target,
+  /// then (include_seeds) the seed tasks, which keep their own instances.
+  @Test func bootstrapReachesTheTargetAndCanPassSeedsOn() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, body in
+      let prompt = FakeModel.promptText(body)?.text ?? ""
+      // Words no other reply shares, so the ROUGE-L pool keeps each first item.
+      let hex = Array(SHA256.hex(prompt).prefix(16))
+      let words = stride(from: 0, to: 16, by: 4).map { "q" + String(hex[$0..<$0 + 4]) }.joined(separator: " ")
+      return FakeModel.respond(" Combine \(words) into one sentence.\n10. Draw a map of the town.\n11. Name it", chat: true)
+    }
+    defer { server.stop() }
+    let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
+    let p = dir.write("p.yaml", """
+      name: bootstrap
+      seed: 9
+      llm: {provider: openai, base_url: \(server.baseURL), max_concurrency: 2}
+      stages:
+        - kind: read
+          path: \(seeds)
+          format: self_instruct
+        - kind: self_instruct
+          target: 3
+          prompts_per_round: 2
+          include_seeds: true
+      """)
+    let run = dir.file("run")
+    let result = try await instill("run", p, "--run-dir", run)
+    #expect(result.status == 0, "\(result.stderr)")
+    let records = try RecordReader.readAll(path: run + "/stages/02-self_instruct/shard-00000.jsonl.gz")
+    let seedCount = try RecordReader.readAll(path: seeds).count
+    #expect(records.count == 3 + seedCount)
+    #expect(records.prefix(3).allSatisfy { $0.instruction.hasPrefix("Combine q") && $0["avg_similarity_score"] != nil })
+    #expect(records.dropFirst(3).allSatisfy { $0.meta["source"] == .string("seed") && $0["instances"] != nil })
+    let stage = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue
+    #expect(stage?["counts_add_up"] == .bool(true))
+    let counts = stage?["stats"]?.objectValue
+    #expect(counts?["counters"]?.objectValue?["seeds_passed_on"]?.intValue == seedCount)
+    let keywords = counts?["filters"]?.arrayValue?.first { $0.objectValue?["name"] == .string("keywords") }?.objectValue
+    #expect((keywords?["dropped"]?.objectValue?["keyword:map"]?.intValue ?? 0) >= 2)
+  }
 }

@@ -16,6 +16,9 @@ public struct BootstrapStage: GlobalStage {
   public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.5, maxTokens: 1024,
                                                stop: ["\n\n", "\n16", "16.", "16 ."], presencePenalty: 2, frequencyPenalty: 0))
   public var capitalize = true
+  /// Also pass the seed tasks on, after the new ones (the original's
+  /// `--include_seed_tasks`): their own instances then reach the dataset.
+  public var includeSeeds = false
   public var header = "Here is a numbered list of varied tasks that a person might ask an assistant to do. "
     + "Continue the list with new tasks that are different from the ones above."
 
@@ -32,6 +35,7 @@ public struct BootstrapStage: GlobalStage {
       s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)
       s.machineExamples = try params.int("machine_examples", default: s.machineExamples, in: 0...64)
       s.capitalize = try params.bool("capitalize", default: s.capitalize)
+      s.includeSeeds = try params.bool("include_seeds", default: s.includeSeeds)
       s.header = try params.string("header", default: s.header)
       if s.machineExamples > s.examplesPerPrompt {
         throw params.owner.error("machine_examples (\(s.machineExamples)) exceeds examples_per_prompt (\(s.examplesPerPrompt))")
@@ -110,6 +114,14 @@ public struct BootstrapStage: GlobalStage {
       round += 1
       context.stats.update { $0.counters["rounds"] = round }
       context.logger.info("self_instruct round \(round): \(machine.count) of \(target) instructions")
+    }
+    if includeSeeds {
+      try input.forEach { seed in
+        context.stats.recordIn()
+        try output.write(seed)
+        context.stats.recordOut()
+        context.stats.count("seeds_passed_on")
+      }
     }
   }
 }

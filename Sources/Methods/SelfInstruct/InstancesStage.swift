@@ -73,6 +73,12 @@ public struct InstancesStage: MapStage {
     return kept
   }
 
+  /// The instances a record already carries (seed tasks read with `format: self_instruct`).
+  static func ownInstances(_ record: Record) -> [Instance]? {
+    guard case .array(let items)? = record["instances"], !items.isEmpty else { return nil }
+    return items.map { Instance(input: $0.objectValue?["input"]?.stringValue ?? "", output: $0.objectValue?["output"]?.stringValue ?? "") }
+  }
+
   static func describe(_ instance: Instance) -> String {
     instance.input.isEmpty ? "→ \(instance.output)" : "\(instance.input) → \(instance.output)"
   }
@@ -84,8 +90,9 @@ public struct InstancesStage: MapStage {
     let (llm, maxInstances, stats) = (self.llm, self.maxInstances, context.stats)
     stats.declareFilters(Self.filterNames)
     try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
-      record, _ -> (Record, Bool, Result<LLMResponse, LLMFailure>) in
+      record, _ -> (Record, Bool, Result<LLMResponse, LLMFailure>?) in
       let isClassification = record["is_classification"]?.boolValue ?? false
+      if Self.ownInstances(record) != nil { return (record, isClassification, nil) }
       var sampling = base
       sampling.maxTokens = llm.sampling.maxTokens ?? (isClassification ? 300 : 350)
       let request = llm.request(
@@ -95,9 +102,31 @@ public struct InstancesStage: MapStage {
       return (record, isClassification, try await session.send(request))
     } consume: { item, index in
       let (task, isClassification, result) = item
+      let taskID = task.id ?? "\(context.shard ?? 0)-\(index)"
+      let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
+      func write(_ instances: [Instance], meta extra: JSONObject) throws {
+        for (n, instance) in instances.enumerated() {
+          var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
+                               "input": .string(instance.input), "output": .string(instance.output)])
+          record["is_classification"] = .bool(isClassification)
+          var meta = task.meta
+          meta["parent"] = .string(taskID)
+          for (key, value) in extra { meta[key] = value }
+          record.meta = meta
+          try output.write(record)
+          stats.recordOut()
+        }
+      }
+      if let own = Self.ownInstances(task) {
+        // A seed task passed on by `self_instruct` (include_seeds): its instances as they are.
+        stats.count("seed_tasks")
+        stats.recordIn(own.count)
+        try write(own, meta: [:])
+        return
+      }
       stats.count("tasks")
       if task["is_classification"]?.boolValue == nil { stats.count("tasks_unlabelled") }
-      guard case .success(let response) = result else {
+      guard case .success(let response)? = result else {
         stats.count("tasks_llm_failed")
         return
       }
@@ -109,19 +138,7 @@ public struct InstancesStage: MapStage {
       let kept = Self.select(parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
                              stats: stats)
       if kept.isEmpty { stats.count("tasks_without_instances") }
-      let taskID = task.id ?? "\(context.shard ?? 0)-\(index)"
-      let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
-      for (n, instance) in kept.enumerated() {
-        var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
-                             "input": .string(instance.input), "output": .string(instance.output)])
-        record["is_classification"] = .bool(isClassification)
-        var meta = task.meta
-        meta["parent"] = .string(taskID)
-        meta["instances_model"] = .string(model)
-        record.meta = meta
-        try output.write(record)
-        stats.recordOut()
-      }
+      try write(kept, meta: ["instances_model": .string(model)])
     }
     if let error = input.error { throw error }
   }
