@@ -144,7 +144,9 @@ struct SelfInstructTests {
   /// then (include_seeds) the seed tasks, which keep their own instances.
   @Test func bootstrapReachesTheTargetAndCanPassSeedsOn() async throws {
     let dir = TempDir()
+    let bodies = RequestLog()
     let server = try TestHTTPServer { _, _, body in
+      bodies.add(String(decoding: body, as: UTF8.self))
       let prompt = FakeModel.promptText(body)?.text ?? ""
       // Words no other reply shares, so the ROUGE-L pool keeps each first item.
       let hex = Array(SHA256.hex(prompt).prefix(16))
@@ -180,5 +182,13 @@ struct SelfInstructTests {
     #expect(counts?["counters"]?.objectValue?["seeds_passed_on"]?.intValue == seedCount)
     let keywords = counts?["filters"]?.arrayValue?.first { $0.objectValue?["name"] == .string("keywords") }?.objectValue
     #expect((keywords?["dropped"]?.objectValue?["keyword:map"]?.intValue ?? 0) >= 2)
+    // Each request carries a sampling seed drawn from the pipeline seed, so a second
+    // run from scratch sends exactly the same requests (seeds included).
+    let first = bodies.all
+    #expect(first.allSatisfy { (try? JSONParser.parse($0))?.objectValue?["seed"]?.intValue != nil })
+    #expect(Set(first.compactMap { (try? JSONParser.parse($0))?.objectValue?["seed"]?.intValue }).count == first.count)
+    let again = try await instill("run", p, "--run-dir", dir.file("again"))
+    #expect(again.status == 0)
+    #expect(Array(bodies.all.dropFirst(first.count)).sorted() == first.sorted())
   }
 }

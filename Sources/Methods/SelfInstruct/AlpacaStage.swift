@@ -153,9 +153,9 @@ public struct AlpacaStage: GlobalStage {
         break
       }
       try context.checkStop()
-      let prompts: [String] = (0..<growth.promptsPerRound).map { k in
+      let prompts: [RoundPrompt] = (0..<growth.promptsPerRound).map { k in
         var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
-        return prompt(examples: random.sample(seeds, count: examplesPerPrompt))
+        return RoundPrompt(prompt(examples: random.sample(seeds, count: examplesPerPrompt)), random: &random)
       }
       let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
       for (k, result) in replies.enumerated() {

@@ -75,12 +75,12 @@ public struct BootstrapStage: GlobalStage {
       }
       try context.checkStop()
       let machineSnapshot = machine
-      let prompts: [String] = (0..<growth.promptsPerRound).map { k in
+      let prompts: [RoundPrompt] = (0..<growth.promptsPerRound).map { k in
         var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         let fromMachine = random.sample(machineSnapshot, count: min(machineExamples, machineSnapshot.count))
         var examples = fromMachine + random.sample(seeds, count: examplesPerPrompt - fromMachine.count)
         random.shuffle(&examples)
-        return prompt(examples: examples)
+        return RoundPrompt(prompt(examples: examples), random: &random)
       }
       let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
       for (k, result) in replies.enumerated() {

@@ -1,13 +1,29 @@
 import InstillCore
 
+/// One prompt of a round and the sampling seed it is sent with when the stage
+/// sets none (drawn from the prompt's own random stream, so a server that honours
+/// `seed` gives the same reply on every run).
+struct RoundPrompt: Sendable {
+  var text: String
+  var seed: Int
+
+  init(_ text: String, random: inout SeededRandom) {
+    self.text = text
+    seed = Int(random.next() >> 33)
+  }
+}
+
 /// Sends one round's prompts concurrently (at most the backend's concurrency in
 /// flight) and returns the results in prompt order, never arrival order.
-func sendRound(_ prompts: [String], session: LLMSession, llm: StageLLM, control: RunControl)
+func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl)
   async throws -> [Result<LLMResponse, LLMFailure>] {
   let (model, sampling) = llm.resolved(for: session)
   var results: [Result<LLMResponse, LLMFailure>] = []
-  try await forEachInOrder(prompts, limit: session.backend.maxConcurrency, control: control) { text, _ in
-    try await session.send(llm.request(chat: [.user(text)], completion: text, model: model, sampling: sampling))
+  try await forEachInOrder(prompts, limit: session.backend.maxConcurrency, control: control) { prompt, _ in
+    var seeded = sampling
+    if seeded.seed == nil { seeded.seed = prompt.seed }
+    return try await session.send(llm.request(chat: [.user(prompt.text)], completion: prompt.text, model: model,
+                                              sampling: seeded))
   } consume: { result, _ in results.append(result) }
   return results
 }
