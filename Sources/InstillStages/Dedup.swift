@@ -79,7 +79,7 @@ public final class DedupEngine {
   public var vocabulary: Vocabulary { dedup.vocabulary }
 
   static func normalized(_ text: String) -> String {
-    text.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    Text.collapsingWhitespace(text.lowercased())
   }
 
   /// Adds records that are kept unconditionally (`--against`, seeds).

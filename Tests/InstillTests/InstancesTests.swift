@@ -7,6 +7,12 @@ import Testing
 struct InstancesTests {
   typealias I = Instance
 
+  /// What survives of a reply cut by the length limit (distinct instances, ≤ 5).
+  static func afterTruncation(_ parsed: [Instance]) -> [Instance] {
+    var random = SeededRandom(seed: 1)
+    return InstancesStage.select(parsed, truncated: true, maxInstances: 5, random: &random, stats: StatsRecorder())
+  }
+
   @Test func inputFirstRepliesSplitOnExamples() {
     let raw = """
       Example 1
@@ -19,30 +25,30 @@ struct InstancesTests {
       Example 3
       Output: 100 °F
       """
-    #expect(InstanceParsing.generation(raw, truncated: false) == [
+    #expect(InstanceParsing.generation(raw) == [
       I(input: "25 °C", output: "77 °F"),
       I(input: "Temperature: 0 °C", output: "32 °F"),  // cut at the next "Input:"; named fields stay
       I(input: "", output: "100 °F"),
     ])
     // Cut by the length limit: the last instance goes.
-    #expect(InstanceParsing.generation(raw, truncated: true).count == 2)
+    #expect(Self.afterTruncation(InstanceParsing.generation(raw)).count == 2)
   }
 
   @Test func inputFirstWithoutExampleMarkers() {
     // One pair when there is an Output marker …
-    #expect(InstanceParsing.generation("Sentence: I has a cat.\nOutput: I have a cat.", truncated: false)
+    #expect(InstanceParsing.generation("Sentence: I has a cat.\nOutput: I have a cat.")
       == [I(input: "Sentence: I has a cat.", output: "I have a cat.")])
     // … and nothing from free text (a chat model answering the task instead).
-    #expect(InstanceParsing.generation("A pen and paper: this is a creative challenge.", truncated: false).isEmpty)
-    #expect(InstanceParsing.generation("", truncated: false).isEmpty)
-    #expect(InstanceParsing.generation("\n\n  \n", truncated: true).isEmpty)
+    #expect(InstanceParsing.generation("A pen and paper: this is a creative challenge.").isEmpty)
+    #expect(InstanceParsing.generation("").isEmpty)
+    #expect(Self.afterTruncation(InstanceParsing.generation("\n\n  \n")).isEmpty)
     // An example with no Output: the whole chunk is the output (recorded from SmolLM2).
     let recorded = "Example 1\nThe answer to the question can be solved by multiplying all the numbers from 1 to 5."
-    #expect(InstanceParsing.generation(recorded, truncated: false)
+    #expect(InstanceParsing.generation(recorded)
       == [I(input: "", output: "The answer to the question can be solved by multiplying all the numbers from 1 to 5.")])
     // Empty example chunks (duplicate numbering, blank lines) are skipped.
     let duplicated = "Example 1\n\nExample 1\nInput: a\nOutput: b\nExample\nOutput: c"
-    #expect(InstanceParsing.generation(duplicated, truncated: false) == [I(input: "a", output: "b"), I(input: "", output: "c")])
+    #expect(InstanceParsing.generation(duplicated) == [I(input: "a", output: "b"), I(input: "", output: "c")])
   }
 
   @Test func outputFirstRepliesSplitOnClassLabels() {
@@ -54,14 +60,14 @@ struct InstancesTests {
       It took an hour.
       Class label: Neutral
       """
-    #expect(InstanceParsing.classification(raw, truncated: false) == [
+    #expect(InstanceParsing.classification(raw) == [
       I(input: "Review: Lovely food and quick service.", output: "Positive"),
       I(input: "Review: Cold soup.\nIt took an hour.", output: "Negative"),
       I(input: "", output: "Neutral"),
     ])
-    #expect(InstanceParsing.classification(raw, truncated: true).count == 2)
-    #expect(InstanceParsing.classification("Positive: great film", truncated: false).isEmpty)
-    #expect(InstanceParsing.classification("Class label:", truncated: false) == [I(input: "", output: "")])
+    #expect(Self.afterTruncation(InstanceParsing.classification(raw)).count == 2)
+    #expect(InstanceParsing.classification("Positive: great film").isEmpty)
+    #expect(InstanceParsing.classification("Class label:") == [I(input: "", output: "")])
   }
 
   @Test func filtersDropWhatTheOriginalDrops() {

@@ -39,6 +39,24 @@ struct LocalModelTests {
       """)
   }
 
+  /// The head of a pipeline on the embedded model that starts by reading our
+  /// seed tasks; the caller appends its stages (as list items under `stages:`).
+  static func onOurSeeds(name: String) -> String {
+    """
+    name: \(name)
+    seed: 42
+    llm:
+      provider: local
+      max_concurrency: 4
+      local: {threads: 2, context_per_slot: 2048}
+    stages:
+      - kind: read
+        path: \(repositoryPath("Seeds/self-instruct/seed_tasks.jsonl"))
+        format: self_instruct
+
+    """
+  }
+
   /// A recording proxy in front of a llama-server started by the test.
   final class Proxy: Sendable {
     let server: TestHTTPServer
@@ -177,18 +195,7 @@ struct LocalModelTests {
   /// byte-identical dataset.
   @Test func selfInstructEndToEndResumedAfterKillNine() async throws {
     let dir = TempDir()
-    let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
-    let p = dir.write("si.yaml", """
-      name: si-test
-      seed: 42
-      llm:
-        provider: local
-        max_concurrency: 4
-        local: {threads: 2, context_per_slot: 2048}
-      stages:
-        - kind: read
-          path: \(seeds)
-          format: self_instruct
+    let p = dir.write("si.yaml", Self.onOurSeeds(name: "si-test") + """
         - kind: self_instruct
           target: 30
           prompts_per_round: 4
@@ -278,18 +285,7 @@ struct LocalModelTests {
   /// with instruction, input and output, and every chunk is accounted for.
   @Test func alpacaOnTheCompletionEndpoint() async throws {
     let dir = TempDir()
-    let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
-    let p = dir.write("alpaca.yaml", """
-      name: alpaca-test
-      seed: 42
-      llm:
-        provider: local
-        max_concurrency: 4
-        local: {threads: 2, context_per_slot: 2048}
-      stages:
-        - kind: read
-          path: \(seeds)
-          format: self_instruct
+    let p = dir.write("alpaca.yaml", Self.onOurSeeds(name: "alpaca-test") + """
         - kind: alpaca
           target: 3
           prompts_per_round: 4

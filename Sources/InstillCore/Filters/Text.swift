@@ -10,6 +10,11 @@ public enum Text {
     return v == 0x85 || v == 0xA0 || s.properties.isWhitespace
   }
 
+  /// Runs of white space (newlines too) as one space, none at the ends.
+  public static func collapsingWhitespace(_ text: String) -> String {
+    text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+  }
+
   /// True when the text is empty or only white space.
   public static func isBlank(_ text: String) -> Bool {
     for s in text.unicodeScalars where !isSpace(s) { return false }

@@ -121,9 +121,7 @@ public struct AlpacaStage: GlobalStage {
   public func prompt(examples: [(instruction: String, input: String, output: String)]) -> String {
     var text = (header ?? Self.defaultHeader(tasks: tasksPerRequest)) + "\n"
     for (i, example) in examples.enumerated() {
-      var instruction = example.instruction.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
-      while instruction.hasSuffix(":") { instruction.removeLast() }
-      text += "###\n\(i + 1). Instruction: \(instruction)\n"
+      text += "###\n\(i + 1). Instruction: \(SelfInstructParsing.promptLine(example.instruction))\n"
       text += "\(i + 1). Input:\n\(example.input.isEmpty ? "<noinput>" : example.input)\n"
       text += "\(i + 1). Output:\n\(example.output)\n"
     }

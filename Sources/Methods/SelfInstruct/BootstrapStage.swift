@@ -48,9 +48,7 @@ public struct BootstrapStage: GlobalStage {
   public func prompt(examples: [String]) -> String {
     var text = header + "\n"
     for (i, example) in examples.enumerated() {
-      var clean = example.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
-      if clean.hasSuffix(":") { clean.removeLast() }
-      text += "\(i + 1). \(clean)\n"
+      text += "\(i + 1). \(SelfInstructParsing.promptLine(example))\n"
     }
     return text + "\(examples.count + 1)."
   }

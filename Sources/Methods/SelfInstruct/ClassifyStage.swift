@@ -52,7 +52,7 @@ public struct ClassifyStage: MapStage {
     for (task, yes) in demonstrations {
       text += "Task: \(task)\nIs it classification? \(yes ? "Yes" : "No")\n\n"
     }
-    return text + "Task: \(oneLine(instruction))\nIs it classification?"
+    return text + "Task: \(Text.collapsingWhitespace(instruction))\nIs it classification?"
   }
 
   /// The chat form: the question as system message and each demonstration as a
@@ -64,11 +64,9 @@ public struct ClassifyStage: MapStage {
       messages.append(.user("Task: \(task)"))
       messages.append(.assistant(yes ? "Yes" : "No"))
     }
-    messages.append(.user("Task: \(oneLine(instruction))"))
+    messages.append(.user("Task: \(Text.collapsingWhitespace(instruction))"))
     return messages
   }
-
-  static func oneLine(_ s: String) -> String { s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ") }
 
   /// The original accepted exactly "Yes", "yes" or "YES"; chat models add
   /// punctuation or words, so the reply's first word decides.

@@ -173,7 +173,7 @@ public enum InstancePrompts {
     let (header, demos) = demos(classification: classification)
     var text = header + "\n\n"
     for demo in demos { text += "Task: \(demo.task)\n\(demo.body)\n" }
-    return text + "Task: \(oneLine(instruction))\n"
+    return text + "Task: \(Text.collapsingWhitespace(instruction))\n"
   }
 
   /// The chat form: the header as system message, each demonstration as a user
@@ -186,11 +186,7 @@ public enum InstancePrompts {
       messages.append(.user("Task: \(demo.task)"))
       messages.append(.assistant(String(demo.body.dropLast())))
     }
-    messages.append(.user("Task: \(oneLine(instruction))"))
+    messages.append(.user("Task: \(Text.collapsingWhitespace(instruction))"))
     return messages
-  }
-
-  static func oneLine(_ s: String) -> String {
-    s.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
   }
 }

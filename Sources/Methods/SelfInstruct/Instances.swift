@@ -15,9 +15,9 @@ public struct Instance: Hashable, Sendable {
 public enum InstanceParsing {
   /// Input-first replies: split on `Example N` markers (a colon after the number is
   /// eaten too — chat models add one), or, without markers, one pair when an
-  /// `Output:` is present; otherwise nothing. A reply cut by the length limit loses
-  /// its last instance.
-  public static func generation(_ reply: String, truncated: Bool) -> [Instance] {
+  /// `Output:` is present; otherwise nothing. (A reply cut by the length limit
+  /// loses its last instance in `InstancesStage.select`, where the drop is counted.)
+  public static func generation(_ reply: String) -> [Instance] {
     let raw = strip(reply)
     var instances: [Instance] = []
     if raw.contains(/Example\s?\d*[.:]?/) {
@@ -29,13 +29,12 @@ public enum InstanceParsing {
     } else if raw.contains(/Output\s*\d*\s*:/) {
       instances.append(inputOutput(raw))
     }
-    if truncated, !instances.isEmpty { instances.removeLast() }
     return instances
   }
 
   /// Output-first replies: every `Class label:` starts an instance whose first line
   /// is the label (the output) and whose remaining lines are the input.
-  public static func classification(_ reply: String, truncated: Bool) -> [Instance] {
+  public static func classification(_ reply: String) -> [Instance] {
     guard reply.contains("Class label:") else { return [] }
     var instances: [Instance] = []
     for chunk in reply.split(separator: "Class label:", omittingEmptySubsequences: false).dropFirst() {
@@ -47,7 +46,6 @@ public enum InstanceParsing {
         instances.append(Instance(input: "", output: text))
       }
     }
-    if truncated, !instances.isEmpty { instances.removeLast() }
     return instances
   }
 

@@ -73,6 +73,12 @@ public struct InstancesStage: MapStage {
     return kept
   }
 
+  /// What a task gets: the instances it already carries, or the endpoint's reply.
+  enum Answer: Sendable {
+    case own([Instance])
+    case reply(Result<LLMResponse, LLMFailure>)
+  }
+
   /// The instances a record already carries (seed tasks read with `format: self_instruct`).
   static func ownInstances(_ record: Record) -> [Instance]? {
     guard case .array(let items)? = record["instances"], !items.isEmpty else { return nil }
@@ -90,18 +96,18 @@ public struct InstancesStage: MapStage {
     let (llm, maxInstances, stats) = (self.llm, self.maxInstances, context.stats)
     stats.declareFilters(Self.filterNames)
     try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
-      record, _ -> (Record, Bool, Result<LLMResponse, LLMFailure>?) in
+      record, _ -> (Record, Bool, Answer) in
       let isClassification = record["is_classification"]?.boolValue ?? false
-      if Self.ownInstances(record) != nil { return (record, isClassification, nil) }
+      if let own = Self.ownInstances(record) { return (record, isClassification, .own(own)) }
       var sampling = base
       sampling.maxTokens = llm.sampling.maxTokens ?? (isClassification ? 300 : 350)
       let request = llm.request(
         chat: InstancePrompts.chatMessages(record.instruction, classification: isClassification),
         completion: InstancePrompts.completionPrompt(record.instruction, classification: isClassification),
         model: model, sampling: sampling)
-      return (record, isClassification, try await session.send(request))
+      return (record, isClassification, .reply(try await session.send(request)))
     } consume: { item, index in
-      let (task, isClassification, result) = item
+      let (task, isClassification, answer) = item
       let taskID = task.id ?? "\(context.shard ?? 0)-\(index)"
       let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
       func write(_ instances: [Instance], meta extra: JSONObject) throws {
@@ -117,22 +123,26 @@ public struct InstancesStage: MapStage {
           stats.recordOut()
         }
       }
-      if let own = Self.ownInstances(task) {
+      let result: Result<LLMResponse, LLMFailure>
+      switch answer {
+      case .own(let own):
         // A seed task passed on by `self_instruct` (include_seeds): its instances as they are.
         stats.count("seed_tasks")
         stats.recordIn(own.count)
         try write(own, meta: [:])
         return
+      case .reply(let reply):
+        result = reply
       }
       stats.count("tasks")
       if task["is_classification"]?.boolValue == nil { stats.count("tasks_unlabelled") }
-      guard case .success(let response)? = result else {
+      guard case .success(let response) = result else {
         stats.count("tasks_llm_failed")
         return
       }
       let parsed = isClassification
-        ? InstanceParsing.classification(response.text, truncated: false)
-        : InstanceParsing.generation(response.text, truncated: false)
+        ? InstanceParsing.classification(response.text)
+        : InstanceParsing.generation(response.text)
       stats.recordIn(parsed.count)
       var random = context.random(item: UInt64(index))
       let kept = Self.select(parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,

@@ -24,9 +24,17 @@ public enum SelfInstructParsing {
     }
     pieces.append(current)
     return pieces.map { piece in
-      let collapsed = piece.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+      let collapsed = Text.collapsingWhitespace(piece)
       return capitalize ? pythonCapitalize(collapsed) : collapsed
     }
+  }
+
+  /// An instruction as a prompt shows it: on one line, trailing colons removed
+  /// (the originals' `re.sub(r"\s+", " ", …).strip().rstrip(":")`).
+  public static func promptLine(_ instruction: String) -> String {
+    var line = Text.collapsingWhitespace(instruction)
+    while line.hasSuffix(":") { line.removeLast() }
+    return line
   }
 
   /// Python's `str.capitalize()`: first character upper-cased, the rest lower-cased
