@@ -17,6 +17,7 @@ let package = Package(
     .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
   ],
   targets: [
     // zlib from the system (Debian: zlib1g-dev).
@@ -25,6 +26,7 @@ let package = Package(
     .target(
       name: "InstillCore",
       dependencies: ["CZlib", .product(name: "Yams", package: "Yams"),
+                     .product(name: "Crypto", package: "swift-crypto"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
     // Run directory, locking, the stage runner, status and stats reports.
@@ -45,20 +47,25 @@ let package = Package(
       swiftSettings: strict),
     // Exact ROUGE-L (rouge-score semantics) and fast greedy near-duplicate removal.
     .target(name: "InstillRouge", swiftSettings: strict),
+    // The method kit: per-record LLM stages, the growth loop, stage LLM settings.
+    .target(
+      name: "InstillKit",
+      dependencies: ["InstillCore", "InstillRouge"],
+      swiftSettings: strict),
     // Self-Instruct and its Alpaca variant.
     .target(
       name: "InstillSelfInstruct",
-      dependencies: ["InstillCore", "InstillRouge"],
+      dependencies: ["InstillCore", "InstillKit"],
       path: "Sources/Methods/SelfInstruct",
       swiftSettings: strict),
-    // Built-in stages: read, filter, export, generate.
+    // Built-in stages: read, filter, export, generate, dedup.
     .target(
       name: "InstillStages",
-      dependencies: ["InstillCore", "InstillRouge"],
+      dependencies: ["InstillCore", "InstillKit", "InstillRouge"],
       swiftSettings: strict),
     .executableTarget(
       name: "instill",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillSelfInstruct",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -69,7 +76,7 @@ let package = Package(
       swiftSettings: strict),
     .testTarget(
       name: "InstillTests",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillSelfInstruct",
+      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],

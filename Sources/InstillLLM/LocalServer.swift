@@ -216,10 +216,11 @@ public final class LocalBackend: LLMBackend {
 
 /// Makes the backend a pipeline asks for.
 public enum LLMBackends {
-  public static func make(_ settings: LLMSettings, runDirectory: String, logger: Logger) throws(InstillError) -> any ShutdownableBackend {
+  /// - Parameter serverLog: where the embedded server (provider `local`) writes its log.
+  public static func make(_ settings: LLMSettings, serverLog: String, logger: Logger) throws(InstillError) -> any ShutdownableBackend {
     switch settings.provider {
     case .local:
-      return LocalBackend(settings: settings, logPath: runDirectory + "/logs/llama-server.log", logger: logger)
+      return LocalBackend(settings: settings, logPath: serverLog, logger: logger)
     case .openai:
       return try OpenAIClient(baseURL: settings.baseURL ?? "", settings: settings, defaultModel: "default", logger: logger)
     }

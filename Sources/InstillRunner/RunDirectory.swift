@@ -32,6 +32,8 @@ public struct RunDirectory: Sendable {
   public var statsFile: String { path + "/stats.json" }
   public var stagesDirectory: String { path + "/stages" }
   public var dataDirectory: String { path + "/data" }
+  /// The embedded llama-server's log.
+  public var serverLog: String { path + "/logs/llama-server.log" }
 
   public func stageDirectory(_ folder: String) -> String { stagesDirectory + "/" + folder }
 
@@ -41,6 +43,20 @@ public struct RunDirectory: Sendable {
 
   public func shardStatsPath(_ folder: String, _ shard: Int) -> String {
     stageDirectory(folder) + "/" + ShardFiles.stats(shard)
+  }
+
+  /// A global stage's statistics file.
+  public func stageStatsPath(_ folder: String) -> String { stageDirectory(folder) + "/" + ShardFiles.stageStats }
+
+  /// The LLM journal of a map stage's shard, or of a global stage (shard nil).
+  public func journalPath(_ folder: String, shard: Int?) -> String {
+    stageDirectory(folder) + "/journal/" + (shard.map { "shard-\(ShardFiles.pad5($0))" } ?? "stage") + ".jsonl"
+  }
+
+  /// What interrupted attempts of a shard (or global stage) spent on the LLM, kept
+  /// beside its journal until the shard completes.
+  public func spendingPath(_ folder: String, shard: Int?) -> String {
+    stageDirectory(folder) + "/journal/" + (shard.map { "shard-\(ShardFiles.pad5($0))" } ?? "stage") + ".spent.json"
   }
 
   public func manifest(_ folder: String) -> StageManifest? {

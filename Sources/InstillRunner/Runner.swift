@@ -233,7 +233,7 @@ public final class Runner: Sendable {
     defer { reader.close() }
     let writer = try RecordWriter(path: output, level: 1)
     let context = makeContext(stage, shard: shard, stats: recorder)
-    let spentPath = directory.stageDirectory(stage.folder) + "/journal/" + "shard-\(ShardFiles.pad5(shard)).spent.json"
+    let spentPath = directory.spendingPath(stage.folder, shard: shard)
     do {
       try await mapStage.process(reader, into: writer, context: context)
       recorder.update { $0.shardSeconds = seconds(since: started) }
@@ -273,20 +273,24 @@ public final class Runner: Sendable {
     defer { board.finish(stage.folder, shard: -1) }
     let started = ContinuousClock.now
     let output = ShardedOutput(directory: stageDir, recordsPerShard: stage.recordsPerShard)
-    let spentPath = stageDir + "/journal/stage.spent.json"
+    let dataset = PublishedFolder(target: directory.dataDirectory)
+    let spentPath = directory.spendingPath(stage.folder, shard: nil)
     do {
-      try await globalStage.run(StageInput(shardPaths: inputs), into: output, context: makeContext(stage, shard: nil, stats: recorder))
+      try await globalStage.run(StageInput(shardPaths: inputs), into: output,
+                                context: makeContext(stage, shard: nil, stats: recorder, dataset: dataset))
       let shards = try output.finish()
       recorder.update {
         $0.wallSeconds = seconds(since: started)
         $0.shardSeconds = $0.wallSeconds
       }
-      let stats = try finalStats(stage, recorder, spentPath: spentPath, shard: nil, to: stageDir + "/" + ShardFiles.stageStats)
+      let stats = try finalStats(stage, recorder, spentPath: spentPath, shard: nil, to: directory.stageStatsPath(stage.folder))
+      try dataset.publish()
       try directory.writeManifest(StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder)
       FileSystem.remove(spentPath)
       logger.info("stage \(stage.name): complete (\(stats.recordsIn) in, \(stats.recordsOut) out, \(shards) shards)")
     } catch {
       output.abandon()
+      dataset.discard()
       rememberSpending(spentPath, recorder.snapshot.llm)
       throw error
     }
@@ -295,7 +299,7 @@ public final class Runner: Sendable {
 
   /// Adds this run's elapsed time on a map stage to its `stage.stats.json`.
   private func addStageWallTime(_ stage: PlannedStage, _ elapsed: Double) {
-    let path = directory.stageDirectory(stage.folder) + "/" + ShardFiles.stageStats
+    let path = directory.stageStatsPath(stage.folder)
     var stats = (try? FileSystem.read(path)).flatMap(StageStats.decode) ?? StageStats()
     stats.wallSeconds += elapsed
     try? FileSystem.writeAtomically(stats.encoded(), to: path)
@@ -332,20 +336,19 @@ public final class Runner: Sendable {
   }
 
   private func checkInvariant(_ stage: PlannedStage, _ stats: StageStats, shard: Int?) throws(InstillError) {
-    guard !stage.generates else { return }
     if stats.recordsIn != stats.recordsOut + stats.droppedTotal {
       throw InstillError.failure(
         "stage \(stage.name)\(shard.map { " shard \($0)" } ?? ""): counts do not add up: \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.droppedTotal) dropped")
     }
   }
 
-  private func makeContext(_ stage: PlannedStage, shard: Int?, stats: StatsRecorder) -> StageContext {
+  private func makeContext(_ stage: PlannedStage, shard: Int?, stats: StatsRecorder,
+                           dataset: PublishedFolder? = nil) -> StageContext {
     var stageLogger = logger
     stageLogger[metadataKey: "stage"] = "\(stage.name)"
     return StageContext(
-      stageName: stage.name, stageIndex: stage.index, stageDirectory: directory.stageDirectory(stage.folder),
-      runDirectory: directory.path, seed: pipeline.seed, shard: shard, stats: stats, control: control, logger: stageLogger,
-      llm: llm)
+      stageName: stage.name, stageIndex: stage.index, seed: pipeline.seed, shard: shard, stats: stats, control: control,
+      logger: stageLogger, llm: llm, journalPath: directory.journalPath(stage.folder, shard: shard), dataset: dataset)
   }
 
   // MARK: Statistics
@@ -406,7 +409,6 @@ final class LiveBoard: Sendable {
 
 extension PlannedStage {
   var shape: StageShape { stage.shape }
-  var generates: Bool { stage.generatesRecords }
   var recordsPerShard: Int { stage.outputRecordsPerShard }
 }
 

@@ -1,7 +1,8 @@
 import Foundation
 import InstillCore
 
-/// `kind: export` — writes the dataset to `DIR/data/`: gzip JSONL shards named
+/// `kind: export` — writes the dataset to `DIR/data/` (through the runner, which
+/// publishes the folder only when the stage has succeeded): gzip JSONL shards named
 /// `train-00000-of-00003.jsonl.gz` (and `validation-…`), `dataset.json` with each
 /// shard's records, bytes and sha256, and a dataset card `README.md`.
 ///
@@ -38,10 +39,8 @@ public struct ExportStage: GlobalStage {
   }
 
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
-    let data = context.runDirectory + "/data"
-    let tmp = data + ".tmp"
-    FileSystem.remove(tmp)
-    try FileSystem.createDirectory(tmp)
+    guard let dataset = context.dataset else { throw InstillError.failure("stage \(context.stageName) has no dataset folder") }
+    let tmp = try dataset.open()
 
     // Pass 1: count and rank.
     var total = 0
@@ -131,14 +130,7 @@ public struct ExportStage: GlobalStage {
     ]
     try FileSystem.writeAtomically(JSONWriter.bytes(.object(manifest)) + [0x0A], to: "\(tmp)/dataset.json")
     try FileSystem.writeAtomically(card(splits: splits, total: kept), to: "\(tmp)/README.md")
-
-    // Swap the finished folder into place.
-    let old = data + ".old"
-    FileSystem.remove(old)
-    if FileSystem.exists(data) { try FileSystem.rename(data, to: old) }
-    try FileSystem.rename(tmp, to: data)
-    FileSystem.remove(old)
-    context.logger.info("exported \(kept) records to \(data)")
+    context.logger.info("exported \(kept) records to \(dataset.target)")
   }
 
   /// Why a record cannot become a training example, if it cannot.

@@ -6,10 +6,10 @@ public struct FilterStage: MapStage {
   public let chain: FilterChain
 
   public static func register(in catalog: inout StageCatalog) {
-    catalog.register("filter") { params, _ throws(InstillError) in
+    catalog.register("filter") { params, context throws(InstillError) in
       let nodes = try params.require("filters").list()
       if nodes.isEmpty { throw params.owner.error("'filters' is empty") }
-      return FilterStage(chain: FilterChain(try FilterSpec.parse(nodes)))
+      return FilterStage(chain: FilterChain(try context.filters.parse(nodes)))
     }
   }
 

@@ -1,17 +1,15 @@
 import Foundation
 import InstillCore
+import InstillKit
 
 /// `kind: generate` — one LLM response per record from a prompt template with
 /// `{field}` placeholders; the reply goes into `output_field`.
-public struct GenerateStage: MapStage {
+public struct GenerateStage: OneRequestStage {
   public let template: PromptTemplate
   public let system: String?
   public let outputField: String
   public let llm: StageLLM
   public let dropTruncated: Bool
-
-  public var shardParallelism: Int { 2 }
-  public var usesLLM: Bool { true }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("generate") { params, _ throws(InstillError) in
@@ -29,44 +27,26 @@ public struct GenerateStage: MapStage {
     }
   }
 
-  public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
-    let session = try context.llmSession()
-    defer { session.close() }
-    let (model, sampling) = llm.resolved(for: session)
-    let stats = context.stats
-    let (template, system, llm) = (self.template, self.system, self.llm)
-    try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
-      record, _ -> (Record, Result<LLMResponse, LLMFailure>?, String?) in
-      switch template.render(record) {
-      case .failure(let missing):
-        return (record, nil, "missing_field:\(missing.name)")
-      case .success(let prompt):
-        let request = llm.request(chat: (system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)],
-                                  completion: (system.map { $0 + "\n\n" } ?? "") + prompt, model: model, sampling: sampling)
-        return (record, try await session.send(request), nil)
-      }
-    } consume: { item, _ in
-      var (record, result, problem) = item
-      stats.recordIn()
-      if let problem { stats.drop(problem); return }
-      switch result {
-      case .success(let response)?:
-        let text = response.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if text.isEmpty { stats.drop("empty_reply"); return }
-        if response.truncated && dropTruncated { stats.drop("truncated_reply"); return }
-        record[outputField] = .string(text)
-        var meta = record.meta
-        meta["model"] = .string(model)
-        if response.truncated { meta["truncated"] = .bool(true) }
-        record.meta = meta
-        try output.write(record)
-        stats.recordOut()
-      case .failure(let failure)?:
-        stats.drop("llm_failed:\(failure.kind)")
-      case nil:
-        stats.drop("no_response")
-      }
+  public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
+    switch template.render(record) {
+    case .failure(let missing):
+      return .skip("missing_field:\(missing.name)")
+    case .success(let prompt):
+      return .send(call.request(chat: (system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)],
+                                completion: (system.map { $0 + "\n\n" } ?? "") + prompt))
     }
-    if let error = input.error { throw error }
+  }
+
+  public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
+    let text = response.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    if text.isEmpty { return sink.drop("empty_reply") }
+    if response.truncated && dropTruncated { return sink.drop("truncated_reply") }
+    var record = record
+    record[outputField] = .string(text)
+    var meta = record.meta
+    meta["model"] = .string(sink.model)
+    if response.truncated { meta["truncated"] = .bool(true) }
+    record.meta = meta
+    try sink.emit(record)
   }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import InstillCore
+import InstillKit
 import InstillLLM
 import InstillRunner
 
@@ -53,18 +54,49 @@ struct Stats: AsyncParsableCommand {
 
 struct Validate: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Check a pipeline file and its seed files without calling an LLM.")
+    abstract: "Check a pipeline file and its seed files without calling an LLM.",
+    discussion: """
+      With --explain, also print for every LLM stage the effective endpoint, model and sampling, and where each \
+      value comes from. Sampling precedence, per key: the stage's `sampling:`, then the method's decoding, then \
+      `llm.sampling`, then the server's defaults (the key is not sent).
+      """)
 
   @Argument(help: "The pipeline file (YAML).")
   var pipeline: String
+
+  @Flag(help: "Print each stage's effective endpoint, model and sampling, and where each value came from.")
+  var explain = false
 
   func run() async throws {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
-      _ = try LLMSettings.parse(loaded.llm)
+      let settings = try LLMSettings.parse(loaded.llm)
       print("\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
         + loaded.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: ", "))
+      if explain { print(Self.explanation(loaded, settings), terminator: "") }
     }
+  }
+
+  /// One block per stage: LLM settings with their sources, or "no LLM".
+  static func explanation(_ pipeline: Pipeline, _ settings: LLMSettings) -> String {
+    let (model, modelSource): (String, String) = settings.model.map { ($0, "llm.model") }
+      ?? (settings.provider == .local ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
+    var text = ""
+    for planned in pipeline.stages {
+      text += "\nstage \(planned.name) (\(planned.kind))"
+      guard let stage = planned.stage as? any LLMStage else {
+        text += ": no LLM\n"
+        continue
+      }
+      text += "\n"
+      let lines = stage.llm.explain(defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling)
+      let width = lines.map(\.key.count).max() ?? 0
+      for line in lines {
+        text += "  " + line.key.padding(toLength: width, withPad: " ", startingAt: 0)
+          + "  \(line.value)  (\(line.source))\n"
+      }
+    }
+    return text
   }
 }

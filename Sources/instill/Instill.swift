@@ -23,10 +23,7 @@ struct Instill: AsyncParsableCommand {
 func stageCatalog() -> StageCatalog {
   var catalog = StageCatalog()
   catalog.registerBuiltins()
-  BootstrapStage.register(in: &catalog)
-  ClassifyStage.register(in: &catalog)
-  InstancesStage.register(in: &catalog)
-  AlpacaStage.register(in: &catalog)
+  catalog.registerSelfInstruct()
   return catalog
 }
 

@@ -61,7 +61,7 @@ struct Run: AsyncParsableCommand {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
       let settings = try LLMSettings.parse(loaded.llm)
-      let backend = loaded.usesLLM ? try LLMBackends.make(settings, runDirectory: runDir, logger: logger) : nil
+      let backend = loaded.usesLLM ? try LLMBackends.make(settings, serverLog: RunDirectory(runDir).serverLog, logger: logger) : nil
       var options = RunOptions()
       options.stage = stage
       options.shardIndex = shardIndex

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillKit
 import Synchronization
 import Testing
 

@@ -14,6 +14,8 @@ public struct StageBuildContext {
   public let isLastStage: Bool
   /// The pipeline's `llm` section, if any.
   public let llm: ConfigNode?
+  /// The filter types a `filters:` list may name.
+  public let filters: FilterCatalog
   fileprivate let files: FileCollector
 
   /// Resolves a path parameter, checks that the file exists, and adds the file
@@ -41,6 +43,8 @@ public typealias StageFactory = (ConfigMap, StageBuildContext) throws(InstillErr
 /// never needs to know them.
 public struct StageCatalog {
   public private(set) var factories: [String: StageFactory] = [:]
+  /// The filter types stages may use; methods may register their own.
+  public var filters = FilterCatalog.standard
   public init() {}
 
   public mutating func register(_ kind: String, _ factory: @escaping StageFactory) {
@@ -132,7 +136,8 @@ public struct Pipeline: Sendable {
       let files = FileCollector()
       let context = StageBuildContext(
         pipelineName: name, pipelineFile: file, pipelineDirectory: directory, seed: seed,
-        stageName: stageName, stageIndex: offset + 1, isFirstStage: offset == 0, isLastStage: offset == stageNodes.count - 1, llm: llm, files: files)
+        stageName: stageName, stageIndex: offset + 1, isFirstStage: offset == 0, isLastStage: offset == stageNodes.count - 1, llm: llm,
+        filters: catalog.filters, files: files)
       let stage = try factory(params, context)
       try params.finish()
 

@@ -1,10 +1,9 @@
 /// Streams records from a JSONL or gzip JSONL file, one object per line. Blank
 /// lines are skipped. A line that is not a JSON object, or not valid UTF-8, is
 /// an error naming the file and line.
-public final class RecordReader: Sequence, IteratorProtocol {
+public final class RecordReader {
   public let path: String
   private let lines: LineReader
-  private var failure: InstillError?
 
   public init(path: String) throws(InstillError) {
     self.path = path
@@ -43,14 +42,6 @@ public final class RecordReader: Sequence, IteratorProtocol {
       }
     }
   }
-
-  /// Iteration for convenience; the first error ends iteration and is kept in `error`.
-  public func next() -> Record? {
-    guard failure == nil else { return nil }
-    do { return try read() } catch { failure = error; return nil }
-  }
-
-  public var error: InstillError? { failure }
 
   public func close() { lines.close() }
 

@@ -48,6 +48,11 @@ public struct Sampling: Sendable, Hashable {
       n: try map.optionalInt("n", in: 1...128))
   }
 
+  /// The set keys with their values as JSON text (for `instill validate --explain`).
+  public var fieldTexts: [String: String] {
+    Dictionary(uniqueKeysWithValues: jsonFields.map { ($0.0, JSONWriter.string($0.1)) })
+  }
+
   var jsonFields: [(String, JSONValue)] {
     var out: [(String, JSONValue)] = []
     if let temperature { out.append(("temperature", .double(temperature))) }

@@ -17,9 +17,6 @@ public protocol Stage: Sendable {
   /// Checks everything that can be checked without running: seed files parse,
   /// parameters agree. Called by `instill validate` and before every run.
   func validate() throws(InstillError)
-  /// True for stages that create records (so records out may exceed records in);
-  /// false for stages that only keep or drop, whose counts must add up.
-  var generatesRecords: Bool { get }
   /// Shard size of a global stage's output.
   var outputRecordsPerShard: Int { get }
   /// How many shards of a map stage may be processed at once (LLM stages use
@@ -31,7 +28,6 @@ public protocol Stage: Sendable {
 
 extension Stage {
   public func validate() throws(InstillError) {}
-  public var generatesRecords: Bool { false }
   public var outputRecordsPerShard: Int { 1000 }
   public var shardParallelism: Int { 1 }
   public var usesLLM: Bool { false }
@@ -60,9 +56,6 @@ extension GlobalStage {
 public struct StageContext: Sendable {
   public let stageName: String
   public let stageIndex: Int
-  /// The stage's folder under `DIR/stages/`.
-  public let stageDirectory: String
-  public let runDirectory: String
   /// The pipeline's `seed`.
   public let seed: UInt64
   /// The shard being processed (map stages), or nil (global stages).
@@ -72,14 +65,20 @@ public struct StageContext: Sendable {
   public let logger: Logger
   /// The pipeline's LLM endpoint, when it has one.
   public let llm: (any LLMBackend)?
+  /// Where this shard's (or global stage's) LLM responses are journaled.
+  public let journalPath: String
+  /// The exported dataset's folder, published by the runner when the stage
+  /// succeeds (global stages only).
+  public let dataset: PublishedFolder?
 
-  public init(stageName: String, stageIndex: Int, stageDirectory: String, runDirectory: String, seed: UInt64,
-              shard: Int?, stats: StatsRecorder, control: RunControl, logger: Logger, llm: (any LLMBackend)?) {
+  public init(stageName: String, stageIndex: Int, seed: UInt64, shard: Int?,
+              stats: StatsRecorder, control: RunControl, logger: Logger, llm: (any LLMBackend)?, journalPath: String,
+              dataset: PublishedFolder?) {
     self.llm = llm
     self.stageName = stageName
     self.stageIndex = stageIndex
-    self.stageDirectory = stageDirectory
-    self.runDirectory = runDirectory
+    self.journalPath = journalPath
+    self.dataset = dataset
     self.seed = seed
     self.shard = shard
     self.stats = stats

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillKit
 
 /// Parsing of the Alpaca variant's replies (facts: docs/methods.md §2).
 public enum AlpacaParsing {
@@ -61,25 +62,30 @@ public enum AlpacaParsing {
 /// `tasks_per_request` tasks, which come back with their input and output. Parsed
 /// tasks pass the heuristics (the extended keyword blacklist, no capitalisation)
 /// and the ROUGE-L pool (seeds + accepted; > 0.7 rejected) until `target` are
-/// accepted. Statistics count the reply's chunks as records in, so in = out +
-/// every filter's drops.
-public struct AlpacaStage: GlobalStage {
-  public var growth = GrowthSettings(keywords: SelfInstructFilters.alpacaKeywords)
+/// accepted. Statistics count the reply's chunks as records in.
+public struct AlpacaStage: GrowthStage {
+  public var growth = GrowthSettings()
+  public var heuristics = HeuristicSettings(keywords: SelfInstructFilters.alpacaKeywords)
   public var examplesPerPrompt = 3
   public var tasksPerRequest = 20
-  /// The original's decoding; `stop` follows `tasks_per_request` unless set.
-  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 1, maxTokens: 3072))
+  /// The original's decoding; `stop` follows `tasks_per_request`.
+  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 1, maxTokens: 3072),
+                            perRequestFallback: ["seed": "drawn per prompt from the pipeline seed"])
   public var header: String?
 
   public init() {}
 
-  public var outputRecordsPerShard: Int { growth.recordsPerShard }
-  public var usesLLM: Bool { true }
+  public var methodName: String { "alpaca" }
+  public var noun: String { "tasks" }
+  public var mostSimilarField: String { "most_similar_instructions" }
+  public var parseFilterNames: [String] { ["truncated", "format"] }
+  public var candidateFilters: FilterChain { heuristics.filters }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("alpaca") { params, _ throws(InstillError) in
       var s = AlpacaStage()
       try s.growth.parse(params)
+      try s.heuristics.parse(params)
       try s.llm.parse(params)
       s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)
       s.tasksPerRequest = try params.int("tasks_per_request", default: s.tasksPerRequest, in: 2...1000)
@@ -87,6 +93,8 @@ public struct AlpacaStage: GlobalStage {
       if s.examplesPerPrompt >= s.tasksPerRequest {
         throw params.owner.error("examples_per_prompt (\(s.examplesPerPrompt)) must be below tasks_per_request (\(s.tasksPerRequest))")
       }
+      // Like the original: stop where the list would go past its last number.
+      s.llm.methodSampling.stop = ["\n\(s.tasksPerRequest)", "\(s.tasksPerRequest).", "\(s.tasksPerRequest)."]
       return s
     }
   }
@@ -128,70 +136,29 @@ public struct AlpacaStage: GlobalStage {
     return text + "###\n\(examples.count + 1). Instruction:"
   }
 
-  public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
-    var seeds: [(instruction: String, input: String, output: String)] = []
-    try input.forEach { seeds.append(($0.instruction, $0.input, $0.output)) }
+  public func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError) {
     guard seeds.count >= examplesPerPrompt else {
-      throw InstillError.input("stage \(context.stageName) needs at least \(examplesPerPrompt) seed tasks, found \(seeds.count)")
+      throw InstillError.input("stage \(stageName) needs at least \(examplesPerPrompt) seed tasks, found \(seeds.count)")
     }
-    context.stats.count("seeds", seeds.count)
-    let session = try context.llmSession()
-    defer { session.close() }
-    var llm = self.llm
-    if llm.sampling.stop == nil { llm.sampling.stop = ["\n\(tasksPerRequest)", "\(tasksPerRequest).", "\(tasksPerRequest)."] }
-    let model = llm.resolved(for: session).model
-    let (filters, target, rounds) = (growth.filters, growth.target, growth.rounds)
-    context.stats.declareFilters(["truncated", "format"] + filters.names + ["rouge_l"])
-    let pool = SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold)
-    var accepted = 0
-    var round = 0
-    while accepted < target {
-      guard round < rounds else {
-        context.logger.warning("alpaca: stopped after \(rounds) rounds with \(accepted) of \(target) tasks (max_rounds)")
-        break
+  }
+
+  public func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> String {
+    prompt(examples: random.sample(seeds, count: examplesPerPrompt).map { ($0.instruction, $0.input, $0.output) })
+  }
+
+  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate] {
+    let (chunks, cut) = AlpacaParsing.chunks(response.text, firstNumber: examplesPerPrompt + 1, truncated: response.truncated)
+    var out: [GrowthCandidate] = []
+    if let cut { out.append(.rejected(passed: [], filter: "truncated", reason: "cut_by_length_limit", example: cut)) }
+    for chunk in chunks {
+      switch AlpacaParsing.task(chunk.text, number: chunk.number) {
+      case .malformed(let reason):
+        out.append(.rejected(passed: ["truncated"], filter: "format", reason: reason, example: chunk.text))
+      case .task(let instruction, let input, let output):
+        out.append(.candidate(Record(["id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
+                                      "input": .string(input), "output": .string(output)]), passed: ["truncated", "format"]))
       }
-      try context.checkStop()
-      let prompts: [RoundPrompt] = (0..<growth.promptsPerRound).map { k in
-        var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
-        return RoundPrompt(prompt(examples: random.sample(seeds, count: examplesPerPrompt)), random: &random)
-      }
-      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
-      for (k, result) in replies.enumerated() {
-        guard accepted < target else { break }  // replies past the target are journaled, not used
-        guard case .success(let response) = result else { continue }  // counted under llm.failed
-        let (chunks, cut) = AlpacaParsing.chunks(response.text, firstNumber: examplesPerPrompt + 1, truncated: response.truncated)
-        if let cut {
-          context.stats.recordIn()
-          context.stats.filter("truncated", kept: false, reason: "cut_by_length_limit", example: cut)
-        }
-        for chunk in chunks {
-          guard accepted < target else { break }
-          context.stats.recordIn()
-          context.stats.filter("truncated", kept: true)
-          let instruction: String, taskInput: String, taskOutput: String
-          switch AlpacaParsing.task(chunk.text, number: chunk.number) {
-          case .task(let i, let input, let output): (instruction, taskInput, taskOutput) = (i, input, output)
-          case .malformed(let reason):
-            context.stats.filter("format", kept: false, reason: reason, example: chunk.text)
-            continue
-          }
-          context.stats.filter("format", kept: true)
-          var record = Record(["id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
-                               "input": .string(taskInput), "output": .string(taskOutput)])
-          guard filters.keep(record, stats: context.stats) else { continue }
-          let verdict = pool.admit(instruction, stats: context.stats)
-          guard verdict.kept else { continue }
-          record["most_similar_instructions"] = .object(verdict.mostSimilar)
-          record["avg_similarity_score"] = .double(verdict.average)
-          record.meta = ["method": .string("alpaca"), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
-          try output.write(record)
-          context.stats.recordOut()
-          accepted += 1
-        }
-      }
-      round += 1
-      context.stats.update { $0.counters["rounds"] = round }
-      context.logger.info("alpaca round \(round): \(accepted) of \(target) tasks")
     }
+    return out
   }
 }

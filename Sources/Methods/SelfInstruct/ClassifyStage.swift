@@ -1,16 +1,14 @@
 import Foundation
 import InstillCore
+import InstillKit
 
 /// `kind: classify` — Self-Instruct's second step: asks, few-shot and greedy,
 /// whether each instruction is a classification task (a small, fixed set of
 /// possible answers), and stores the answer in `is_classification`.
-public struct ClassifyStage: MapStage {
+public struct ClassifyStage: OneRequestStage {
   public var llm = StageLLM(sampling: Sampling(temperature: 0, maxTokens: 3, stop: ["\n", "Task"], presencePenalty: 0,
                                                frequencyPenalty: 0))
   public var overwrite = false
-
-  public var shardParallelism: Int { 2 }
-  public var usesLLM: Bool { true }
 
   public init() {}
 
@@ -75,37 +73,24 @@ public struct ClassifyStage: MapStage {
     return word == "yes"
   }
 
-  public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
-    let session = try context.llmSession()
-    defer { session.close() }
-    let (model, sampling) = llm.resolved(for: session)
-    let (llm, overwrite, stats) = (self.llm, self.overwrite, context.stats)
-    try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
-      record, _ -> (Record, Result<LLMResponse, LLMFailure>?) in
-      if !overwrite, case .bool = record["is_classification"] { return (record, nil) }
-      let request = llm.request(chat: Self.chatMessages(record.instruction), completion: Self.prompt(record.instruction),
-                                model: model, sampling: sampling)
-      return (record, try await session.send(request))
-    } consume: { item, _ in
-      var (record, result) = item
-      stats.recordIn()
-      switch result {
-      case nil:
-        stats.count("already_labelled")
-      case .success(let response)?:
-        let yes = Self.isYes(response.text)
-        record["is_classification"] = .bool(yes)
-        var meta = record.meta
-        meta["classification_reply"] = .string(response.text)
-        record.meta = meta
-        stats.count(yes ? "classification" : "not_classification")
-      case .failure(let failure)?:
-        stats.drop("llm_failed:\(failure.kind)")
-        return
-      }
-      try output.write(record)
-      stats.recordOut()
-    }
-    if let error = input.error { throw error }
+  public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
+    if !overwrite, case .bool = record["is_classification"] { return .skip("already_labelled") }
+    return .send(call.request(chat: Self.chatMessages(record.instruction), completion: Self.prompt(record.instruction)))
+  }
+
+  public func skipped(_ reason: String, _ record: Record, _ sink: RecordSink) throws {
+    sink.count(reason)
+    try sink.emit(record)
+  }
+
+  public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
+    let yes = Self.isYes(response.text)
+    var record = record
+    record["is_classification"] = .bool(yes)
+    var meta = record.meta
+    meta["classification_reply"] = .string(response.text)
+    record.meta = meta
+    sink.count(yes ? "classification" : "not_classification")
+    try sink.emit(record)
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillKit
 
 /// `kind: instances` — Self-Instruct's third step: for each task, one greedy
 /// few-shot request writes examples — input-first for generation tasks,
@@ -11,15 +12,13 @@ import InstillCore
 /// Statistics count parsed instances as records in, so in = out + the drops of
 /// the filters `truncated`, `invalid`, `conflicting_outputs`, `duplicate` and
 /// `max_instances`.
-public struct InstancesStage: MapStage {
+public struct InstancesStage: OneRequestStage {
   /// The original's decoding; `max_tokens` is 300 for classification tasks and
   /// 350 for others unless set.
   public var llm = StageLLM(sampling: Sampling(temperature: 0, stop: ["Example 6", "Task:"], presencePenalty: 1.5,
-                                               frequencyPenalty: 0))
+                                               frequencyPenalty: 0),
+                            perRequest: ["max_tokens": "300 for classification tasks, 350 for others"])
   public var maxInstances = 5
-
-  public var shardParallelism: Int { 2 }
-  public var usesLLM: Bool { true }
 
   public init() {}
 
@@ -33,6 +32,7 @@ public struct InstancesStage: MapStage {
   }
 
   public static let filterNames = ["truncated", "invalid", "conflicting_outputs", "duplicate", "max_instances"]
+  public var filterNames: [String] { Self.filterNames }
 
   /// The filters of one task's parsed instances, in the original order; `random`
   /// chooses which to keep when there are more than `maxInstances`.
@@ -73,12 +73,6 @@ public struct InstancesStage: MapStage {
     return kept
   }
 
-  /// What a task gets: the instances it already carries, or the endpoint's reply.
-  enum Answer: Sendable {
-    case own([Instance])
-    case reply(Result<LLMResponse, LLMFailure>)
-  }
-
   /// The instances a record already carries (seed tasks read with `format: self_instruct`).
   static func ownInstances(_ record: Record) -> [Instance]? {
     guard case .array(let items)? = record["instances"], !items.isEmpty else { return nil }
@@ -89,67 +83,53 @@ public struct InstancesStage: MapStage {
     instance.input.isEmpty ? "→ \(instance.output)" : "\(instance.input) → \(instance.output)"
   }
 
-  public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
-    let session = try context.llmSession()
-    defer { session.close() }
-    let (model, base) = llm.resolved(for: session)
-    let (llm, maxInstances, stats) = (self.llm, self.maxInstances, context.stats)
-    stats.declareFilters(Self.filterNames)
-    try await forEachInOrder(input, limit: session.backend.maxConcurrency, control: context.control) {
-      record, _ -> (Record, Bool, Answer) in
-      let isClassification = record["is_classification"]?.boolValue ?? false
-      if let own = Self.ownInstances(record) { return (record, isClassification, .own(own)) }
-      var sampling = base
-      sampling.maxTokens = llm.sampling.maxTokens ?? (isClassification ? 300 : 350)
-      let request = llm.request(
-        chat: InstancePrompts.chatMessages(record.instruction, classification: isClassification),
-        completion: InstancePrompts.completionPrompt(record.instruction, classification: isClassification),
-        model: model, sampling: sampling)
-      return (record, isClassification, .reply(try await session.send(request)))
-    } consume: { item, index in
-      let (task, isClassification, answer) = item
-      let taskID = task.id ?? "\(context.shard ?? 0)-\(index)"
-      let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
-      func write(_ instances: [Instance], meta extra: JSONObject) throws {
-        for (n, instance) in instances.enumerated() {
-          var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
-                               "input": .string(instance.input), "output": .string(instance.output)])
-          record["is_classification"] = .bool(isClassification)
-          var meta = task.meta
-          meta["parent"] = .string(taskID)
-          for (key, value) in extra { meta[key] = value }
-          record.meta = meta
-          try output.write(record)
-          stats.recordOut()
-        }
-      }
-      let result: Result<LLMResponse, LLMFailure>
-      switch answer {
-      case .own(let own):
-        // A seed task passed on by `self_instruct` (include_seeds): its instances as they are.
-        stats.count("seed_tasks")
-        stats.recordIn(own.count)
-        try write(own, meta: [:])
-        return
-      case .reply(let reply):
-        result = reply
-      }
-      stats.count("tasks")
-      if task["is_classification"]?.boolValue == nil { stats.count("tasks_unlabelled") }
-      guard case .success(let response) = result else {
-        stats.count("tasks_llm_failed")
-        return
-      }
-      let parsed = isClassification
-        ? InstanceParsing.classification(response.text)
-        : InstanceParsing.generation(response.text)
-      stats.recordIn(parsed.count)
-      var random = context.random(item: UInt64(index))
-      let kept = Self.select(parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
-                             stats: stats)
-      if kept.isEmpty { stats.count("tasks_without_instances") }
-      try write(kept, meta: ["instances_model": .string(model)])
+  static func isClassification(_ record: Record) -> Bool { record["is_classification"]?.boolValue ?? false }
+
+  public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
+    // A seed task passed on by `self_instruct` (include_seeds) keeps its own instances.
+    if Self.ownInstances(record) != nil { return .skip("seed_tasks") }
+    let classification = Self.isClassification(record)
+    var sampling = call.sampling
+    sampling.maxTokens = llm.sampling.maxTokens ?? (classification ? 300 : 350)
+    return .send(call.request(chat: InstancePrompts.chatMessages(record.instruction, classification: classification),
+                              completion: InstancePrompts.completionPrompt(record.instruction, classification: classification),
+                              sampling: sampling))
+  }
+
+  public func skipped(_ reason: String, _ task: Record, _ sink: RecordSink) throws {
+    let own = Self.ownInstances(task) ?? []
+    sink.count(reason)
+    sink.inputs = own.count
+    try write(own, of: task, meta: [:], into: sink)
+  }
+
+  public func handle(_ response: LLMResponse, _ task: Record, _ sink: RecordSink) throws {
+    sink.count("tasks")
+    if task["is_classification"]?.boolValue == nil { sink.count("tasks_unlabelled") }
+    let parsed = Self.isClassification(task)
+      ? InstanceParsing.classification(response.text)
+      : InstanceParsing.generation(response.text)
+    sink.inputs = parsed.count
+    var random = sink.random()
+    let kept = Self.select(parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
+                           stats: sink.stats)
+    if kept.isEmpty { sink.count("tasks_without_instances") }
+    try write(kept, of: task, meta: ["instances_model": .string(sink.model)], into: sink)
+  }
+
+  /// One record per instance: `{instruction, input, output}` with the task's id as parent.
+  func write(_ instances: [Instance], of task: Record, meta extra: JSONObject, into sink: RecordSink) throws {
+    let taskID = task.id ?? sink.fallbackID
+    let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
+    for (n, instance) in instances.enumerated() {
+      var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
+                           "input": .string(instance.input), "output": .string(instance.output)])
+      record["is_classification"] = .bool(Self.isClassification(task))
+      var meta = task.meta
+      meta["parent"] = .string(taskID)
+      for (key, value) in extra { meta[key] = value }
+      record.meta = meta
+      try sink.emit(record)
     }
-    if let error = input.error { throw error }
   }
 }

@@ -98,3 +98,22 @@ public enum SelfInstructFilters {
     ])
   }
 }
+
+/// The heuristics' settings, read from the stage entry: `min_words`,
+/// `max_words` and `keywords`.
+public struct HeuristicSettings: Sendable {
+  public var minWords = 3
+  public var maxWords = 150
+  public var keywords: [String]
+
+  public init(keywords: [String]) { self.keywords = keywords }
+
+  public mutating func parse(_ params: ConfigMap) throws(InstillError) {
+    minWords = try params.int("min_words", default: minWords, in: 0...10_000)
+    maxWords = try params.int("max_words", default: maxWords, in: 1...100_000)
+    keywords = try params.stringList("keywords") ?? keywords
+  }
+
+  /// The heuristics in the original order.
+  public var filters: FilterChain { SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords) }
+}

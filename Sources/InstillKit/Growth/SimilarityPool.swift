@@ -5,22 +5,22 @@ import InstillRouge
 /// accepted one. A candidate is rejected when its F against any pool text is
 /// above the threshold; an accepted one is added and, like the originals,
 /// described by its most similar pool texts and its mean similarity.
-final class SimilarityPool {
+public final class SimilarityPool {
   private let dedup: GreedyDedup
   private let threshold: Double
-  private(set) var texts: [String]
+  public private(set) var texts: [String]
 
-  struct Verdict {
-    var kept: Bool
+  public struct Verdict {
+    public var kept: Bool
     /// The pool text the candidate is too close to (rejected candidates).
-    var nearest: String?
+    public var nearest: String?
     /// The ten most similar pool texts with their F, most similar first (accepted candidates).
-    var mostSimilar: JSONObject = [:]
+    public var mostSimilar: JSONObject = [:]
     /// The mean F over the pool (accepted candidates).
-    var average = 0.0
+    public var average = 0.0
   }
 
-  init(seeds: [String], threshold: Double) {
+  public init(seeds: [String], threshold: Double) {
     dedup = GreedyDedup(threshold: threshold, reportFloor: 0, threads: 1)
     dedup.seed(seeds)
     texts = seeds
@@ -29,14 +29,14 @@ final class SimilarityPool {
 
   /// Decides on `text`, recording the decision as filter `rouge_l` (a drop's
   /// example shows the pool text it is too close to).
-  func admit(_ text: String, stats: StatsRecorder) -> Verdict {
+  public func admit(_ text: String, stats: StatsRecorder) -> Verdict {
     let verdict = admit(text)
     stats.filter("rouge_l", kept: verdict.kept, reason: "rouge_l>\(threshold)",
                  example: verdict.kept ? nil : text + (verdict.nearest.map { "  ≈  " + $0 } ?? ""))
     return verdict
   }
 
-  func admit(_ text: String) -> Verdict {
+  public func admit(_ text: String) -> Verdict {
     let tokens = dedup.tokens(text)
     let decision = dedup.process(tokens: [tokens])[0]
     guard decision.kept else { return Verdict(kept: false, nearest: decision.nearest.item.map { texts[$0] }) }

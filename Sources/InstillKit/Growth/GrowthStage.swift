@@ -1,0 +1,111 @@
+import InstillCore
+
+/// One piece of a reply, as a growth stage's parser sees it.
+public enum GrowthCandidate: Sendable {
+  /// A candidate record; `passed` names the method's own parse checks it passed.
+  case candidate(Record, passed: [String])
+  /// A piece that failed one of the method's parse checks.
+  case rejected(passed: [String], filter: String, reason: String, example: String)
+}
+
+/// A global stage that grows a set of records from seeds, as Self-Instruct and
+/// its Alpaca variant do: rounds of seeded prompts sent together, replies used
+/// in prompt order, each candidate screened by the method's parse checks, its
+/// `candidateFilters` and the ROUGE-L pool (seeds + accepted), until `target`
+/// are accepted or `max_rounds` pass. A method writes the prompt builder and
+/// the parser; the loop, its counts and the pool are the kit's.
+///
+/// Statistics count candidates as records in, so in = out + every filter's drops.
+/// Accepted records get the ten most similar pool texts (`mostSimilarField`),
+/// `avg_similarity_score`, and `meta` {method, round, request_idx, model}.
+public protocol GrowthStage: GlobalStage, LLMStage {
+  var growth: GrowthSettings { get }
+  /// `meta.method` and the name in log lines.
+  var methodName: String { get }
+  /// What log lines call the grown records ("instructions", "tasks").
+  var noun: String { get }
+  /// The field that receives the most similar pool texts.
+  var mostSimilarField: String { get }
+  /// The checks the parser reports (declared first, in this order).
+  var parseFilterNames: [String] { get }
+  /// Filters between parsing and the pool, in order.
+  var candidateFilters: FilterChain { get }
+  /// Throws an input error when the seeds cannot feed the prompts.
+  func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError)
+  /// One prompt of a round, from the seeds and the records accepted so far.
+  func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> String
+  /// The candidates in the reply to prompt `prompt` of `round`, in order.
+  func candidates(in response: LLMResponse, round: Int, prompt: Int, stats: StatsRecorder) -> [GrowthCandidate]
+  /// Called once the set is grown (e.g. to pass the seeds on).
+  func finish(seeds: [Record], output: ShardedOutput, stats: StatsRecorder) throws
+}
+
+extension GrowthStage {
+  public var parseFilterNames: [String] { [] }
+  public var outputRecordsPerShard: Int { growth.recordsPerShard }
+  public func finish(seeds: [Record], output: ShardedOutput, stats: StatsRecorder) throws {}
+
+  public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
+    var seeds: [Record] = []
+    try input.forEach { seeds.append($0) }
+    try checkSeeds(seeds, stageName: context.stageName)
+    context.stats.count("seeds", seeds.count)
+    let session = try context.llmSession()
+    defer { session.close() }
+    let model = llm.resolved(for: session).model
+    let filters = candidateFilters
+    context.stats.declareFilters(parseFilterNames + filters.names + ["rouge_l"])
+    let pool = SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold)
+    var accepted: [Record] = []
+    var round = 0
+    while accepted.count < growth.target {
+      guard round < growth.rounds else {
+        context.logger.warning("\(methodName): stopped after \(round) rounds with \(accepted.count) of \(growth.target) \(noun) (max_rounds)")
+        break
+      }
+      try context.checkStop()
+      let prompts: [RoundPrompt] = (0..<growth.promptsPerRound).map { k in
+        var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
+        return RoundPrompt(prompt(seeds: seeds, accepted: accepted, random: &random), random: &random)
+      }
+      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
+      for (k, result) in replies.enumerated() {
+        guard accepted.count < growth.target else { break }  // replies past the target are journaled, not used
+        guard case .success(let response) = result else { continue }  // counted under llm.failed
+        for candidate in candidates(in: response, round: round, prompt: k, stats: context.stats) {
+          guard accepted.count < growth.target else { break }
+          context.stats.recordIn()
+          guard let record = screen(candidate, filters: filters, pool: pool, stats: context.stats) else { continue }
+          var kept = record
+          kept.meta = ["method": .string(methodName), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
+          try output.write(kept)
+          context.stats.recordOut()
+          accepted.append(kept)
+        }
+      }
+      round += 1
+      context.stats.update { $0.counters["rounds"] = round }
+      context.logger.info("\(methodName) round \(round): \(accepted.count) of \(growth.target) \(noun)")
+    }
+    try finish(seeds: seeds, output: output, stats: context.stats)
+  }
+
+  /// The candidate with its similarity fields when every check keeps it.
+  func screen(_ candidate: GrowthCandidate, filters: FilterChain, pool: SimilarityPool, stats: StatsRecorder) -> Record? {
+    switch candidate {
+    case .rejected(let passed, let filter, let reason, let example):
+      for name in passed { stats.filter(name, kept: true) }
+      stats.filter(filter, kept: false, reason: reason, example: example)
+      return nil
+    case .candidate(var record, let passed):
+      for name in passed { stats.filter(name, kept: true) }
+      guard filters.keep(record, stats: stats) else { return nil }
+      let verdict = pool.admit(record.instruction, stats: stats)
+      guard verdict.kept else { return nil }
+      // Like the originals: the ten most similar pool texts and the mean similarity over the pool.
+      record[mostSimilarField] = .object(verdict.mostSimilar)
+      record["avg_similarity_score"] = .double(verdict.average)
+      return record
+    }
+  }
+}

@@ -1,0 +1,165 @@
+import InstillCore
+
+/// A map stage that asks the LLM about each record. A method writes two hooks:
+///
+/// - `work(on:_:)` runs concurrently (up to the endpoint's concurrency, across
+///   records) and asks the LLM as many times as the method needs, in sequence
+///   (e.g. evolve, then answer, then judge), stopping early when a reply already
+///   decides the record;
+/// - `finish(_:_:_:)` runs in input order and turns that work into output
+///   records, drops and counts through a `RecordSink`.
+///
+/// The kit owns the rest: the journaled session, model and sampling resolution,
+/// bounded in-order concurrency, reading input (a bad input line throws), the
+/// records in / out and `llm_failed:KIND` counts, and `usesLLM`. Stages with a
+/// single request per record adopt `OneRequestStage` and write `request` and
+/// `handle` instead.
+public protocol RecordLLMStage: MapStage, LLMStage {
+  associatedtype Work: Sendable
+  /// Filters the stage reports, declared up front so they appear in order.
+  var filterNames: [String] { get }
+  /// Asks the LLM about one record. Only asks; every count and output happens in `finish`.
+  func work(on record: Record, _ call: RecordCall) async throws -> Work
+  /// Turns the work on one record into output, in input order.
+  func finish(_ work: Work, _ record: Record, _ sink: RecordSink) throws
+}
+
+extension RecordLLMStage {
+  public var filterNames: [String] { [] }
+  /// Two shards at once keep the server busy across a shard's end.
+  public var shardParallelism: Int { 2 }
+
+  public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
+    let session = try context.llmSession()
+    defer { session.close() }
+    let (model, sampling) = llm.resolved(for: session)
+    context.stats.declareFilters(filterNames)
+    let settings = llm
+    try await forEachInOrder(next: { try input.read() }, limit: session.backend.maxConcurrency,
+                             control: context.control) { record, index in
+      let call = RecordCall(index: index, session: session, llm: settings, model: model, sampling: sampling,
+                            context: context)
+      return (record, try await self.work(on: record, call))
+    } consume: { item, index in
+      let sink = RecordSink(index: index, model: model, output: output, context: context)
+      try finish(item.1, item.0, sink)
+      context.stats.recordIn(sink.inputs)
+    }
+  }
+}
+
+/// What `work` may use for one record: the LLM with the stage's model and
+/// sampling already resolved, and the record's own random stream.
+public struct RecordCall: Sendable {
+  /// The record's position in its shard.
+  public let index: Int
+  public let session: LLMSession
+  public let llm: StageLLM
+  public let model: String
+  public let sampling: Sampling
+  let context: StageContext
+
+  /// A chat or completion request (as the stage's `endpoint` says) with the
+  /// resolved model and sampling, or `sampling` when given.
+  public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
+                      sampling: Sampling? = nil) -> LLMRequest {
+    llm.request(chat: messages(), completion: prompt(), model: model, sampling: sampling ?? self.sampling)
+  }
+
+  /// Sends a request (or answers it from the journal). A final failure is
+  /// returned; budget stops and an unusable endpoint throw.
+  public func send(_ request: LLMRequest) async throws -> Result<LLMResponse, LLMFailure> {
+    try await session.send(request)
+  }
+
+  /// Random choices for this record: the pipeline seed, the stage, the shard and
+  /// the record's position decide them, never time or arrival order.
+  public func random() -> SeededRandom { context.random(item: UInt64(index)) }
+}
+
+/// Where `finish` puts the outcome of one record: output records, drops and
+/// counts. It counts `inputs` (1 unless the method says its unit is another,
+/// e.g. parsed instances) as records in when the record is done.
+public final class RecordSink {
+  /// The record's position in its shard.
+  public let index: Int
+  /// The model that answered (the resolved one).
+  public let model: String
+  /// Records this one counts as input; in = out + drops must hold for each record.
+  public var inputs = 1
+  let output: RecordWriter
+  let context: StageContext
+
+  init(index: Int, model: String, output: RecordWriter, context: StageContext) {
+    self.index = index
+    self.model = model
+    self.output = output
+    self.context = context
+  }
+
+  public var stats: StatsRecorder { context.stats }
+
+  /// An id for records that carry none: the shard and position.
+  public var fallbackID: String { "\(context.shard ?? 0)-\(index)" }
+
+  public func emit(_ record: Record) throws {
+    try output.write(record)
+    context.stats.recordOut()
+  }
+
+  public func drop(_ reason: String, _ n: Int = 1) { context.stats.drop(reason, n) }
+
+  public func count(_ counter: String, _ n: Int = 1) { context.stats.count(counter, n) }
+
+  public func filter(_ name: String, kept: Bool, reason: String? = nil, example: String? = nil) {
+    context.stats.filter(name, kept: kept, reason: reason, example: example)
+  }
+
+  /// The record's random stream (the same as `RecordCall.random()`), for choices made while finishing.
+  public func random() -> SeededRandom { context.random(item: UInt64(index)) }
+}
+
+/// What a one-request stage does with a record.
+public enum RecordRequest: Sendable {
+  /// Ask this.
+  case send(LLMRequest)
+  /// Ask nothing; `skipped(_:_:_:)` decides (by default a drop with this reason).
+  case skip(String)
+}
+
+/// The work of a one-request stage on one record.
+public enum RecordReply: Sendable {
+  case skipped(String)
+  case answered(Result<LLMResponse, LLMFailure>)
+}
+
+/// A per-record stage with one request per record: a request builder and a
+/// reply handler. A request that finally fails is counted by the kit as the
+/// drop `llm_failed:KIND`.
+public protocol OneRequestStage: RecordLLMStage where Work == RecordReply {
+  /// The request for a record, or `.skip(reason)`.
+  func request(for record: Record, _ call: RecordCall) -> RecordRequest
+  /// What the reply means: emit, drop, count.
+  func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws
+  /// A record for which no request was made (default: dropped with the reason).
+  func skipped(_ reason: String, _ record: Record, _ sink: RecordSink) throws
+}
+
+extension OneRequestStage {
+  public func skipped(_ reason: String, _ record: Record, _ sink: RecordSink) throws { sink.drop(reason) }
+
+  public func work(on record: Record, _ call: RecordCall) async throws -> RecordReply {
+    switch request(for: record, call) {
+    case .skip(let reason): return .skipped(reason)
+    case .send(let request): return .answered(try await call.send(request))
+    }
+  }
+
+  public func finish(_ work: RecordReply, _ record: Record, _ sink: RecordSink) throws {
+    switch work {
+    case .skipped(let reason): try skipped(reason, record, sink)
+    case .answered(.success(let response)): try handle(response, record, sink)
+    case .answered(.failure(let failure)): sink.drop("llm_failed:\(failure.kind)")
+    }
+  }
+}

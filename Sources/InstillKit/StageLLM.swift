@@ -1,0 +1,97 @@
+import InstillCore
+
+/// A stage that calls the LLM. The runner starts the embedded server for it, and
+/// `instill validate --explain` shows its effective endpoint, model and sampling.
+public protocol LLMStage: Stage {
+  var llm: StageLLM { get }
+}
+
+extension LLMStage {
+  public var usesLLM: Bool { true }
+}
+
+/// What every LLM stage reads from its pipeline entry — `endpoint` (`chat` or
+/// `completion`), `model` and `sampling` — on top of the method's own decoding.
+///
+/// Sampling precedence, per key, highest first:
+/// 1. the stage's `sampling:` mapping in the pipeline;
+/// 2. the method's decoding (e.g. classification is greedy with `max_tokens: 3`);
+/// 3. the pipeline's `llm.sampling`;
+/// 4. the server's own defaults (the key is not sent).
+/// Method decoding wins over `llm.sampling` so that a pipeline-wide setting such
+/// as `temperature: 1` cannot silently make a greedy step sample; a stage that
+/// really wants otherwise says so in its own `sampling:`.
+public struct StageLLM: Sendable {
+  public var endpoint = LLMRequest.Endpoint.chat
+  /// The stage's `model`; nil uses the pipeline's `llm.model` (or the local default).
+  public var model: String?
+  /// The method's decoding.
+  public var methodSampling: Sampling
+  /// The stage's `sampling:` mapping.
+  public var stageSampling = Sampling()
+  /// Keys the method sets per request rather than once, with the precedence of
+  /// the method's decoding (e.g. `max_tokens` chosen per task). Shown by `--explain`.
+  public var perRequest: [String: String] = [:]
+  /// Keys the method sets per request only when no layer sets them (e.g. a
+  /// sampling `seed` drawn per prompt from the pipeline seed). Shown by `--explain`.
+  public var perRequestFallback: [String: String] = [:]
+
+  public init(sampling: Sampling = Sampling(), perRequest: [String: String] = [:],
+              perRequestFallback: [String: String] = [:]) {
+    methodSampling = sampling
+    self.perRequest = perRequest
+    self.perRequestFallback = perRequestFallback
+  }
+
+  /// The method's decoding overridden by the stage's `sampling:`.
+  public var sampling: Sampling { methodSampling.overridden(by: stageSampling) }
+
+  /// Reads `endpoint`, `model` and `sampling` from a stage entry.
+  public mutating func parse(_ params: ConfigMap) throws(InstillError) {
+    endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+    model = try params.optionalString("model")
+    if let map = try params.map("sampling") {
+      stageSampling = try Sampling.parse(map)
+      try map.finish()
+    }
+  }
+
+  /// The model and sampling for a session: the endpoint's defaults, then the
+  /// method's, then the stage's.
+  public func resolved(for session: LLMSession) -> (model: String, sampling: Sampling) {
+    (model ?? session.defaultModel, session.backend.defaultSampling.overridden(by: sampling))
+  }
+
+  /// A chat request with `messages`, or a completion request with `prompt`, as configured.
+  public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
+                      model: String, sampling: Sampling) -> LLMRequest {
+    endpoint == .chat
+      ? .chat(messages(), model: model, sampling: sampling)
+      : .completion(prompt(), model: model, sampling: sampling)
+  }
+
+  /// One line of `--explain`: a setting, its effective value and where it came from.
+  public struct Explained: Sendable, Equatable {
+    public var key: String
+    public var value: String
+    public var source: String
+  }
+
+  /// Every setting of this stage's requests with its source, given the
+  /// pipeline's `llm.model` / default model and `llm.sampling`.
+  public func explain(defaultModel: String, modelSource: String, pipelineSampling: Sampling) -> [Explained] {
+    var lines = [Explained(key: "endpoint", value: endpoint.rawValue, source: "stage")]
+    lines.append(model.map { Explained(key: "model", value: $0, source: "stage") }
+      ?? Explained(key: "model", value: defaultModel, source: modelSource))
+    let layers: [(String, [String: String])] = [
+      ("stage sampling", stageSampling.fieldTexts), ("method", methodSampling.fieldTexts),
+      ("method, per request", perRequest), ("llm.sampling", pipelineSampling.fieldTexts),
+      ("method, per request", perRequestFallback),
+    ]
+    for key in Sampling.keys {
+      let found = layers.first { $0.1[key] != nil }
+      lines.append(Explained(key: key, value: found?.1[key] ?? "not sent", source: found?.0 ?? "server default"))
+    }
+    return lines
+  }
+}
