@@ -74,9 +74,19 @@ let package = Package(
       dependencies: ["InstillCore", "InstillRouge"],
       path: "Benchmarks/instill-bench",
       swiftSettings: strict),
+    // Test helpers: the built binary, temporary folders, the fake endpoint, statistics.
+    .target(
+      name: "InstillTestSupport",
+      dependencies: ["InstillCore",
+                     .product(name: "NIOCore", package: "swift-nio"),
+                     .product(name: "NIOPosix", package: "swift-nio"),
+                     .product(name: "NIOHTTP1", package: "swift-nio")],
+      path: "Tests/InstillTestSupport",
+      swiftSettings: strict),
     .testTarget(
       name: "InstillTests",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
+                     "InstillTestSupport",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],

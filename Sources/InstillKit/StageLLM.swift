@@ -23,6 +23,8 @@ extension LLMStage {
 /// really wants otherwise says so in its own `sampling:`.
 public struct StageLLM: Sendable {
   public var endpoint = LLMRequest.Endpoint.chat
+  /// True when the stage entry names its `endpoint`.
+  public var endpointIsSet = false
   /// The stage's `model`; nil uses the pipeline's `llm.model` (or the local default).
   public var model: String?
   /// The method's decoding.
@@ -49,6 +51,7 @@ public struct StageLLM: Sendable {
   /// Reads `endpoint`, `model` and `sampling` from a stage entry.
   public mutating func parse(_ params: ConfigMap) throws(InstillError) {
     endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+    endpointIsSet = params.has("endpoint")
     model = try params.optionalString("model")
     if let map = try params.map("sampling") {
       stageSampling = try Sampling.parse(map)
@@ -80,7 +83,7 @@ public struct StageLLM: Sendable {
   /// Every setting of this stage's requests with its source, given the
   /// pipeline's `llm.model` / default model and `llm.sampling`.
   public func explain(defaultModel: String, modelSource: String, pipelineSampling: Sampling) -> [Explained] {
-    var lines = [Explained(key: "endpoint", value: endpoint.rawValue, source: "stage")]
+    var lines = [Explained(key: "endpoint", value: endpoint.rawValue, source: endpointIsSet ? "stage" : "default")]
     lines.append(model.map { Explained(key: "model", value: $0, source: "stage") }
       ?? Explained(key: "model", value: defaultModel, source: modelSource))
     let layers: [(String, [String: String])] = [

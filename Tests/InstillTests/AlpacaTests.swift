@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillTestSupport
 import InstillSelfInstruct
 import Testing
 
@@ -72,7 +73,16 @@ struct AlpacaTests {
     #expect(prompt.contains("List of 20 tasks:\n###\n1. Instruction: Name a color\n1. Input:\n<noinput>\n1. Output:\nBlue\n###\n"))
     #expect(prompt.contains("2. Input:\n2, 3\n2. Output:\n5\n"))
     #expect(prompt.hasSuffix("3. Output:\nHi\n###\n4. Instruction:"))
-    #expect(SelfInstructFilters.alpacaKeywords.contains("flowchart"))
+  }
+
+  @Test func alpacaHeuristicsDropTheExtendedKeywords() {
+    let task = Record(["instruction": .string("Create a flowchart for making a cup of tea.")])
+    let alpaca = HeuristicSettings(keywords: SelfInstructFilters.alpacaKeywords).filters
+    let original = HeuristicSettings(keywords: SelfInstructFilters.selfInstructKeywords).filters
+    let stats = StatsRecorder()
+    #expect(!alpaca.keep(task, stats: stats))
+    #expect(stats.snapshot.filters.first { $0.name == "keywords" }?.dropped == ["keyword:flowchart": 1])
+    #expect(original.keep(task, stats: StatsRecorder()))
   }
 
   @Test func stageAcceptsTasksUntilTheTarget() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillTestSupport
 import Testing
 
 /// The exported shards must load with Hugging Face `datasets`, through the data

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillTestSupport
 import InstillRouge
 import Testing
 

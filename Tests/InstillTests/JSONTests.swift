@@ -1,4 +1,5 @@
 import InstillCore
+import InstillTestSupport
 import Testing
 
 struct JSONTests {

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillTestSupport
 import NIOHTTP1
 import Synchronization
 import Testing
@@ -71,11 +72,11 @@ struct LLMFaultTests {
       """)
   }
 
-  func referenceDigest(endpoint: String = "chat") async throws -> [String: String] {
+  func referenceDigest() async throws -> [String: String] {
     let dir = TempDir()
     let server = try Self.faultyServer(nil, log: RequestLog())
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL, endpoint: endpoint)
+    let p = Self.pipeline(dir, baseURL: server.baseURL)
     let result = try await instill("run", p, "--run-dir", dir.file("run"))
     #expect(result.status == 0, "\(result.stderr)")
     return treeDigest(dir.file("run") + "/data")
@@ -101,10 +102,27 @@ struct LLMFaultTests {
   }
 
   @Test func plainCompletionsEndpointWorks() async throws {
-    let expected = try await referenceDigest(endpoint: "completion")
-    #expect(!expected.isEmpty)
-    let records = expected.keys.filter { $0.hasPrefix("train-") }
-    #expect(!records.isEmpty)
+    let dir = TempDir()
+    let paths = RequestLog()
+    let server = try TestHTTPServer { _, uri, body in
+      paths.add(uri)
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL, count: 12, endpoint: "completion")
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", p, "--run-dir", run)
+    // Every request went to /completions with a plain prompt, and each answer is
+    // the fake model's reply to that record's question.
+    #expect(paths.count == 12)
+    #expect(paths.all.allSatisfy { $0.hasSuffix("/v1/completions") }, "\(paths.all)")
+    let records = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")
+    #expect(records.count == 12)
+    for record in records {
+      let prompt = "Answer briefly. " + record.instruction
+      let expected = "Answer " + String(SHA256.hex(prompt).prefix(12)) + " for: " + String(prompt.suffix(40))
+      #expect(record.output == expected)
+    }
   }
 
   @Test func aServerThatFailsEverythingStopsTheRunWithExit1() async throws {

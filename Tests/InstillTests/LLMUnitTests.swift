@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillTestSupport
 import InstillKit
 import Synchronization
 import Testing

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import InstillCore
+import InstillTestSupport
 import InstillLLM
 import Logging
 import NIOCore

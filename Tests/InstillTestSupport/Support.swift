@@ -4,10 +4,10 @@ import Synchronization
 import Testing
 
 /// A fresh temporary folder, removed when the value is dropped.
-final class TempDir {
-  let path: String
+public final class TempDir {
+  public let path: String
 
-  init(_ name: String = "instill-test") {
+  public init(_ name: String = "instill-test") {
     let template = NSTemporaryDirectory() + "/\(name)-XXXXXX"
     var bytes = Array(template.utf8CString)
     let made = bytes.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
@@ -16,10 +16,10 @@ final class TempDir {
 
   deinit { try? FileManager.default.removeItem(atPath: path) }
 
-  func file(_ name: String) -> String { path + "/" + name }
+  public func file(_ name: String) -> String { path + "/" + name }
 
   @discardableResult
-  func write(_ name: String, _ text: String) -> String {
+  public func write(_ name: String, _ text: String) -> String {
     let p = file(name)
     try? FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
@@ -27,7 +27,7 @@ final class TempDir {
   }
 
   @discardableResult
-  func write(_ name: String, bytes: [UInt8]) -> String {
+  public func write(_ name: String, bytes: [UInt8]) -> String {
     let p = file(name)
     _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
     return p
@@ -35,15 +35,15 @@ final class TempDir {
 }
 
 /// The result of running the built `instill` binary.
-struct CommandResult {
-  var status: Int32
-  var stdout: String
-  var stderr: String
+public struct CommandResult: Sendable {
+  public var status: Int32
+  public var stdout: String
+  public var stderr: String
 }
 
-enum Binary {
+public enum Binary {
   /// The `instill` executable built next to the test bundle (or `INSTILL_BIN`).
-  static var path: String {
+  public static var path: String {
     if let explicit = ProcessInfo.processInfo.environment["INSTILL_BIN"] { return explicit }
     let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
     var dir = testBinary.deletingLastPathComponent()
@@ -60,12 +60,12 @@ enum Binary {
 /// thread of its own: blocking the few threads of Swift's cooperative pool would
 /// starve the in-process test servers.
 @discardableResult
-func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+public func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
   try await offPool { try runProgramBlocking(executable, arguments, cwd: cwd, environment: environment) }
 }
 
 /// Runs blocking work on a new thread and waits for it without holding a pool thread.
-func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+public func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
   try await withCheckedThrowingContinuation { continuation in
     Thread {
       do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
@@ -74,17 +74,17 @@ func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async thro
 }
 
 /// Waits for a child process to exit without holding a pool thread.
-func waitForExit(_ process: Process) async {
+public func waitForExit(_ process: Process) async {
   let box = UncheckedBox(process)
   _ = try? await offPool { box.value.waitUntilExit() }
 }
 
-struct UncheckedBox<T>: @unchecked Sendable {
-  let value: T
-  init(_ value: T) { self.value = value }
+public struct UncheckedBox<T>: @unchecked Sendable {
+  public let value: T
+  public init(_ value: T) { self.value = value }
 }
 
-func runProgramBlocking(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+public func runProgramBlocking(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
@@ -112,12 +112,12 @@ func runProgramBlocking(_ executable: String, _ arguments: [String], cwd: String
 }
 
 @discardableResult
-func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+public func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
   try await runProgram(Binary.path, arguments, cwd: cwd, environment: environment)
 }
 
 /// Every file under `dir` with its SHA-256, for byte-identity comparisons.
-func treeDigest(_ dir: String) -> [String: String] {
+public func treeDigest(_ dir: String) -> [String: String] {
   var out: [String: String] = [:]
   guard let walker = FileManager.default.enumerator(atPath: dir) else { return out }
   while let rel = walker.nextObject() as? String {
@@ -132,7 +132,7 @@ func treeDigest(_ dir: String) -> [String: String] {
 }
 
 /// Writes `count` generated question/answer records as JSONL with natural variety.
-func writeQA(_ dir: TempDir, name: String = "qa.jsonl", count: Int, seed: UInt64 = 1) -> String {
+public func writeQA(_ dir: TempDir, name: String = "qa.jsonl", count: Int, seed: UInt64 = 1) -> String {
   var random = SeededRandom(seed: seed)
   let words = ["explain", "the", "difference", "between", "image", "a", "list", "of", "three", "reasons", "why", "rivers",
                "summarize", "article", "café", "write", "short", "poem", "about", "autumn", "translate", "sentence", "into",
@@ -147,15 +147,47 @@ func writeQA(_ dir: TempDir, name: String = "qa.jsonl", count: Int, seed: UInt64
   return dir.write(name, text)
 }
 
+/// Runs the built `instill` and records an issue (with its stderr) unless it
+/// exits with `status`.
+@discardableResult
+public func instill(expect status: Int32, _ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation)
+  async throws -> CommandResult {
+  let result = try await runProgram(Binary.path, arguments)
+  #expect(result.status == status, "instill \(arguments.joined(separator: " ")): \(result.stderr)",
+          sourceLocation: sourceLocation)
+  return result
+}
+
 /// Parses `instill stats --json` output.
-func statsJSON(_ runDir: String) async throws -> JSONObject {
-  let result = try await instill("stats", runDir, "--json")
-  #expect(result.status == 0, "stats failed: \(result.stderr)")
+public func statsJSON(_ runDir: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> JSONObject {
+  let result = try await runProgram(Binary.path, ["stats", runDir, "--json"])
+  #expect(result.status == 0, "stats failed: \(result.stderr)", sourceLocation: sourceLocation)
   return try JSONParser.parse(result.stdout).objectValue ?? JSONObject()
 }
 
+/// The statistics of one stage (`stats` of its entry in `instill stats --json`), by stage name.
+public func stageStats(_ runDir: String, _ stage: String, sourceLocation: SourceLocation = #_sourceLocation)
+  async throws -> JSONObject {
+  let stats = try await statsJSON(runDir, sourceLocation: sourceLocation)
+  let entry = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"]?.stringValue == stage }
+  #expect(entry != nil, "no stage \(stage) in the statistics", sourceLocation: sourceLocation)
+  return entry?.objectValue?["stats"]?.objectValue ?? JSONObject()
+}
+
+/// The counts of each filter of a stage's statistics: filter name → drop reason → count.
+public func filterDrops(_ stats: JSONObject) -> [String: [String: Int]] {
+  var out: [String: [String: Int]] = [:]
+  for filter in stats["filters"]?.arrayValue ?? [] {
+    guard let o = filter.objectValue, let name = o["name"]?.stringValue else { continue }
+    var drops: [String: Int] = [:]
+    for (reason, n) in o["dropped"]?.objectValue ?? [:] { drops[reason] = n.intValue ?? 0 }
+    out[name] = drops
+  }
+  return out
+}
+
 /// The request keys recorded in every journal file of a folder.
-func journalKeys(_ dir: String) -> Set<String> {
+public func journalKeys(_ dir: String) -> Set<String> {
   var keys = Set<String>()
   for file in FileSystem.list(dir) where file.hasSuffix(".jsonl") {
     guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
@@ -167,7 +199,7 @@ func journalKeys(_ dir: String) -> Set<String> {
 }
 
 /// Lines with a key in a journal folder (a request journaled twice counts twice).
-func journalLineCount(_ dir: String) -> Int {
+public func journalLineCount(_ dir: String) -> Int {
   var count = 0
   for file in FileSystem.list(dir) where file.hasSuffix(".jsonl") {
     guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
@@ -177,14 +209,14 @@ func journalLineCount(_ dir: String) -> Int {
 }
 
 /// A path inside this repository (for shipped seeds and fixtures).
-func repositoryPath(_ relative: String) -> String {
+public func repositoryPath(_ relative: String) -> String {
   URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent(relative).path
 }
 
 /// Starts the built `instill` in the background (for tests that kill or signal it).
 /// `stderr`: a Pipe or FileHandle to receive its log; inherited when nil.
-func launchInstill(_ arguments: [String], stderr: Any? = nil) throws -> Process {
+public func launchInstill(_ arguments: [String], stderr: Any? = nil) throws -> Process {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: Binary.path)
   process.arguments = arguments

@@ -8,8 +8,8 @@ import Synchronization
 /// A small in-process HTTP server on loopback for tests: a fake OpenAI endpoint
 /// that injects faults a real server will not produce on demand, or a recording
 /// proxy in front of the real llama-server.
-final class TestHTTPServer: Sendable {
-  enum Reply: Sendable {
+public final class TestHTTPServer: Sendable {
+  public enum Reply: Sendable {
     case respond(status: Int, headers: [(String, String)], body: [UInt8])
     /// Announces a longer body than it sends, then closes.
     case truncated(body: [UInt8])
@@ -19,15 +19,15 @@ final class TestHTTPServer: Sendable {
     case hang
   }
 
-  typealias Handler = @Sendable (_ method: String, _ uri: String, _ body: [UInt8]) async -> Reply
+  public typealias Handler = @Sendable (_ method: String, _ uri: String, _ body: [UInt8]) async -> Reply
 
-  let channel: any Channel
-  let group: MultiThreadedEventLoopGroup
+  public let channel: any Channel
+  public let group: MultiThreadedEventLoopGroup
 
-  var port: Int { channel.localAddress?.port ?? 0 }
-  var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+  public var port: Int { channel.localAddress?.port ?? 0 }
+  public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
-  init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, handler: @escaping Handler) throws {
+  public init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, handler: @escaping Handler) throws {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     channel = try ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -39,7 +39,7 @@ final class TestHTTPServer: Sendable {
       .bind(host: "127.0.0.1", port: 0).wait()
   }
 
-  func stop() {
+  public func stop() {
     try? channel.close().wait()
     try? group.syncShutdownGracefully()
   }
@@ -110,8 +110,8 @@ final class TestHTTPServer: Sendable {
 
 /// A deterministic fake model: the reply is a function of the prompt, so a run
 /// with faults must give exactly the dataset of a run without.
-enum FakeModel {
-  static func promptText(_ body: [UInt8]) -> (endpointIsChat: Bool, text: String)? {
+public enum FakeModel {
+  public static func promptText(_ body: [UInt8]) -> (endpointIsChat: Bool, text: String)? {
     guard let o = try? JSONParser.parse(body).objectValue else { return nil }
     if let messages = o["messages"]?.arrayValue {
       return (true, messages.compactMap { $0.objectValue?["content"]?.stringValue }.joined(separator: "\n"))
@@ -120,7 +120,7 @@ enum FakeModel {
   }
 
   /// A 200 reply carrying `text` as a chat message or a completion.
-  static func respond(_ text: String, chat: Bool, finishReason: String = "stop") -> TestHTTPServer.Reply {
+  public static func respond(_ text: String, chat: Bool, finishReason: String = "stop") -> TestHTTPServer.Reply {
     let choice: JSONObject = chat
       ? ["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]), "finish_reason": .string(finishReason)]
       : ["index": .int(0), "text": .string(text), "finish_reason": .string(finishReason)]
@@ -129,7 +129,7 @@ enum FakeModel {
     return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
   }
 
-  static func reply(to body: [UInt8]) -> [UInt8] {
+  public static func reply(to body: [UInt8]) -> [UInt8] {
     guard let (chat, prompt) = promptText(body) else { return Array("{\"error\":\"bad request\"}".utf8) }
     let text = "Answer " + String(SHA256.hex(prompt).prefix(12)) + " for: " + String(prompt.suffix(40))
     let choice: JSONValue = chat
@@ -145,9 +145,10 @@ enum FakeModel {
 }
 
 /// Counts what a test server received.
-final class RequestLog: Sendable {
+public final class RequestLog: Sendable {
+  public init() {}
   private let state = Mutex<[String]>([])
-  func add(_ key: String) { state.withLock { $0.append(key) } }
-  var all: [String] { state.withLock { $0 } }
-  var count: Int { state.withLock { $0.count } }
+  public func add(_ key: String) { state.withLock { $0.append(key) } }
+  public var all: [String] { state.withLock { $0 } }
+  public var count: Int { state.withLock { $0.count } }
 }
