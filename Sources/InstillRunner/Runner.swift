@@ -350,61 +350,11 @@ public final class Runner: Sendable {
       stageName: stage.name, stageIndex: stage.index, seed: pipeline.seed, shard: shard, stats: stats, control: control,
       logger: stageLogger, llm: llm, journalPath: directory.journalPath(stage.folder, shard: shard), dataset: dataset)
   }
-
-  // MARK: Statistics
-
-  /// Writes `DIR/stats.json`: every stage's finished shards plus what is running now.
-  public func writeStats() {
-    let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats())
-    try? FileSystem.writeAtomically(report.encoded(), to: directory.statsFile, durable: false)
-  }
-
-  private func reportPeriodically() async {
-    var sinceProgress = 0.0
-    while !Task.isCancelled {
-      try? await Task.sleep(for: .milliseconds(Int(options.statsInterval * 1000)))
-      if Task.isCancelled { return }
-      writeStats()
-      sinceProgress += options.statsInterval
-      if sinceProgress >= options.progressInterval {
-        sinceProgress = 0
-        for (folder, stats) in board.liveStats() {
-          logger.info("progress \(folder): \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.llm.requestsSent) requests")
-        }
-      }
-    }
-  }
 }
 
 func seconds(since start: ContinuousClock.Instant) -> Double {
   let d = ContinuousClock.now - start
   return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-}
-
-/// Live recorders of the shards being processed right now.
-final class LiveBoard: Sendable {
-  private let recorders = Mutex<[String: [Int: StatsRecorder]]>([:])
-
-  func start(_ folder: String, shard: Int) -> StatsRecorder {
-    let recorder = StatsRecorder()
-    recorders.withLock { $0[folder, default: [:]][shard] = recorder }
-    return recorder
-  }
-
-  func finish(_ folder: String, shard: Int) {
-    recorders.withLock { _ = $0[folder]?.removeValue(forKey: shard) }
-  }
-
-  func liveStats() -> [String: StageStats] {
-    let current = recorders.withLock { $0 }
-    var out: [String: StageStats] = [:]
-    for (folder, shards) in current where !shards.isEmpty {
-      var total = StageStats()
-      for recorder in shards.values { total.merge(recorder.snapshot) }
-      out[folder] = total
-    }
-    return out
-  }
 }
 
 extension PlannedStage {

@@ -41,21 +41,48 @@ public struct ExportStage: GlobalStage {
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
     guard let dataset = context.dataset else { throw InstillError.failure("stage \(context.stageName) has no dataset folder") }
     let tmp = try dataset.open()
+    let plan = try rank(input, context: context)
+    let buckets = try spill(input, plan: plan, into: tmp, context: context)
+    var manifestSplits: [(String, JSONValue)] = []
+    for (s, split) in plan.splits.enumerated() {
+      let files = try writeShards(split: s, name: split.name, count: plan.shardCounts[s], buckets: buckets, into: tmp,
+                                  context: context)
+      manifestSplits.append((split.name, .object(["records": .int(split.records), "shards": .array(files)])))
+    }
+    let manifest: JSONObject = [
+      "name": .string(title),
+      "format": .string(format.rawValue),
+      "records": .int(plan.kept),
+      "splits": .object(JSONObject(manifestSplits)),
+    ]
+    try FileSystem.writeAtomically(JSONWriter.bytes(.object(manifest)) + [0x0A], to: "\(tmp)/dataset.json")
+    try FileSystem.writeAtomically(card(splits: plan.splits.map { ($0.name, $0.records) }, total: plan.kept),
+                                   to: "\(tmp)/README.md")
+    context.logger.info("exported \(plan.kept) records for \(dataset.target)")
+  }
 
-    // Pass 1: count and rank.
-    var total = 0
+  /// Where every usable record goes: its rank in the (shuffled) order, and the splits.
+  struct Plan {
+    var usable: [Bool]
+    var kept: Int
+    /// Rank of the k-th usable record.
+    var ranks: [Int]
+    var validationCount: Int
+    var splits: [(name: String, records: Int)]
+    var shardCounts: [Int]
+  }
+
+  /// Pass 1: counts the usable records and ranks them.
+  func rank(_ input: StageInput, context: StageContext) throws -> Plan {
     var usable: [Bool] = []
     try input.forEach { record in
-      total += 1
       let reason = Self.unusable(record)
       usable.append(reason == nil)
       context.stats.recordIn()
-      if let reason {
-        context.stats.drop(reason)
-      }
+      if let reason { context.stats.drop(reason) }
     }
     let kept = usable.lazy.filter { $0 }.count
-    var ranks = [Int](repeating: 0, count: kept)  // rank of the k-th usable record
+    var ranks = [Int](repeating: 0, count: kept)
     if shuffle {
       var keys: [(UInt64, Int)] = []
       keys.reserveCapacity(kept)
@@ -68,69 +95,62 @@ public struct ExportStage: GlobalStage {
     }
     var validationCount = Int((Double(kept) * validationRatio).rounded())
     if validationRatio > 0, kept > 1 { validationCount = min(max(validationCount, 1), kept - 1) }
-    let splits = [("train", kept - validationCount), ("validation", validationCount)].filter { $0.1 > 0 || $0.0 == "train" }
+    let splits = [(name: "train", records: kept - validationCount), (name: "validation", records: validationCount)]
+      .filter { $0.records > 0 || $0.name == "train" }
+    let shardCounts = splits.map { max(1, ($0.records + recordsPerShard - 1) / recordsPerShard) }
+    return Plan(usable: usable, kept: kept, ranks: ranks, validationCount: validationCount, splits: splits,
+                shardCounts: shardCounts)
+  }
 
-    // Where each rank goes: (split index, shard, position in shard).
-    func placement(_ rank: Int) -> (split: Int, shard: Int) {
-      if rank < validationCount { return (1, rank / recordsPerShard) }
-      return (0, (rank - validationCount) / recordsPerShard)
-    }
-    let shardCounts = splits.map { max(1, ($0.1 + recordsPerShard - 1) / recordsPerShard) }
+  typealias Buckets = [[Int]: (writer: RecordWriter, ranks: [Int])]
 
-    // Pass 2: spill records to bucket files, one per output shard, remembering ranks.
-    var buckets: [[Int]: (writer: RecordWriter, ranks: [Int])] = [:]
+  /// Pass 2: spills formatted records to one bucket file per output shard, remembering ranks.
+  func spill(_ input: StageInput, plan: Plan, into tmp: String, context: StageContext) throws -> Buckets {
+    var buckets: Buckets = [:]
     var k = 0
     var i = 0
     try input.forEach { record in
       defer { i += 1 }
-      guard usable[i] else { return }
-      let rank = ranks[k]
+      guard plan.usable[i] else { return }
+      let rank = plan.ranks[k]
       k += 1
-      let place = placement(rank)
-      let key = [place.split, place.shard]
+      let key = rank < plan.validationCount
+        ? [1, rank / recordsPerShard] : [0, (rank - plan.validationCount) / recordsPerShard]
       if buckets[key] == nil {
-        buckets[key] = (try RecordWriter(path: "\(tmp)/.bucket-\(place.split)-\(place.shard).jsonl"), [])
+        buckets[key] = (try RecordWriter(path: "\(tmp)/.bucket-\(key[0])-\(key[1]).jsonl"), [])
       }
       try buckets[key]?.writer.write(formatted(record))
       buckets[key]?.ranks.append(rank)
       if k & 1023 == 0 { try context.checkStop() }
     }
     for (_, bucket) in buckets { try bucket.writer.finish() }
+    return buckets
+  }
 
-    // Pass 3: sort each bucket by rank and write the final shard.
-    var manifestSplits: [(String, JSONValue)] = []
-    for (s, split) in splits.enumerated() {
-      var files: [JSONValue] = []
-      for shard in 0..<shardCounts[s] {
-        let name = "\(split.0)-\(ShardFiles.pad5(shard))-of-\(ShardFiles.pad5(shardCounts[s])).jsonl.gz"
-        let writer = try RecordWriter(path: "\(tmp)/\(name)", level: compressionLevel)
-        if let bucket = buckets[[s, shard]] {
-          let records = try RecordReader.readAll(path: bucket.writer.path)
-          let order = bucket.ranks.indices.sorted { bucket.ranks[$0] < bucket.ranks[$1] }
-          for j in order { try writer.write(records[j]) }
-          FileSystem.remove(bucket.writer.path)
-        }
-        let count = writer.count
-        try writer.finish()
-        let path = "\(tmp)/\(name)"
-        files.append(.object([
-          "file": .string(name), "records": .int(count), "bytes": .int(FileSystem.fileSize(path)),
-          "sha256": .string(try SHA256.hexOfFile(path)),
-        ]))
-        context.stats.recordOut(count)
-        try context.checkStop()
+  /// Pass 3: sorts each bucket of a split by rank into its final shard; returns the manifest entries.
+  func writeShards(split s: Int, name split: String, count: Int, buckets: Buckets, into tmp: String,
+                   context: StageContext) throws -> [JSONValue] {
+    var files: [JSONValue] = []
+    for shard in 0..<count {
+      let name = "\(split)-\(ShardFiles.pad5(shard))-of-\(ShardFiles.pad5(count)).jsonl.gz"
+      let writer = try RecordWriter(path: "\(tmp)/\(name)", level: compressionLevel)
+      if let bucket = buckets[[s, shard]] {
+        let records = try RecordReader.readAll(path: bucket.writer.path)
+        let order = bucket.ranks.indices.sorted { bucket.ranks[$0] < bucket.ranks[$1] }
+        for j in order { try writer.write(records[j]) }
+        FileSystem.remove(bucket.writer.path)
       }
-      manifestSplits.append((split.0, .object(["records": .int(split.1), "shards": .array(files)])))
+      let written = writer.count
+      try writer.finish()
+      let path = "\(tmp)/\(name)"
+      files.append(.object([
+        "file": .string(name), "records": .int(written), "bytes": .int(FileSystem.fileSize(path)),
+        "sha256": .string(try SHA256.hexOfFile(path)),
+      ]))
+      context.stats.recordOut(written)
+      try context.checkStop()
     }
-    let manifest: JSONObject = [
-      "name": .string(title),
-      "format": .string(format.rawValue),
-      "records": .int(kept),
-      "splits": .object(JSONObject(manifestSplits)),
-    ]
-    try FileSystem.writeAtomically(JSONWriter.bytes(.object(manifest)) + [0x0A], to: "\(tmp)/dataset.json")
-    try FileSystem.writeAtomically(card(splits: splits, total: kept), to: "\(tmp)/README.md")
-    context.logger.info("exported \(kept) records to \(dataset.target)")
+    return files
   }
 
   /// Why a record cannot become a training example, if it cannot.

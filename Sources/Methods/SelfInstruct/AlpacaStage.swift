@@ -2,7 +2,7 @@ import Foundation
 import InstillCore
 import InstillKit
 
-/// Parsing of the Alpaca variant's replies (facts: docs/methods.md §2).
+/// Parsing of the Alpaca variant's replies, as Stanford Alpaca's generator parses them.
 public enum AlpacaParsing {
   /// One parsed chunk: a task, or why the chunk could not be read.
   public enum Chunk: Equatable, Sendable {

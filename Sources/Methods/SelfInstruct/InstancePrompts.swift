@@ -2,7 +2,7 @@ import InstillCore
 
 /// Our few-shot prompts for instance generation: input-first for generation
 /// tasks, output-first (label first) for classification tasks. The shapes are
-/// Self-Instruct's (docs/methods.md §1.4); the wording and demonstrations are ours.
+/// Self-Instruct's (its input-first and output-first templates); the wording and demonstrations are ours.
 public enum InstancePrompts {
   public static let inputFirstHeader = "Write examples for each task below. When a task allows it, write several "
     + "examples. When a task needs no extra input, write the output directly."

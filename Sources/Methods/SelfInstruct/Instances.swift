@@ -11,7 +11,7 @@ public struct Instance: Hashable, Sendable {
   }
 }
 
-/// Turning an instance-generation reply into instances (facts: docs/methods.md §1.5).
+/// Turning an instance-generation reply into instances, as Self-Instruct's fine-tuning preparation does.
 public enum InstanceParsing {
   /// Input-first replies: split on `Example N` markers (a colon after the number is
   /// eaten too — chat models add one), or, without markers, one pair when an

@@ -2,7 +2,7 @@ import Foundation
 import InstillCore
 
 /// Turning a bootstrap reply into candidate instructions, and the heuristic
-/// filters Self-Instruct applies to them (facts: docs/methods.md §1.2).
+/// filters Self-Instruct applies to them, as its bootstrap does.
 public enum SelfInstructParsing {
   /// Splits a reply that continues a numbered list ("9." was the last line of
   /// the prompt) into instructions: pieces between `\n<number>.` markers,
