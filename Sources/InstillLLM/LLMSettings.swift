@@ -25,6 +25,9 @@ public struct LLMSettings: Sendable {
   /// First retry delay in seconds; doubles each retry (with jitter), at most `maxRetryDelay`.
   public var retryBaseDelay = 1.0
   public var maxRetryDelay = 60.0
+  /// Seconds one request may spend waiting on 429 replies before it counts as failed
+  /// (429 retries do not use up `maxRetries`).
+  public var maxRateLimitWait = 900.0
   /// Defaults for every stage; a stage's `sampling` overrides them.
   public var sampling = Sampling()
   /// `local` only: threads of llama-server and context tokens per parallel slot.
@@ -35,7 +38,7 @@ public struct LLMSettings: Sendable {
 
   public static let keys = [
     "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
-    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "sampling", "local",
+    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "sampling", "local",
   ]
 
   /// Reads the section; with no section, the embedded local model is used.
@@ -67,6 +70,7 @@ public struct LLMSettings: Sendable {
     s.maxRetries = try map.int("max_retries", default: 5, in: 0...100)
     s.retryBaseDelay = try map.double("retry_base_delay", default: 1, in: 0...3600)
     s.maxRetryDelay = try map.double("max_retry_delay", default: 60, in: 0...3600)
+    s.maxRateLimitWait = try map.double("max_rate_limit_wait", default: 900, in: 0...86_400)
     if let sampling = try map.map("sampling") {
       s.sampling = try Sampling.parse(sampling)
       try sampling.finish()

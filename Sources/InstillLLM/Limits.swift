@@ -66,36 +66,60 @@ actor RateLimiter {
   }
 }
 
-/// Watches the outcome of recent attempts; when most of them failed the
-/// endpoint is declared unusable and the run stops (exit 1) instead of
-/// retrying forever.
+/// Decides when the endpoint is unusable, so the run stops (exit 1) instead of
+/// retrying forever. It judges what matters, not every attempt:
+/// - requests that failed after all their retries (or could not be retried):
+///   when more than half of the last `size` (at least `minimum`) failed;
+/// - connection-level failures (refused, reset, unreachable) with no reply in
+///   between: `connectionStreak` of them in a row say the endpoint is down.
+/// Rate limiting (429) never trips it: it only slows the run.
 final class FailureBreaker: Sendable {
   private struct State {
     var window: [Bool] = []  // true = failed
     var lastError = ""
+    var connectionFailures = 0
     var tripped: String?
   }
   private let state = Mutex(State())
   let size: Int
   let minimum: Int
+  let connectionStreak: Int
 
-  init(size: Int = 50, minimum: Int = 20) {
+  init(size: Int = 50, minimum: Int = 20, connectionStreak: Int = 10) {
     self.size = size
     self.minimum = minimum
+    self.connectionStreak = connectionStreak
   }
 
   var trippedMessage: String? { state.withLock { $0.tripped } }
 
-  /// Records an attempt; returns the trip message when this attempt tripped it.
-  func record(failed: Bool, error: String = "", endpoint: String) -> String? {
+  static let advice = "Responses received so far are journaled; fix the endpoint and run again to resume"
+
+  /// Records one attempt's transport outcome; returns the trip message when the
+  /// endpoint looks down.
+  func attempt(connectionFailed: Bool, error: String = "", endpoint: String) -> String? {
+    state.withLock { s in
+      guard connectionFailed else { s.connectionFailures = 0; return s.tripped }
+      s.connectionFailures += 1
+      s.lastError = error
+      if s.tripped == nil, s.connectionFailures >= connectionStreak {
+        s.tripped = "the LLM endpoint \(endpoint) is unreachable: \(s.connectionFailures) connection attempts in a row "
+          + "failed; last error: \(error). " + Self.advice
+      }
+      return s.tripped
+    }
+  }
+
+  /// Records a request's final outcome; returns the trip message when most recent requests failed.
+  func request(failed: Bool, error: String = "", endpoint: String) -> String? {
     state.withLock { s in
       s.window.append(failed)
       if s.window.count > size { s.window.removeFirst(s.window.count - size) }
       if failed { s.lastError = error }
       let failures = s.window.filter { $0 }.count
       if s.tripped == nil, s.window.count >= minimum, failures * 2 > s.window.count {
-        s.tripped = "the LLM endpoint \(endpoint) is failing: \(failures) of the last \(s.window.count) attempts failed; "
-          + "last error: \(s.lastError). Responses received so far are journaled; fix the endpoint and run again to resume"
+        s.tripped = "the LLM endpoint \(endpoint) is failing: \(failures) of the last \(s.window.count) requests failed "
+          + "after their retries; last error: \(s.lastError). " + Self.advice
       }
       return s.tripped
     }

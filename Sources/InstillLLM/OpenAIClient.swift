@@ -9,7 +9,7 @@ import NIOHTTP1
 /// `/completions`). It bounds concurrency, keeps to RPM/TPM limits, retries
 /// 429, 5xx, timeouts, dropped connections and malformed replies with
 /// exponential backoff and jitter (honouring `Retry-After`), and stops the run
-/// when most recent attempts fail.
+/// when the endpoint is down or most recent requests fail after their retries.
 public final class OpenAIClient: LLMBackend {
   public let baseURL: String
   public let defaultModel: String
@@ -40,6 +40,9 @@ public final class OpenAIClient: LLMBackend {
     }
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, settings.maxConcurrency)
+    // A refused connection fails the attempt at once (our retries and the breaker
+    // handle it) instead of being retried inside the pool until the timeout.
+    configuration.connectionPool.retryConnectionEstablishment = false
     configuration.timeout.connect = .seconds(Int64(min(30, max(1, settings.timeout))))
     configuration.timeout.read = .milliseconds(Int64(settings.timeout * 1000))
     http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -63,6 +66,7 @@ public final class OpenAIClient: LLMBackend {
     let body = JSONWriter.bytes(.object(request.body))
     let estimate = request.estimatedPromptTokens + (request.sampling.maxTokens ?? 512)
     var attempt = 0
+    var rateLimitedFor = 0.0
     while true {
       if let tripped = breaker.trippedMessage { throw Self.endpointFailing(tripped) }
       let reservation = try await limiter.acquire(tokens: estimate)
@@ -70,23 +74,38 @@ public final class OpenAIClient: LLMBackend {
       switch outcome {
       case .success(let response):
         await limiter.settle(reservation, tokens: response.promptTokens + response.completionTokens)
-        _ = breaker.record(failed: false, endpoint: baseURL)
+        _ = breaker.attempt(connectionFailed: false, endpoint: baseURL)
+        _ = breaker.request(failed: false, endpoint: baseURL)
         attempts.milliseconds = elapsedMilliseconds(since: started)
         return (.success(response), attempts)
       case .failure(let failure, let retryable, let retryAfter):
-        if let tripped = breaker.record(failed: true, error: failure.description, endpoint: baseURL) {
+        if let tripped = breaker.attempt(connectionFailed: failure.kind == "connection", error: failure.description,
+                                         endpoint: baseURL) {
           throw Self.endpointFailing(tripped)
         }
-        guard retryable, attempt < settings.maxRetries else {
+        // 429 slows the run: it does not use up the retries, only the time allowed for rate limits.
+        let rateLimited = failure.kind == "http_429"
+        let retriesLeft = rateLimited ? rateLimitedFor < settings.maxRateLimitWait : attempt < settings.maxRetries
+        guard retryable, retriesLeft else {
+          if !rateLimited, let tripped = breaker.request(failed: true, error: failure.description, endpoint: baseURL) {
+            throw Self.endpointFailing(tripped)
+          }
           attempts.milliseconds = elapsedMilliseconds(since: started)
           return (.failure(failure), attempts)
         }
-        attempt += 1
         attempts.retries += 1
-        let backoff = min(settings.maxRetryDelay, settings.retryBaseDelay * pow(2, Double(attempt - 1)))
-        let jittered = backoff * Double.random(in: 0.5...1.0)
-        let delay = retryAfter.map { min(max($0, jittered), 600) } ?? jittered
-        logger.debug("retrying after \(failure) in \(String(format: "%.2f", delay)) s (attempt \(attempt + 1))")
+        let delay: Double
+        if rateLimited {
+          let backoff = min(settings.maxRetryDelay, settings.retryBaseDelay * pow(2, Double(min(attempts.retries, 16) - 1)))
+          delay = retryAfter.map { min(max($0, 0.05), 600) } ?? backoff * Double.random(in: 0.5...1.0)
+          rateLimitedFor += delay
+        } else {
+          attempt += 1
+          let backoff = min(settings.maxRetryDelay, settings.retryBaseDelay * pow(2, Double(attempt - 1)))
+          let jittered = backoff * Double.random(in: 0.5...1.0)
+          delay = retryAfter.map { min(max($0, jittered), 600) } ?? jittered
+        }
+        logger.debug("retrying after \(failure) in \(String(format: "%.2f", delay)) s (attempt \(attempts.retries + 1))")
         try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
       }
     }

@@ -72,11 +72,11 @@ struct LLMFaultTests {
       """)
   }
 
-  func referenceDigest() async throws -> [String: String] {
+  func referenceDigest(count: Int = 60) async throws -> [String: String] {
     let dir = TempDir()
     let server = try Self.faultyServer(nil, log: RequestLog())
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let p = Self.pipeline(dir, baseURL: server.baseURL, count: count)
     let result = try await instill("run", p, "--run-dir", dir.file("run"))
     #expect(result.status == 0, "\(result.stderr)")
     return treeDigest(dir.file("run") + "/data")
@@ -123,6 +123,58 @@ struct LLMFaultTests {
       let expected = "Answer " + String(SHA256.hex(prompt).prefix(12)) + " for: " + String(prompt.suffix(40))
       #expect(record.output == expected)
     }
+  }
+
+  /// Half of all attempts are rate limited (429 with Retry-After) for the first
+  /// minute, then the endpoint is healthy. Rate limiting only slows the run: it
+  /// completes with the dataset of a run without any 429.
+  @Test func aMinuteOfRateLimitingSlowsTheRunButNeverStopsIt() async throws {
+    let expected = try await referenceDigest(count: 100)
+    let dir = TempDir()
+    let started = ContinuousClock.now
+    let limited = Mutex(0)
+    let attempts = Mutex<[String: Int]>([:])
+    let server = try TestHTTPServer { _, _, body in
+      let key = SHA256.hex(body)
+      let n = attempts.withLock { a -> Int in
+        a[key, default: 0] += 1
+        return a[key]!
+      }
+      // Every other attempt of a request, by a fixed rule, while the minute lasts.
+      let coin = ((Int(key.prefix(2), radix: 16) ?? 0) + n) % 2 == 0
+      if ContinuousClock.now - started < .seconds(60), coin {
+        limited.withLock { $0 += 1 }
+        return .respond(status: 429, headers: [("Retry-After", "1")], body: Array("{\"error\":\"rate limited\"}".utf8))
+      }
+      try? await Task.sleep(for: .seconds(2))  // a slow endpoint, so the run spans the limited minute
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+    defer { server.stop() }
+    let p = Self.pipeline(dir, baseURL: server.baseURL, count: 100)
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", p, "--run-dir", run)
+    #expect(treeDigest(run + "/data") == expected)
+    #expect(limited.withLock { $0 } >= 40, "the endpoint rate-limited too little to prove anything")
+    #expect(ContinuousClock.now - started > .seconds(60), "the run ended before the rate limiting did")
+    let llm = try await stageStats(run, "generate")["llm"]?.objectValue
+    #expect(llm?["requests_sent"]?.intValue == 100)
+    #expect((llm?["failed"]?.objectValue?.count ?? 0) == 0)
+  }
+
+  @Test func anEndpointThatRefusesConnectionsStopsTheRunWithExit1NamingIt() async throws {
+    let dir = TempDir()
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = try TestHTTPServer { _, _, _ in .reset }
+    let url = closed.baseURL
+    closed.stop()
+    let p = Self.pipeline(dir, baseURL: url)
+    let started = ContinuousClock.now
+    let result = try await instill(expect: 1, "run", p, "--run-dir", dir.file("run"))
+    #expect(result.stderr.contains("the LLM endpoint \(url) is unreachable"), "\(result.stderr)")
+    #expect(result.stderr.contains("10 connection attempts in a row"), "\(result.stderr)")
+    // 4 requests in flight, retried after 0.05, 0.1, 0.2 s: ten refusals come within a second or two.
+    #expect(ContinuousClock.now - started < .seconds(20))
+    #expect(!FileSystem.exists(dir.file("run") + "/data"))
   }
 
   @Test func aServerThatFailsEverythingStopsTheRunWithExit1() async throws {
