@@ -17,6 +17,8 @@ public struct ReadStage: GlobalStage {
   public let limit: Int?
   public let idPrefix: String
   public let recordsPerShard: Int
+  /// Accept a file without records (otherwise an input error: most likely a mistake).
+  public let allowEmpty: Bool
 
   public var outputRecordsPerShard: Int { recordsPerShard }
 
@@ -37,7 +39,8 @@ public struct ReadStage: GlobalStage {
         format: format, fields: fields,
         limit: try params.optionalInt("limit", in: 1...Int.max),
         idPrefix: try params.string("id_prefix", default: context.stageName),
-        recordsPerShard: try params.int("records_per_shard", default: 1000, in: 1...10_000_000))
+        recordsPerShard: try params.int("records_per_shard", default: 1000, in: 1...10_000_000),
+        allowEmpty: try params.bool("allow_empty", default: false))
     }
   }
 
@@ -60,13 +63,23 @@ public struct ReadStage: GlobalStage {
     context.stats.recordOut(total)
   }
 
-  /// Converts every record of the file, in file order; returns the count.
+  /// Converts every record of the file, in file order; returns the count. A file
+  /// without records is an input error unless `allow_empty`.
   @discardableResult
   func forEachRecord(_ body: (Record) throws -> Void) throws -> Int {
+    let n = try convertRecords(body)
+    if n == 0 && !allowEmpty {
+      throw InstillError.input("no records in the file (empty, or only blank lines); set allow_empty: true on the stage "
+        + "if that is intended", file: path)
+    }
+    return n
+  }
+
+  private func convertRecords(_ body: (Record) throws -> Void) throws -> Int {
     var n = 0
     switch format {
     case .alpaca:
-      let bytes = try FileSystem.read(path)
+      let bytes = try FileSystem.readText(path)
       let elements: [(value: JSONValue, offset: Int)]
       do {
         elements = try JSONParser.parseArrayElements(bytes)

@@ -82,7 +82,7 @@ public struct Pipeline: Sendable {
   public static let topLevelKeys = ["name", "description", "seed", "llm", "stages"]
 
   public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
-    let bytes = try FileSystem.read(file)
+    let bytes = try FileSystem.readText(file)
     guard let text = String(validating: bytes, as: UTF8.self) else {
       throw InstillError.input("the pipeline file is not valid UTF-8", file: file)
     }

@@ -29,6 +29,13 @@ public enum FileSystem {
     ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
   }
 
+  /// A text file's bytes without a UTF-8 byte-order mark at its very start
+  /// (editors and spreadsheet exports on Windows write one).
+  public static func readText(_ path: String) throws(InstillError) -> [UInt8] {
+    let bytes = try read(path)
+    return bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+  }
+
   public static func read(_ path: String) throws(InstillError) -> [UInt8] {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw InstillError.input(exists(path) ? "cannot read file" : "file not found", file: path)

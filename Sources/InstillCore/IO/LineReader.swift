@@ -1,37 +1,29 @@
 import CZlib
 import Foundation
 
-/// Reads a text file line by line through zlib, so plain files, gzip files and
-/// concatenated gzip members all read the same way. Holds one buffer, never the
-/// whole file. A truncated or corrupt gzip stream is an error, not a short read.
+/// Reads a text file line by line, plain or gzip (concatenated members too), so
+/// both read the same way. Holds one buffer, never the whole file. A truncated or
+/// corrupt gzip stream, or bytes after the last gzip member, are errors, not a
+/// short read. A UTF-8 byte-order mark at the very start of the file is skipped.
 public final class LineReader {
   public let path: String
   /// The 1-based number of the line last returned.
   public private(set) var lineNumber = 0
 
-  private var file: gzFile?
+  private var file: DecodedFile?
   private var buffer: [UInt8]
   private var start = 0
   private var end = 0
   private var atEOF = false
-  private var checkedFormat = false
+  private var checkedStart = false
 
   public init(path: String, bufferSize: Int = 1 << 20) throws(InstillError) {
     self.path = path
     self.buffer = [UInt8](repeating: 0, count: bufferSize)
-    guard let handle = gzopen(path, "rb") else {
-      throw InstillError.input("cannot open file: \(String(cString: strerror(errno)))", file: path)
-    }
-    gzbuffer(handle, 1 << 18)
-    file = handle
+    file = try DecodedFile(path: path)
   }
 
-  deinit { close() }
-
-  public func close() {
-    if let file { gzclose_r(file) }
-    file = nil
-  }
+  public func close() { file = nil }
 
   /// Calls `body` with the next line (without its newline); returns false at the end.
   /// The bytes are valid only during the call.
@@ -83,33 +75,35 @@ public final class LineReader {
       buffer.append(contentsOf: repeatElement(0, count: buffer.count))
     }
     let capacity = buffer.count - end
-    let count = buffer.withUnsafeMutableBufferPointer { buf in
-      gzread(file, buf.baseAddress! + end, UInt32(min(capacity, Int(Int32.max))))
-    }
-    if count < 0 {
-      throw InstillError.input("corrupt or truncated gzip data after line \(lineNumber): \(gzipError(file))", file: path)
-    }
-    if !checkedFormat {
-      checkedFormat = true
-      if path.hasSuffix(".gz"), gzdirect(file) != 0 {
-        throw InstillError.input("not a gzip file (the name ends in .gz)", file: path)
+    let count: Int
+    do {
+      count = try buffer.withUnsafeMutableBufferPointer { buf throws(DecodedFile.Failure) in
+        try file.read(into: buf.baseAddress! + end, count: capacity)
       }
+    } catch {
+      throw describe(error)
     }
-    if count == 0 {
-      // zlib reports a stream cut off mid-member as an error only here.
-      var code: Int32 = 0
-      let message = gzerror(file, &code).map { String(cString: $0) } ?? ""
-      if code != Z_OK && code != Z_STREAM_END {
-        throw InstillError.input("truncated or corrupt gzip data after line \(lineNumber): \(message)", file: path)
-      }
-      atEOF = true
+    if count == 0 { atEOF = true }
+    end += count
+    if !checkedStart, end >= 3 || atEOF {
+      checkedStart = true
+      if end >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { start = 3 }  // UTF-8 byte-order mark
     }
-    end += Int(count)
   }
 
-  private func gzipError(_ file: gzFile) -> String {
-    var code: Int32 = 0
-    guard let message = gzerror(file, &code) else { return "unknown error" }
-    return code == Z_ERRNO ? String(cString: strerror(errno)) : String(cString: message)
+  private func describe(_ failure: DecodedFile.Failure) -> InstillError {
+    switch failure {
+    case .notGzip:
+      return .input("not a gzip file (the name ends in .gz)", file: path)
+    case .trailingBytes(let offset):
+      return .input("unexpected bytes after the gzip data at byte offset \(offset) (after line \(lineNumber)): "
+        + "the file is corrupt", file: path)
+    case .truncated:
+      return .input("truncated gzip data after line \(lineNumber): the file ends inside a gzip member", file: path)
+    case .corrupt(let message):
+      return .input("corrupt gzip data after line \(lineNumber): \(message)", file: path)
+    case .io(let message):
+      return .failure("cannot read: \(message)", file: path)
+    }
   }
 }
