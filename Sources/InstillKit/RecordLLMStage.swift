@@ -32,13 +32,13 @@ extension RecordLLMStage {
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
     let session = try context.llmSession()
     defer { session.close() }
-    let (model, sampling) = llm.resolved(for: session)
+    let (model, sampling, extraBody) = llm.resolved(for: session)
     context.stats.declareFilters(filterNames)
     let settings = llm
     try await forEachInOrder(next: { try input.read() }, limit: session.backend.maxConcurrency,
                              control: context.control) { record, index in
       let call = RecordCall(index: index, session: session, llm: settings, model: model, sampling: sampling,
-                            context: context)
+                            extraBody: extraBody, context: context)
       return (record, try await self.work(on: record, call))
     } consume: { item, index in
       let sink = RecordSink(index: index, model: model, output: output, context: context)
@@ -57,13 +57,16 @@ public struct RecordCall: Sendable {
   public let llm: StageLLM
   public let model: String
   public let sampling: Sampling
+  /// Server-specific request fields (`extra_body`, the pipeline's and the stage's).
+  public let extraBody: JSONObject
   let context: StageContext
 
   /// A chat or completion request (as the stage's `endpoint` says) with the
   /// resolved model and sampling, or `sampling` when given.
   public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
                       sampling: Sampling? = nil) -> LLMRequest {
-    llm.request(chat: messages(), completion: prompt(), model: model, sampling: sampling ?? self.sampling)
+    llm.request(chat: messages(), completion: prompt(), model: model, sampling: sampling ?? self.sampling,
+                extraBody: extraBody)
   }
 
   /// Sends a request (or answers it from the journal). A final failure is

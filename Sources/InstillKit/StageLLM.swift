@@ -31,6 +31,8 @@ public struct StageLLM: Sendable {
   public var methodSampling: Sampling
   /// The stage's `sampling:` mapping.
   public var stageSampling = Sampling()
+  /// The stage's `extra_body`: server-specific request fields, over the pipeline's.
+  public var extraBody: JSONObject = [:]
   /// Keys the method sets per request rather than once, with the precedence of
   /// the method's decoding (e.g. `max_tokens` chosen per task). Shown by `--explain`.
   public var perRequest: [String: String] = [:]
@@ -57,20 +59,26 @@ public struct StageLLM: Sendable {
       stageSampling = try Sampling.parse(map)
       try map.finish()
     }
+    if let extra = params.node("extra_body") {
+      guard case .object(let object) = try extra.json() else { throw extra.error("expected a mapping of request fields") }
+      extraBody = object
+    }
   }
 
-  /// The model and sampling for a session: the endpoint's defaults, then the
-  /// method's, then the stage's.
-  public func resolved(for session: LLMSession) -> (model: String, sampling: Sampling) {
-    (model ?? session.defaultModel, session.backend.defaultSampling.overridden(by: sampling))
+  /// The model, sampling and extra request fields for a session: the endpoint's
+  /// defaults, then the method's, then the stage's.
+  public func resolved(for session: LLMSession) -> (model: String, sampling: Sampling, extraBody: JSONObject) {
+    var extra = session.backend.defaultExtraBody
+    for (key, value) in extraBody { extra[key] = value }
+    return (model ?? session.defaultModel, session.backend.defaultSampling.overridden(by: sampling), extra)
   }
 
   /// A chat request with `messages`, or a completion request with `prompt`, as configured.
   public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
-                      model: String, sampling: Sampling) -> LLMRequest {
+                      model: String, sampling: Sampling, extraBody: JSONObject = [:]) -> LLMRequest {
     endpoint == .chat
-      ? .chat(messages(), model: model, sampling: sampling)
-      : .completion(prompt(), model: model, sampling: sampling)
+      ? .chat(messages(), model: model, sampling: sampling, extraBody: extraBody)
+      : .completion(prompt(), model: model, sampling: sampling, extraBody: extraBody)
   }
 
   /// One line of `--explain`: a setting, its effective value and where it came from.
@@ -82,7 +90,8 @@ public struct StageLLM: Sendable {
 
   /// Every setting of this stage's requests with its source, given the
   /// pipeline's `llm.model` / default model and `llm.sampling`.
-  public func explain(defaultModel: String, modelSource: String, pipelineSampling: Sampling) -> [Explained] {
+  public func explain(defaultModel: String, modelSource: String, pipelineSampling: Sampling,
+                      pipelineExtraBody: JSONObject = [:]) -> [Explained] {
     var lines = [Explained(key: "endpoint", value: endpoint.rawValue, source: endpointIsSet ? "stage" : "default")]
     lines.append(model.map { Explained(key: "model", value: $0, source: "stage") }
       ?? Explained(key: "model", value: defaultModel, source: modelSource))
@@ -94,6 +103,12 @@ public struct StageLLM: Sendable {
     for key in Sampling.keys {
       let found = layers.first { $0.1[key] != nil }
       lines.append(Explained(key: key, value: found?.1[key] ?? "not sent", source: found?.0 ?? "server default"))
+    }
+    var extraKeys = pipelineExtraBody.map(\.key)
+    for (key, _) in extraBody where !extraKeys.contains(key) { extraKeys.append(key) }
+    for key in extraKeys {
+      let (value, source) = extraBody[key].map { ($0, "stage extra_body") } ?? (pipelineExtraBody[key].map { ($0, "llm.extra_body") })!
+      lines.append(Explained(key: key, value: JSONWriter.string(value), source: source))
     }
     return lines
   }

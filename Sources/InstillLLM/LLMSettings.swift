@@ -30,6 +30,11 @@ public struct LLMSettings: Sendable {
   public var maxRateLimitWait = 900.0
   /// Defaults for every stage; a stage's `sampling` overrides them.
   public var sampling = Sampling()
+  /// Server-specific fields merged into every request body; a stage's `extra_body` overrides its keys.
+  public var extraBody: JSONObject = [:]
+  /// `local` only: one slot, one request at a time, no prompt cache, a seed per
+  /// request from its content, so a fresh rerun gets the same replies.
+  public var localReproducible = false
   /// `local` only: threads of llama-server and context tokens per parallel slot.
   public var localThreads: Int?
   public var localContextPerSlot = 2048
@@ -38,7 +43,7 @@ public struct LLMSettings: Sendable {
 
   public static let keys = [
     "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
-    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "sampling", "local",
+    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "extra_body", "sampling", "local",
   ]
 
   /// Reads the section; with no section, the embedded local model is used.
@@ -75,10 +80,22 @@ public struct LLMSettings: Sendable {
       s.sampling = try Sampling.parse(sampling)
       try sampling.finish()
     }
+    if let extra = map.node("extra_body") {
+      guard case .object(let object) = try extra.json() else { throw extra.error("expected a mapping of request fields") }
+      s.extraBody = object
+    }
     if let local = try map.map("local") {
       s.localThreads = try local.optionalInt("threads", in: 1...256)
       s.localContextPerSlot = try local.int("context_per_slot", default: 2048, in: 256...131_072)
+      s.localReproducible = try local.bool("reproducible", default: false)
       try local.finish()
+      if s.localReproducible {
+        if s.provider != .local { throw try map.require("local").error("reproducible is for provider local") }
+        if let set = map.node("max_concurrency"), s.maxConcurrency != 1 {
+          throw set.error("local.reproducible runs one request at a time; remove max_concurrency or set it to 1")
+        }
+        s.maxConcurrency = 1
+      }
     }
     try map.finish()
     return s

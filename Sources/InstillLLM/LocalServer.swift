@@ -181,6 +181,13 @@ public final class LocalBackend: LLMBackend {
   public var defaultModel: String { settings.model ?? LocalModel.modelName }
   public var defaultSampling: Sampling { settings.sampling }
   public var maxConcurrency: Int { settings.maxConcurrency }
+  /// In reproducible mode every request also says `cache_prompt: false`: llama-server's
+  /// prompt cache makes a reply depend on what its slot processed before.
+  public var defaultExtraBody: JSONObject {
+    var body = settings.extraBody
+    if settings.localReproducible { body["cache_prompt"] = .bool(false) }
+    return body
+  }
 
   func client() async throws -> OpenAIClient {
     if let client = state.withLock({ $0.client }) { return client }
@@ -196,7 +203,13 @@ public final class LocalBackend: LLMBackend {
   }
 
   public func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts) {
-    try await client().send(request)
+    guard settings.localReproducible, request.sampling.seed == nil, request.extraBody["seed"] == nil else {
+      return try await client().send(request)
+    }
+    // Without a seed llama-server draws a random one; this one follows from the request's content.
+    var seeded = request
+    seeded.sampling.seed = Int(UInt64(SHA256.hex(JSONWriter.bytes(.object(request.body))).prefix(8), radix: 16) ?? 0)
+    return try await client().send(seeded)
   }
 
   /// Stops the server (if it was started) and closes the client.

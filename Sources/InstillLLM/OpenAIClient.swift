@@ -14,6 +14,7 @@ public final class OpenAIClient: LLMBackend {
   public let baseURL: String
   public let defaultModel: String
   public let defaultSampling: Sampling
+  public var defaultExtraBody: JSONObject { settings.extraBody }
   public let maxConcurrency: Int
   let settings: LLMSettings
   let apiKey: String?

@@ -90,7 +90,8 @@ struct Validate: AsyncParsableCommand {
         continue
       }
       text += "\n"
-      let lines = stage.llm.explain(defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling)
+      let lines = stage.llm.explain(defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
+                                       pipelineExtraBody: settings.extraBody)
       let width = lines.map(\.key.count).max() ?? 0
       for line in lines {
         text += "  " + line.key.padding(toLength: width, withPad: " ", startingAt: 0)

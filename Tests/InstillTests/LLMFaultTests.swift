@@ -327,3 +327,57 @@ func gunzip(_ path: String) -> [UInt8] {
   }
   return out
 }
+
+/// `extra_body`: server-specific fields reach the endpoint and are part of the journal key.
+struct ExtraBodyTests {
+  @Test func extraFieldsAreSentMergedAndKeyTheJournal() async throws {
+    let dir = TempDir()
+    let bodies = RequestLog()
+    let server = try TestHTTPServer { _, _, body in
+      bodies.add(String(decoding: body, as: UTF8.self))
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+    defer { server.stop() }
+    dir.write("q.jsonl", (0..<6).map { "{\"instruction\":\"Question \($0)?\"}\n" }.joined())
+    func pipeline(stageExtra: String, dropTruncated: Bool = false) -> String {
+      dir.write("p.yaml", """
+        name: extra
+        llm:
+          provider: openai
+          base_url: \(server.baseURL)
+          model: fake
+          extra_body: {top_k: 20, chat_template_kwargs: {enable_thinking: false}, repetition_penalty: 1.1}
+        stages:
+          - kind: read
+            path: q.jsonl
+          - kind: generate
+            prompt: "{instruction}"
+            extra_body: \(stageExtra)
+            drop_truncated: \(dropTruncated)
+          - kind: export
+        """)
+    }
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline(stageExtra: "{top_k: 5, min_p: 0.1}"), "--run-dir", run)
+    #expect(bodies.count == 6)
+    for text in bodies.all {
+      let body = try JSONParser.parse(text).objectValue ?? [:]
+      #expect(body["top_k"] == .int(5), "the stage's value wins: \(text)")
+      #expect(body["min_p"] == .number("0.1"))
+      #expect(body["repetition_penalty"] == .number("1.1"))
+      #expect(body["chat_template_kwargs"] == .object(["enable_thinking": .bool(false)]))
+      #expect(body["model"] == .string("fake"))
+    }
+    // The stage recomputed with the same fields: every reply comes from the journal.
+    let same = pipeline(stageExtra: "{top_k: 5, min_p: 0.1}", dropTruncated: true)
+    try await instill(expect: 0, "run", same, "--run-dir", run, "--force-config")
+    #expect(bodies.count == 6)
+    #expect(try await stageStats(run, "generate")["llm"]?.objectValue?["answered_from_journal"]?.intValue == 6)
+    // Changed fields are other requests.
+    try await instill(expect: 0, "run", pipeline(stageExtra: "{top_k: 7}"), "--run-dir", run, "--force-config")
+    #expect(bodies.count == 12)
+    let stats = try await stageStats(run, "generate")
+    #expect(stats["llm"]?.objectValue?["answered_from_journal"]?.intValue == 0)
+    #expect(stats["llm"]?.objectValue?["requests_sent"]?.intValue == 6)
+  }
+}

@@ -93,6 +93,36 @@ public struct ConfigNode: @unchecked Sendable {
     return s.string == "null" || s.string == "~" || s.string.isEmpty
   }
 
+  /// The node as JSON, for values passed through to an endpoint (`extra_body`):
+  /// plain scalars that read as YAML 1.2 core numbers, booleans or null become
+  /// those; quoted scalars stay text; mapping keys keep their order.
+  public func json() throws(InstillError) -> JSONValue {
+    switch node {
+    case .scalar(let s):
+      guard s.style == .plain else { return .string(s.string) }
+      let text = s.string
+      if text == "null" || text == "~" || text.isEmpty { return .null }
+      if text == "true" || text == "True" || text == "TRUE" { return .bool(true) }
+      if text == "false" || text == "False" || text == "FALSE" { return .bool(false) }
+      if text.wholeMatch(of: /[-+]?[0-9]+/) != nil, let i = Int(text) { return .int(i) }
+      if text.wholeMatch(of: /[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?/) != nil, let d = Double(text) {
+        return .double(d)
+      }
+      return .string(text)
+    case .sequence:
+      var items: [JSONValue] = []
+      for item in try list() { items.append(try item.json()) }
+      return .array(items)
+    case .mapping:
+      let map = try mapping()
+      var fields: [(String, JSONValue)] = []
+      for key in map.keys { fields.append((key, try map.node(key)?.json() ?? .null)) }
+      return .object(JSONObject(fields))
+    case .alias:
+      throw error("YAML aliases are not supported here")
+    }
+  }
+
   /// The node as canonical JSON (keys sorted), used to fingerprint configuration.
   public var canonical: String {
     switch node {

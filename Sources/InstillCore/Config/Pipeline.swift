@@ -160,10 +160,10 @@ public struct Pipeline: Sendable {
   }
 
   /// The parts of the `llm` section that change what an LLM stage produces
-  /// (provider, model, sampling defaults), not how it is reached.
+  /// (provider, model, sampling defaults, extra request fields), not how it is reached.
   static func llmIdentity(_ llm: ConfigNode?) -> String {
     guard let llm, case .mapping(let map) = llm.node else { return "local" }
-    let relevant = ["provider", "model", "sampling"]
+    let relevant = ["provider", "model", "sampling", "extra_body"]
     return map.compactMap { (key, value) -> String? in
       guard case .scalar(let k) = key, relevant.contains(k.string) else { return nil }
       return k.string + "=" + ConfigNode(node: value, file: llm.file, path: "").canonical

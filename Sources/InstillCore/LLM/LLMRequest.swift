@@ -92,13 +92,21 @@ public struct LLMRequest: Sendable, Hashable {
   public var sampling: Sampling
   /// Tells apart repeated draws of the same prompt (e.g. several samples).
   public var draw: Int
+  /// Server-specific fields merged into the body (`extra_body`), e.g. `top_k`,
+  /// `min_p`, guided decoding or `chat_template_kwargs`; they replace fields of the
+  /// same name.
+  public var extraBody: JSONObject = [:]
 
-  public static func chat(_ messages: [ChatMessage], model: String, sampling: Sampling, draw: Int = 0) -> LLMRequest {
-    LLMRequest(endpoint: .chat, model: model, messages: messages, prompt: "", sampling: sampling, draw: draw)
+  public static func chat(_ messages: [ChatMessage], model: String, sampling: Sampling, draw: Int = 0,
+                          extraBody: JSONObject = [:]) -> LLMRequest {
+    LLMRequest(endpoint: .chat, model: model, messages: messages, prompt: "", sampling: sampling, draw: draw,
+               extraBody: extraBody)
   }
 
-  public static func completion(_ prompt: String, model: String, sampling: Sampling, draw: Int = 0) -> LLMRequest {
-    LLMRequest(endpoint: .completion, model: model, messages: [], prompt: prompt, sampling: sampling, draw: draw)
+  public static func completion(_ prompt: String, model: String, sampling: Sampling, draw: Int = 0,
+                                extraBody: JSONObject = [:]) -> LLMRequest {
+    LLMRequest(endpoint: .completion, model: model, messages: [], prompt: prompt, sampling: sampling, draw: draw,
+               extraBody: extraBody)
   }
 
   /// The JSON body sent to the server.
@@ -112,7 +120,9 @@ public struct LLMRequest: Sendable, Hashable {
     }
     fields += sampling.jsonFields
     fields.append(("stream", .bool(false)))
-    return JSONObject(fields)
+    var body = JSONObject(fields)
+    for (key, value) in extraBody { body[key] = value }
+    return body
   }
 
   /// A stable identity over the full content (endpoint kind, model, prompt or
@@ -198,6 +208,10 @@ public struct LLMFailure: Error, Sendable, CustomStringConvertible {
   public var description: String { "\(kind): \(message)" }
 }
 
+extension LLMBackend {
+  public var defaultExtraBody: JSONObject { [:] }
+}
+
 /// What a backend reports per request, besides the outcome.
 public struct LLMAttempts: Sendable {
   public var retries = 0
@@ -213,6 +227,8 @@ public protocol LLMBackend: Sendable {
   var defaultModel: String { get }
   /// The `llm` section's sampling defaults; a stage's own `sampling` overrides them.
   var defaultSampling: Sampling { get }
+  /// The `llm` section's `extra_body`; a stage's own `extra_body` overrides its keys.
+  var defaultExtraBody: JSONObject { get }
   /// How many requests the backend runs at once; stages keep this many in flight.
   var maxConcurrency: Int { get }
   func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts)

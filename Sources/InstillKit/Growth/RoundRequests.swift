@@ -17,13 +17,13 @@ struct RoundPrompt: Sendable {
 /// flight) and returns the results in prompt order, never arrival order.
 func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl)
   async throws -> [Result<LLMResponse, LLMFailure>] {
-  let (model, sampling) = llm.resolved(for: session)
+  let (model, sampling, extraBody) = llm.resolved(for: session)
   var results: [Result<LLMResponse, LLMFailure>] = []
   try await forEachInOrder(prompts, limit: session.backend.maxConcurrency, control: control) { prompt, _ in
     var seeded = sampling
     if seeded.seed == nil { seeded.seed = prompt.seed }
     return try await session.send(llm.request(chat: [.user(prompt.text)], completion: prompt.text, model: model,
-                                              sampling: seeded))
+                                              sampling: seeded, extraBody: extraBody))
   } consume: { result, _ in results.append(result) }
   return results
 }
