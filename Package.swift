@@ -58,6 +58,12 @@ let package = Package(
       dependencies: ["InstillCore", "InstillKit"],
       path: "Sources/Methods/SelfInstruct",
       swiftSettings: strict),
+    // Evol-Instruct.
+    .target(
+      name: "InstillEvolInstruct",
+      dependencies: ["InstillCore", "InstillKit", .product(name: "Yams", package: "Yams")],
+      path: "Sources/Methods/EvolInstruct",
+      swiftSettings: strict),
     // Built-in stages: read, filter, export, generate, dedup.
     .target(
       name: "InstillStages",
@@ -66,6 +72,7 @@ let package = Package(
     .executableTarget(
       name: "instill",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
+                     "InstillEvolInstruct",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -86,7 +93,7 @@ let package = Package(
     .testTarget(
       name: "InstillTests",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
-                     "InstillTestSupport",
+                     "InstillEvolInstruct", "InstillTestSupport",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],

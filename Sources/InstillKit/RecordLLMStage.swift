@@ -62,11 +62,12 @@ public struct RecordCall: Sendable {
   let context: StageContext
 
   /// A chat or completion request (as the stage's `endpoint` says) with the
-  /// resolved model and sampling, or `sampling` when given.
+  /// resolved model and sampling, or `sampling` when given. `draw` tells apart
+  /// deliberate repeats of the same request (it is part of the journal key only).
   public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
-                      sampling: Sampling? = nil) -> LLMRequest {
+                      sampling: Sampling? = nil, draw: Int = 0) -> LLMRequest {
     llm.request(chat: messages(), completion: prompt(), model: model, sampling: sampling ?? self.sampling,
-                extraBody: extraBody)
+                extraBody: extraBody, draw: draw)
   }
 
   /// Sends a request (or answers it from the journal). A final failure is
@@ -78,6 +79,12 @@ public struct RecordCall: Sendable {
   /// Random choices for this record: the pipeline seed, the stage, the shard and
   /// the record's position decide them, never time or arrival order.
   public func random() -> SeededRandom { context.random(item: UInt64(index)) }
+
+  /// Random choices keyed by something stabler than the position (e.g. the
+  /// record's id) and an item: the pipeline seed and the stage decide the rest.
+  public func random(key: String, item: UInt64) -> SeededRandom {
+    SeededRandom(seed: context.seed, stream: "\(context.stageName)/\(key)", item: item)
+  }
 }
 
 /// Where `finish` puts the outcome of one record: output records, drops and

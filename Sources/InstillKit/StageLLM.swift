@@ -75,10 +75,10 @@ public struct StageLLM: Sendable {
 
   /// A chat request with `messages`, or a completion request with `prompt`, as configured.
   public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
-                      model: String, sampling: Sampling, extraBody: JSONObject = [:]) -> LLMRequest {
+                      model: String, sampling: Sampling, extraBody: JSONObject = [:], draw: Int = 0) -> LLMRequest {
     endpoint == .chat
-      ? .chat(messages(), model: model, sampling: sampling, extraBody: extraBody)
-      : .completion(prompt(), model: model, sampling: sampling, extraBody: extraBody)
+      ? .chat(messages(), model: model, sampling: sampling, draw: draw, extraBody: extraBody)
+      : .completion(prompt(), model: model, sampling: sampling, draw: draw, extraBody: extraBody)
   }
 
   /// One line of `--explain`: a setting, its effective value and where it came from.

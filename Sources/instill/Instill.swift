@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import InstillCore
 import InstillRunner
+import InstillEvolInstruct
 import InstillSelfInstruct
 import InstillStages
 import Logging
@@ -24,6 +25,7 @@ func stageCatalog() -> StageCatalog {
   var catalog = StageCatalog()
   catalog.registerBuiltins()
   catalog.registerSelfInstruct()
+  catalog.registerEvolInstruct()
   return catalog
 }
 

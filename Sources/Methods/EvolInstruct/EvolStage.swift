@@ -1,0 +1,216 @@
+import InstillCore
+import InstillKit
+
+/// `kind: evol_instruct` — Evol-Instruct as the paper describes it: for each
+/// record, `rounds` rounds; each round picks an operation (seeded by the
+/// pipeline seed, the record's id and the round; weights configurable), asks for
+/// the evolved instruction, checks it (empty, unchanged, copied prompt), asks a
+/// judge whether it gained information over its parent, asks for its answer,
+/// and checks the answer (a short apology, only stop words). A successful
+/// evolution becomes the parent of the next round; a failed one leaves the
+/// parent in place to be evolved again. A map stage: lineages are independent.
+///
+/// Records in are evolution attempts (plus the root when `include_roots`), so
+/// in = out + every rule's drops + `llm_failed:KIND` (+ `not_last` with `emit: last`).
+public struct EvolStage: RecordLLMStage {
+  public enum Emit: String, Sendable, CaseIterable { case all, last }
+  public enum JudgeFailure: String, Sendable, CaseIterable { case keep, drop }
+
+  public var operations: OperationSet
+  public var rounds = 4
+  public var weights: [String: Double] = [:]
+  public var emit = Emit.all
+  public var includeRoots = false
+  public var judgeFailure = JudgeFailure.drop
+  /// The evolving request's decoding (the paper's: temperature 1, top_p 0.95, max_tokens 2048).
+  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.95, maxTokens: 2048),
+                            perRequestFallback: ["seed": "drawn per record and round from the pipeline seed"])
+  public var answerSampling = Sampling(temperature: 1, topP: 0.95, maxTokens: 2048)
+  public var judgeSampling = Sampling(temperature: 0, maxTokens: 8)
+
+  public init(operations: OperationSet) { self.operations = operations }
+
+  public static let filters = ["truncated"] + EvolRules.filterNames
+  public var filterNames: [String] { Self.filters }
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("evol_instruct") { params, context throws(InstillError) in
+      let opsNode = params.node("operations")
+      let opsName = try opsNode?.string() ?? "general"
+      let set: OperationSet
+      if OperationSet.builtinNames.contains(opsName) {
+        set = try OperationSet.named(opsName)
+      } else if let opsNode {
+        set = try OperationSet.named(try context.inputFile(opsNode))
+      } else {
+        set = try OperationSet.named("general")
+      }
+      var s = EvolStage(operations: set)
+      try s.llm.parse(params)
+      s.rounds = try params.int("rounds", default: s.rounds, in: 1...100)
+      if let map = try params.map("weights") {
+        for key in map.keys {
+          guard set.operations.contains(where: { $0.name == key }) else {
+            throw (map.node(key) ?? map.owner).error("no operation '\(key)' in the set (operations: "
+              + set.operations.map(\.name).joined(separator: ", ") + ")")
+          }
+          s.weights[key] = try map.double(key, default: 1, in: 0...1_000_000)
+        }
+        try map.finish()
+        if set.operations.allSatisfy({ (s.weights[$0.name] ?? $0.weight) == 0 }) {
+          throw map.owner.error("every operation has weight 0")
+        }
+      }
+      s.emit = Emit(rawValue: try params.choice("emit", Emit.allCases.map(\.rawValue), default: "all")) ?? .all
+      s.includeRoots = try params.bool("include_roots", default: false)
+      s.judgeFailure = JudgeFailure(rawValue: try params.choice("judge_failure", JudgeFailure.allCases.map(\.rawValue),
+                                                               default: "drop")) ?? .drop
+      if let map = try params.map("answer_sampling") { s.answerSampling = s.answerSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
+      if let map = try params.map("judge_sampling") { s.judgeSampling = s.judgeSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
+      return s
+    }
+  }
+
+  public func work(on record: Record, _ call: RecordCall) async throws -> [EvolAttempt] {
+    let rootID = record.id ?? "\(call.index)"
+    var current = EvolPrompts.evolvable(instruction: record.instruction, input: record.input)
+    var attempts: [EvolAttempt] = []
+    let defaults = call.session.backend.defaultSampling
+    for round in 1...rounds {
+      var random = call.random(key: rootID, item: UInt64(round))
+      let operation = operations.pick(&random, weights: weights)
+      var attempt = EvolAttempt(round: round, operation: operation.name, parent: current)
+      var sampling = call.sampling
+      if sampling.seed == nil { sampling.seed = Int(random.next() >> 33) }
+      attempt.outcome = try await evolveOnce(&attempt, operation: operation, sampling: sampling, call: call,
+                                             defaults: defaults)
+      if case .success = attempt.outcome, let evolved = attempt.evolved { current = evolved }
+      attempts.append(attempt)
+    }
+    return attempts
+  }
+
+  /// Evolve, check, judge, answer, check: stops at the first failure.
+  func evolveOnce(_ a: inout EvolAttempt, operation: EvolOperation, sampling: Sampling, call: RecordCall,
+                  defaults: Sampling) async throws -> EvolAttempt.Outcome {
+    let prompt = operation.render(a.parent)
+    let evolvedReply: LLMResponse
+    // A failed round evolves the same parent again: the round keeps the requests apart.
+    switch try await call.send(call.request(chat: [.user(prompt)], completion: prompt, sampling: sampling, draw: a.round)) {
+    case .failure(let f): return .failed(kind: f.kind, passed: 0)
+    case .success(let r): evolvedReply = r
+    }
+    let evolved = evolvedReply.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    a.evolved = evolved
+    if evolvedReply.truncated { return .dropped(filter: "truncated", reason: "cut_by_length_limit") }
+    if let (filter, reason) = EvolRules.checkEvolved(evolved, parent: a.parent, markers: operations.markers) {
+      return .dropped(filter: filter, reason: reason)
+    }
+    switch try await call.send(call.request(chat: EvolPrompts.judgeMessages(first: a.parent, second: evolved),
+                                            completion: EvolPrompts.judgePrompt(first: a.parent, second: evolved),
+                                            sampling: defaults.overridden(by: judgeSampling))) {
+    case .failure(let f): return .failed(kind: f.kind, passed: 4)
+    case .success(let r): a.judge = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    switch EvolRules.judgement(a.judge ?? "") {
+    case .equal: return .dropped(filter: "no_information_gain", reason: "judged_equal")
+    case .unparseable:
+      a.judgeUnparseable = true
+      if judgeFailure == .drop { return .dropped(filter: "no_information_gain", reason: "judge_unparseable") }
+    case .notEqual: break
+    }
+    switch try await call.send(call.request(chat: [.user(evolved)], completion: evolved,
+                                            sampling: defaults.overridden(by: answerSampling))) {
+    case .failure(let f): return .failed(kind: f.kind, passed: 5)
+    case .success(let r):
+      a.answer = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+      a.answerTruncated = r.truncated
+    }
+    if let (filter, reason) = EvolRules.checkResponse(a.answer ?? "") { return .dropped(filter: filter, reason: reason) }
+    return .success
+  }
+
+  public func finish(_ attempts: [EvolAttempt], _ record: Record, _ sink: RecordSink) throws {
+    let rootID = record.id ?? sink.fallbackID
+    sink.inputs = attempts.count + (includeRoots ? 1 : 0)
+    if includeRoots {
+      var root = record
+      var meta = root.meta
+      meta["method"] = .string("evol_instruct")
+      meta["round"] = .int(0)
+      root.meta = meta
+      try sink.emit(root)
+    }
+    let lastSuccess = attempts.lastIndex { if case .success = $0.outcome { true } else { false } }
+    var parentID = rootID
+    for (i, a) in attempts.enumerated() {
+      sink.count("round_\(a.round).tried")
+      sink.count("operation.\(a.operation).tried")
+      switch a.outcome {
+      case .failed(let kind, let passed):
+        for name in Self.filters.prefix(passed) { sink.filter(name, kept: true) }
+        sink.count("round_\(a.round).llm_failed")
+        sink.drop("llm_failed:\(kind)")
+      case .dropped(let filter, let reason):
+        let position = Self.filters.firstIndex(of: filter) ?? 0
+        for name in Self.filters.prefix(position) { sink.filter(name, kept: true) }
+        let example: String
+        switch filter {
+        case "sorry_short", "stopwords_only": example = a.answer ?? ""
+        case "no_information_gain": example = "judge: \(a.judge ?? "") | \(a.evolved ?? "")"
+        default: example = a.evolved ?? ""
+        }
+        sink.filter(filter, kept: false, reason: reason, example: example)
+        sink.count("round_\(a.round).dropped.\(filter)")
+      case .success:
+        for name in Self.filters { sink.filter(name, kept: true) }
+        sink.count("round_\(a.round).succeeded")
+        sink.count("operation.\(a.operation).succeeded")
+        if a.judgeUnparseable { sink.count("judge_unparseable_kept") }
+        let id = "\(rootID)-e\(a.round)"
+        defer { parentID = id }
+        guard emit == .all || i == lastSuccess else { sink.drop("not_last"); continue }
+        try sink.emit(evolvedRecord(a, id: id, rootID: rootID, parentID: parentID, rootInput: record.input, model: sink.model))
+      }
+    }
+  }
+
+  func evolvedRecord(_ a: EvolAttempt, id: String, rootID: String, parentID: String, rootInput: String, model: String) -> Record {
+    let (instruction, input) = EvolPrompts.split(a.evolved ?? "", rootInput: rootInput)
+    var record = Record(["id": .string(id), "instruction": .string(instruction), "input": .string(input),
+                         "output": .string(a.answer ?? "")])
+    var meta: JSONObject = [
+      "method": .string("evol_instruct"), "root": .string(rootID), "parent": .string(parentID), "round": .int(a.round),
+      "operation": .string(a.operation), "judge": .string(a.judge ?? ""), "model": .string(model),
+    ]
+    if a.answerTruncated { meta["truncated"] = .bool(true) }
+    record.meta = meta
+    return record
+  }
+}
+
+/// One round of one lineage: what was asked and how it ended.
+public struct EvolAttempt: Sendable {
+  public enum Outcome: Sendable {
+    case success
+    /// An elimination rule (a filter) dropped it.
+    case dropped(filter: String, reason: String)
+    /// A request failed after its retries; `passed` filters were passed before it.
+    case failed(kind: String, passed: Int)
+  }
+  public var round: Int
+  public var operation: String
+  public var parent: String
+  public var evolved: String?
+  public var judge: String?
+  public var judgeUnparseable = false
+  public var answer: String?
+  public var answerTruncated = false
+  public var outcome = Outcome.success
+
+  public init(round: Int, operation: String, parent: String) {
+    self.round = round
+    self.operation = operation
+    self.parent = parent
+  }
+}
