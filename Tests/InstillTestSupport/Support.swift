@@ -224,3 +224,30 @@ public func launchInstill(_ arguments: [String], stderr: Any? = nil) throws -> P
   try process.run()
   return process
 }
+
+/// Copies every stage's `journal/` folder of a run into a fresh run directory,
+/// so running the same pipeline there replays the recorded responses.
+public func copyJournals(from run: String, to replay: String) throws {
+  try FileManager.default.createDirectory(atPath: replay + "/stages", withIntermediateDirectories: true)
+  for folder in FileSystem.list(run + "/stages") where FileSystem.exists(run + "/stages/\(folder)/journal") {
+    try FileManager.default.createDirectory(atPath: replay + "/stages/" + folder, withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: run + "/stages/\(folder)/journal", toPath: replay + "/stages/\(folder)/journal")
+  }
+}
+
+/// Loads an exported `data/` folder with Python's `datasets` (offline) and
+/// returns the train split's size and the first record's columns.
+public func loadWithDatasets(_ data: String, scratch: String) async throws -> (status: Int32, train: Int?, columns: [String], stderr: String) {
+  let script = """
+    import json, sys
+    from datasets import load_dataset
+    ds = load_dataset(sys.argv[1])
+    print(json.dumps({"train": len(ds["train"]), "columns": ds["train"].column_names}))
+    """
+  let python = try await runProgram("/usr/bin/env", ["python3", "-c", script, data],
+                                    environment: ["HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": scratch,
+                                                  "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"])
+  let object = (try? JSONParser.parse(python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)))?.objectValue
+  return (python.status, object?["train"]?.intValue,
+          object?["columns"]?.arrayValue?.compactMap(\.stringValue) ?? [], String(python.stderr.suffix(2000)))
+}
