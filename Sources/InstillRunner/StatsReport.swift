@@ -105,12 +105,32 @@ public struct StatsReport: Codable, Sendable {
           }
         }
       }
-      for (name, n) in s.stats.counters.sorted(by: { $0.key < $1.key }) {
-        out += "  \(name): \(n)\n"
-      }
+      out += Self.counterText(s.stats.counters)
       if let p50 = s.stats.llm.latencyPercentile(0.5), let p95 = s.stats.llm.latencyPercentile(0.95) {
         out += "  latency p50 ≤ \(Int(p50)) ms, p95 ≤ \(Int(p95)) ms\n"
       }
+    }
+    return out
+  }
+
+  /// Plain counters one per line; counters named `family.row.column` (e.g.
+  /// `round.1.tried`, `operation.deepen.succeeded`) as one table per family.
+  static func counterText(_ counters: [String: Int]) -> String {
+    var out = ""
+    var tables: [String: [String: [String: Int]]] = [:]
+    for (name, n) in counters.sorted(by: { $0.key < $1.key }) {
+      let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
+      guard parts.count == 3 else { out += "  \(name): \(n)\n"; continue }
+      tables[parts[0], default: [:]][parts[1], default: [:]][parts[2]] = n
+    }
+    for (family, rows) in tables.sorted(by: { $0.key < $1.key }) {
+      let leading = ["tried", "succeeded"]
+      let others = Set(rows.values.flatMap(\.keys)).subtracting(leading).sorted()
+      let columns = leading.filter { c in rows.values.contains { $0[c] != nil } } + others
+      var table = [[family] + columns]
+      let names = rows.keys.sorted { a, b in Int(a).flatMap { x in Int(b).map { x < $0 } } ?? (a < b) }
+      for row in names { table.append([row] + columns.map { rows[row]?[$0].map(String.init) ?? "0" }) }
+      out += Self.align(table).split(separator: "\n").map { "  " + $0 + "\n" }.joined()
     }
     return out
   }

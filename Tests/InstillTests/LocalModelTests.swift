@@ -345,9 +345,9 @@ struct LocalModelTests {
     let stats = try await stageStats(run, "evol_instruct")
     let counters = stats["counters"]?.objectValue ?? [:]
     for round in 1...2 {
-      let tried = counters["round_\(round).tried"]?.intValue ?? -1
-      let succeeded = counters["round_\(round).succeeded"]?.intValue ?? 0
-      let dropped = counters.filter { $0.key.hasPrefix("round_\(round).dropped.") || $0.key == "round_\(round).llm_failed" }
+      let tried = counters["round.\(round).tried"]?.intValue ?? -1
+      let succeeded = counters["round.\(round).succeeded"]?.intValue ?? 0
+      let dropped = counters.filter { $0.key.hasPrefix("round.\(round).") && !$0.key.hasSuffix(".tried") && !$0.key.hasSuffix(".succeeded") }
         .reduce(0) { $0 + ($1.value.intValue ?? 0) }
       #expect(tried == 20, "round \(round): \(counters)")
       #expect(tried == succeeded + dropped, "round \(round): \(counters)")

@@ -144,12 +144,12 @@ public struct EvolStage: RecordLLMStage {
     let lastSuccess = attempts.lastIndex { if case .success = $0.outcome { true } else { false } }
     var parentID = rootID
     for (i, a) in attempts.enumerated() {
-      sink.count("round_\(a.round).tried")
+      sink.count("round.\(a.round).tried")
       sink.count("operation.\(a.operation).tried")
       switch a.outcome {
       case .failed(let kind, let passed):
         for name in Self.filters.prefix(passed) { sink.filter(name, kept: true) }
-        sink.count("round_\(a.round).llm_failed")
+        sink.count("round.\(a.round).llm_failed")
         sink.drop("llm_failed:\(kind)")
       case .dropped(let filter, let reason):
         let position = Self.filters.firstIndex(of: filter) ?? 0
@@ -161,10 +161,10 @@ public struct EvolStage: RecordLLMStage {
         default: example = a.evolved ?? ""
         }
         sink.filter(filter, kept: false, reason: reason, example: example)
-        sink.count("round_\(a.round).dropped.\(filter)")
+        sink.count("round.\(a.round).\(filter)")
       case .success:
         for name in Self.filters { sink.filter(name, kept: true) }
-        sink.count("round_\(a.round).succeeded")
+        sink.count("round.\(a.round).succeeded")
         sink.count("operation.\(a.operation).succeeded")
         if a.judgeUnparseable { sink.count("judge_unparseable_kept") }
         let id = "\(rootID)-e\(a.round)"
