@@ -64,6 +64,12 @@ let package = Package(
       dependencies: ["InstillCore", "InstillKit", .product(name: "Yams", package: "Yams")],
       path: "Sources/Methods/EvolInstruct",
       swiftSettings: strict),
+    // Unnatural Instructions.
+    .target(
+      name: "InstillUnnatural",
+      dependencies: ["InstillCore", "InstillKit", "InstillRouge"],
+      path: "Sources/Methods/Unnatural",
+      swiftSettings: strict),
     // Built-in stages: read, filter, export, generate, dedup.
     .target(
       name: "InstillStages",
@@ -72,7 +78,7 @@ let package = Package(
     .executableTarget(
       name: "instill",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
-                     "InstillEvolInstruct",
+                     "InstillEvolInstruct", "InstillUnnatural",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -93,7 +99,7 @@ let package = Package(
     .testTarget(
       name: "InstillTests",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
-                     "InstillEvolInstruct", "InstillTestSupport",
+                     "InstillEvolInstruct", "InstillUnnatural", "InstillTestSupport",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],

@@ -8,7 +8,7 @@ import InstillCore
 /// - `alpaca`: a JSON list of `{instruction, input, output}`;
 /// - `jsonl`: any JSON lines (or .jsonl.gz); `fields` maps our field names to yours.
 public struct ReadStage: GlobalStage {
-  public enum Format: String, Sendable, CaseIterable { case selfInstruct = "self_instruct", alpaca, jsonl }
+  public enum Format: String, Sendable, CaseIterable { case selfInstruct = "self_instruct", alpaca, jsonl, unnatural }
 
   public let path: String
   public let format: Format
@@ -102,6 +102,19 @@ public struct ReadStage: GlobalStage {
         try body(record)
         n += 1
       }
+    case .unnatural:
+      let reader = try RecordReader(path: path)
+      defer { reader.close() }
+      var line = 0
+      while let source = try reader.read() {
+        let where_ = Location(file: path, line: reader.lineNumber, prefix: "")
+        for record in try unnaturalExamples(source.fields, where_, line: line) {
+          if let limit, n >= limit { return n }
+          try body(record)
+          n += 1
+        }
+        line += 1
+      }
     case .selfInstruct, .jsonl:
       let reader = try RecordReader(path: path)
       defer { reader.close() }
@@ -116,6 +129,41 @@ public struct ReadStage: GlobalStage {
       }
     }
     return n
+  }
+
+  /// Unnatural Instructions' `core_data.jsonl` / `full_data.jsonl` line: every
+  /// instance (and reformulation) becomes a record with `constraints` and
+  /// `instruction_with_input`; our seed files add `seed_set`.
+  private func unnaturalExamples(_ object: JSONObject, _ at: Location, line: Int) throws(InstillError) -> [Record] {
+    let instruction = try at.string(object, "instruction")
+    guard case .array(let instances)? = object["instances"], !instances.isEmpty else {
+      throw at.error("expected a non-empty list of {input, constraints, output}", field: "instances")
+    }
+    var records: [Record] = []
+    func add(_ item: JSONValue, field: String, index: Int, base: String?) throws(InstillError) {
+      guard case .object(let o) = item else { throw at.error("expected an object", field: "\(field)[\(index)]") }
+      let sub = Location(file: at.file, line: at.line, prefix: "\(field)[\(index)].")
+      var record = Record()
+      let suffix = field == "instances" ? "\(index)" : "r\(index)"
+      record.id = (object["id"]?.stringValue ?? "\(idPrefix)-\(line)") + "-" + suffix
+      record["instruction"] = .string(try sub.string(o, "instruction", optional: true) ?? base ?? instruction)
+      record["input"] = .string(try sub.string(o, "input", optional: true) ?? "")
+      record["output"] = .string(try sub.string(o, "output", optional: true) ?? "")
+      record["constraints"] = .string(try sub.string(o, "constraints", optional: true) ?? "None")
+      if let withInput = try sub.string(o, "instruction_with_input", optional: true) {
+        record["instruction_with_input"] = .string(withInput)
+      }
+      var meta: JSONObject = ["source": .string("unnatural")]
+      if let set = object["seed_set"] { meta["seed_set"] = set }
+      if field == "reformulations" { meta["reformulation"] = .bool(true) }
+      record.meta = meta
+      records.append(record)
+    }
+    for (i, item) in instances.enumerated() { try add(item, field: "instances", index: i, base: instruction) }
+    if case .array(let reformulations)? = object["reformulations"] {
+      for (i, item) in reformulations.enumerated() { try add(item, field: "reformulations", index: i, base: nil) }
+    }
+    return records
   }
 
   private func idOf(_ object: JSONObject, n: Int) throws(InstillError) -> String {

@@ -4,6 +4,7 @@ import InstillCore
 import InstillRunner
 import InstillEvolInstruct
 import InstillSelfInstruct
+import InstillUnnatural
 import InstillStages
 import Logging
 
@@ -26,6 +27,7 @@ func stageCatalog() -> StageCatalog {
   catalog.registerBuiltins()
   catalog.registerSelfInstruct()
   catalog.registerEvolInstruct()
+  catalog.registerUnnatural()
   return catalog
 }
 

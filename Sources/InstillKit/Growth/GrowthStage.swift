@@ -30,10 +30,20 @@ public protocol GrowthStage: GlobalStage, LLMStage {
   var parseFilterNames: [String] { get }
   /// Filters between parsing and the pool, in order.
   var candidateFilters: FilterChain { get }
+  /// The same, for filters that depend on the seeds (default: `candidateFilters`).
+  func candidateFilters(seeds: [Record]) -> FilterChain
+  /// True (default) to screen candidates with the ROUGE-L pool.
+  var usesSimilarityPool: Bool { get }
+  /// True to drop a candidate whose `duplicateKey` an accepted record has (filter `duplicate`).
+  var dropsDuplicates: Bool { get }
+  /// The identity of a record for `dropsDuplicates` (default: instruction and input).
+  func duplicateKey(_ record: Record) -> String
   /// Throws an input error when the seeds cannot feed the prompts.
   func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError)
   /// One prompt of a round, from the seeds and the records accepted so far.
   func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> String
+  /// The chat messages for a prompt (default: the prompt as one user message).
+  func chatMessages(for prompt: String) -> [ChatMessage]
   /// The candidates in the reply to prompt `prompt` of `round`, in order.
   func candidates(in response: LLMResponse, round: Int, prompt: Int, stats: StatsRecorder) -> [GrowthCandidate]
   /// Called once the set is grown (e.g. to pass the seeds on).
@@ -42,6 +52,11 @@ public protocol GrowthStage: GlobalStage, LLMStage {
 
 extension GrowthStage {
   public var parseFilterNames: [String] { [] }
+  public var usesSimilarityPool: Bool { true }
+  public func chatMessages(for prompt: String) -> [ChatMessage] { [.user(prompt)] }
+  public func candidateFilters(seeds: [Record]) -> FilterChain { candidateFilters }
+  public var dropsDuplicates: Bool { false }
+  public func duplicateKey(_ record: Record) -> String { record.instruction + "\u{1}" + record.input }
   public var outputRecordsPerShard: Int { growth.recordsPerShard }
   public func finish(seeds: [Record], output: ShardedOutput, stats: StatsRecorder) throws {}
 
@@ -53,9 +68,11 @@ extension GrowthStage {
     let session = try context.llmSession()
     defer { session.close() }
     let model = llm.resolved(for: session).model
-    let filters = candidateFilters
-    context.stats.declareFilters(parseFilterNames + filters.names + ["rouge_l"])
-    let pool = SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold)
+    let filters = candidateFilters(seeds: seeds)
+    context.stats.declareFilters(parseFilterNames + filters.names + (dropsDuplicates ? ["duplicate"] : [])
+      + (usesSimilarityPool ? ["rouge_l"] : []))
+    let pool = usesSimilarityPool ? SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold) : nil
+    var seen = Set<String>()
     var accepted: [Record] = []
     var round = 0
     while accepted.count < growth.target {
@@ -68,14 +85,17 @@ extension GrowthStage {
         var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         return RoundPrompt(prompt(seeds: seeds, accepted: accepted, random: &random), random: &random)
       }
-      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control)
+      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control,
+                                        chat: chatMessages(for:))
       for (k, result) in replies.enumerated() {
         guard accepted.count < growth.target else { break }  // replies past the target are journaled, not used
         guard case .success(let response) = result else { continue }  // counted under llm.failed
         for candidate in candidates(in: response, round: round, prompt: k, stats: context.stats) {
           guard accepted.count < growth.target else { break }
           context.stats.recordIn()
-          guard let record = screen(candidate, filters: filters, pool: pool, stats: context.stats) else { continue }
+          guard let record = screen(candidate, filters: filters, pool: pool, seen: &seen, stats: context.stats) else {
+            continue
+          }
           var kept = record
           kept.meta = ["method": .string(methodName), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
           try output.write(kept)
@@ -91,7 +111,8 @@ extension GrowthStage {
   }
 
   /// The candidate with its similarity fields when every check keeps it.
-  func screen(_ candidate: GrowthCandidate, filters: FilterChain, pool: SimilarityPool, stats: StatsRecorder) -> Record? {
+  func screen(_ candidate: GrowthCandidate, filters: FilterChain, pool: SimilarityPool?, seen: inout Set<String>,
+              stats: StatsRecorder) -> Record? {
     switch candidate {
     case .rejected(let passed, let filter, let reason, let example):
       for name in passed { stats.filter(name, kept: true) }
@@ -100,6 +121,12 @@ extension GrowthStage {
     case .candidate(var record, let passed):
       for name in passed { stats.filter(name, kept: true) }
       guard filters.keep(record, stats: stats) else { return nil }
+      if dropsDuplicates {
+        let fresh = seen.insert(duplicateKey(record)).inserted
+        stats.filter("duplicate", kept: fresh, reason: "same_instruction_and_input", example: record.instruction)
+        guard fresh else { return nil }
+      }
+      guard let pool else { return record }
       let verdict = pool.admit(record.instruction, stats: stats)
       guard verdict.kept else { return nil }
       // Like the originals: the ten most similar pool texts and the mean similarity over the pool.

@@ -15,14 +15,15 @@ struct RoundPrompt: Sendable {
 
 /// Sends one round's prompts concurrently (at most the backend's concurrency in
 /// flight) and returns the results in prompt order, never arrival order.
-func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl)
+func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl,
+               chat: @escaping @Sendable (String) -> [ChatMessage] = { [.user($0)] })
   async throws -> [Result<LLMResponse, LLMFailure>] {
   let (model, sampling, extraBody) = llm.resolved(for: session)
   var results: [Result<LLMResponse, LLMFailure>] = []
   try await forEachInOrder(prompts, limit: session.backend.maxConcurrency, control: control) { prompt, _ in
     var seeded = sampling
     if seeded.seed == nil { seeded.seed = prompt.seed }
-    return try await session.send(llm.request(chat: [.user(prompt.text)], completion: prompt.text, model: model,
+    return try await session.send(llm.request(chat: chat(prompt.text), completion: prompt.text, model: model,
                                               sampling: seeded, extraBody: extraBody))
   } consume: { result, _ in results.append(result) }
   return results

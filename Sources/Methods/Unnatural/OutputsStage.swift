@@ -1,0 +1,45 @@
+import InstillCore
+import InstillKit
+
+/// `kind: unnatural_outputs` — the output of each generated example, asked
+/// greedily with the instruction, the input and the constraints. The
+/// constraints guide the answer but are not part of the training input; they
+/// stay in the record. An empty output is dropped (`empty_output`).
+public struct OutputsStage: OneRequestStage {
+  public var llm = StageLLM(sampling: Sampling(temperature: 0, maxTokens: 512))
+
+  public init() {}
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("unnatural_outputs") { params, _ throws(InstillError) in
+      var s = OutputsStage()
+      try s.llm.parse(params)
+      return s
+    }
+  }
+
+  static let system = "Carry out the instruction on the input. Keep to the constraints on the output. "
+    + "Reply with the output only."
+
+  public static func prompt(_ record: Record) -> String {
+    let constraints = record.string("constraints") ?? "None"
+    return "Instruction: \(record.instruction)\nInput: \(record.input)\nConstraints: \(constraints)\nOutput:"
+  }
+
+  public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
+    .send(call.request(chat: [.system(Self.system), .user(Self.prompt(record))],
+                       completion: Self.system + "\n\n" + Self.prompt(record)))
+  }
+
+  public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
+    let text = response.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    if text.isEmpty { return sink.drop("empty_output") }
+    var out = record
+    out["output"] = .string(text)
+    var meta = out.meta
+    meta["outputs_model"] = .string(sink.model)
+    if response.truncated { meta["truncated"] = .bool(true) }
+    out.meta = meta
+    try sink.emit(out)
+  }
+}
