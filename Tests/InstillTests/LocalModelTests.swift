@@ -415,6 +415,78 @@ struct LocalModelTests {
                                      "higher_complexity"]))
   }
 
+  /// Unnatural Instructions on the real model: 30 core examples (killed with
+  /// SIGKILL mid-core and resumed), outputs, 2 paraphrases each, filters,
+  /// dedup, export. Counts add up, the exported user turns carry the input put
+  /// into the paraphrase, and the dataset loads with `datasets`.
+  @Test func unnaturalInstructionsResumedAfterKillNine() async throws {
+    let dir = TempDir()
+    let p = dir.write("unnatural.yaml", """
+      name: unnatural
+      seed: 5
+      llm:
+        provider: local
+        max_concurrency: 4
+        local: {threads: 2, context_per_slot: 2048}
+      stages:
+        - kind: read
+          path: \(repositoryPath("Seeds/unnatural/seed_sets.jsonl"))
+          format: unnatural
+        - kind: unnatural_core
+          target: 30
+          prompts_per_round: 4
+          sampling: {max_tokens: 160}
+        - kind: unnatural_outputs
+          sampling: {max_tokens: 96}
+        - kind: unnatural_paraphrase
+          paraphrases: 2
+        - kind: filter
+          filters:
+            - {type: non_empty, fields: [instruction, output]}
+        - kind: dedup
+          fields: [instruction, output]
+        - kind: export
+          format: messages
+      """)
+    let run = dir.file("run")
+    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
+    let journal = run + "/stages/02-unnatural_core/journal"
+    while journalKeys(journal).count < 6 { try await Task.sleep(for: .milliseconds(100)) }
+    kill(process.processIdentifier, SIGKILL)
+    await waitForExit(process)
+    let journaledAtKill = journalKeys(journal)
+    #expect(!FileSystem.exists(run + "/stages/02-unnatural_core/shard-00000.jsonl.gz"), "the kill came after the core stage")
+
+    try await instill(expect: 0, "run", p, "--run-dir", run)
+    let core = try await stageStats(run, "unnatural_core")
+    #expect(core["llm"]?.objectValue?["answered_from_journal"]?.intValue == journaledAtKill.count)
+    #expect(journalLineCount(journal) == journalKeys(journal).count, "a journaled request was sent again")
+    #expect(core["records_out"]?.intValue == 30)
+    for stage in try await statsJSON(run)["stages"]?.arrayValue ?? [] {
+      #expect(stage.objectValue?["counts_add_up"] == .bool(true), "\(stage)")
+    }
+    let paraphrase = try await stageStats(run, "unnatural_paraphrase")
+    #expect(paraphrase["records_in"]?.intValue == 2 * (try await stageStats(run, "unnatural_outputs")["records_out"]?.intValue ?? 0))
+
+    var users: [String] = []
+    for file in FileSystem.list(run + "/data") where file.hasSuffix(".jsonl.gz") {
+      for record in try RecordReader.readAll(path: run + "/data/" + file) {
+        let messages = record["messages"]?.arrayValue ?? []
+        users.append(messages.first?.objectValue?["content"]?.stringValue ?? "")
+      }
+    }
+    #expect(!users.isEmpty)
+    #expect(users.allSatisfy { !$0.contains("{INPUT}") })
+    for record in try RecordReader.readAll(path: run + "/stages/04-unnatural_paraphrase/shard-00000.jsonl.gz") {
+      let template = record.meta["template"]?.stringValue ?? ""
+      #expect(template.contains("{INPUT}"))
+      #expect(record["instruction_with_input"] == record["instruction"])
+    }
+    let loaded = try await loadWithDatasets(run + "/data", scratch: dir.file("hf"))
+    #expect(loaded.status == 0, "\(loaded.stderr)")
+    #expect(loaded.train == users.count)
+  }
+
   /// The Alpaca variant on the real model through the plain completion endpoint
   /// (the instruct model continues the numbered list as text): tasks come back
   /// with instruction, input and output, and every chunk is accounted for.
