@@ -61,7 +61,7 @@ let package = Package(
     // Evol-Instruct.
     .target(
       name: "InstillEvolInstruct",
-      dependencies: ["InstillCore", "InstillKit", .product(name: "Yams", package: "Yams")],
+      dependencies: ["InstillCore", "InstillKit"],
       path: "Sources/Methods/EvolInstruct",
       swiftSettings: strict),
     // Unnatural Instructions.

@@ -17,6 +17,42 @@ public struct ConfigNode: @unchecked Sendable {
 
   public var line: Int? { node.mark?.line }
 
+  /// The root of a YAML document (a pipeline or another configuration file);
+  /// invalid YAML and an empty document are input errors naming the file and line.
+  public static func parse(yaml: String, file: String, what: String) throws(InstillError) -> ConfigNode {
+    do {
+      guard let node = try Yams.compose(yaml: yaml) else { throw InstillError.input("the \(what) is empty", file: file) }
+      return ConfigNode(node: node, file: file, path: "")
+    } catch let error as InstillError {
+      throw error
+    } catch let error as YamlError {
+      throw InstillError.input("invalid YAML: \(yamlMessage(error))", file: file, line: yamlLine(error))
+    } catch {
+      throw InstillError.input("invalid YAML: \(error)", file: file)
+    }
+  }
+
+  private static func yamlMessage(_ error: YamlError) -> String {
+    switch error {
+    case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
+         .composer(let context, let problem, _, _):
+      return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
+    case .duplicatedKeysInMapping(let duplicates, _):
+      return "duplicate key '\(duplicates.joined(separator: "', '"))'"
+    default:
+      return "\(error)"
+    }
+  }
+
+  private static func yamlLine(_ error: YamlError) -> Int? {
+    switch error {
+    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+    case .duplicatedKeysInMapping(_, let context): return context.mark.line
+    default: return nil
+    }
+  }
+
+
   public func error(_ message: String, field: String? = nil) -> InstillError {
     .input(message, file: file, line: line, field: field ?? (path.isEmpty ? nil : path))
   }

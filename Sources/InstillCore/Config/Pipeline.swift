@@ -90,20 +90,7 @@ public struct Pipeline: Sendable {
   }
 
   public static func parse(text: String, file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
-    let root: Node
-    do {
-      guard let node = try Yams.compose(yaml: text) else {
-        throw InstillError.input("the pipeline file is empty", file: file)
-      }
-      root = node
-    } catch let error as InstillError {
-      throw error
-    } catch let error as YamlError {
-      throw InstillError.input("invalid YAML: \(yamlMessage(error))", file: file, line: yamlLine(error))
-    } catch {
-      throw InstillError.input("invalid YAML: \(error)", file: file)
-    }
-    let top = try ConfigNode(node: root, file: file, path: "").mapping()
+    let top = try ConfigNode.parse(yaml: text, file: file, what: "pipeline file").mapping()
     let name = try top.string("name")
     _ = try top.optionalString("description")
     let seedValue = try top.int("seed", default: 0)
@@ -175,25 +162,5 @@ public struct Pipeline: Sendable {
   /// Runs every stage's own checks (seed files parse, parameters agree).
   public func validate() throws(InstillError) {
     for planned in stages { try planned.stage.validate() }
-  }
-
-  private static func yamlMessage(_ error: YamlError) -> String {
-    switch error {
-    case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
-         .composer(let context, let problem, _, _):
-      return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
-    case .duplicatedKeysInMapping(let duplicates, _):
-      return "duplicate key '\(duplicates.joined(separator: "', '"))'"
-    default:
-      return "\(error)"
-    }
-  }
-
-  private static func yamlLine(_ error: YamlError) -> Int? {
-    switch error {
-    case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
-    case .duplicatedKeysInMapping(_, let context): return context.mark.line
-    default: return nil
-    }
   }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import InstillCore
-import Yams
 
 /// One way of evolving an instruction: a prompt template with `{instruction}`.
 public struct EvolOperation: Sendable, Equatable {
@@ -49,16 +48,7 @@ public struct OperationSet: Sendable {
   }
 
   public static func parse(yaml: String, file: String, name: String) throws(InstillError) -> OperationSet {
-    let root: Node
-    do {
-      guard let node = try Yams.compose(yaml: yaml) else { throw InstillError.input("the operations file is empty", file: file) }
-      root = node
-    } catch let error as InstillError {
-      throw error
-    } catch {
-      throw InstillError.input("invalid YAML: \(error)", file: file)
-    }
-    let top = try ConfigNode(node: root, file: file, path: "").mapping()
+    let top = try ConfigNode.parse(yaml: yaml, file: file, what: "operations file").mapping()
     let items = try top.require("operations").list()
     try top.finish()
     guard !items.isEmpty else { throw top.owner.error("no operations", field: "operations") }
