@@ -70,6 +70,12 @@ let package = Package(
       dependencies: ["InstillCore", "InstillKit", "InstillRouge"],
       path: "Sources/Methods/Unnatural",
       swiftSettings: strict),
+    // Reverse instructions (LongForm, instruction backtranslation) and self-curation.
+    .target(
+      name: "InstillReverse",
+      dependencies: ["InstillCore", "InstillKit"],
+      path: "Sources/Methods/Reverse",
+      swiftSettings: strict),
     // Built-in stages: read, filter, export, generate, dedup.
     .target(
       name: "InstillStages",
@@ -78,7 +84,7 @@ let package = Package(
     .executableTarget(
       name: "instill",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
-                     "InstillEvolInstruct", "InstillUnnatural",
+                     "InstillEvolInstruct", "InstillUnnatural", "InstillReverse",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -99,7 +105,7 @@ let package = Package(
     .testTarget(
       name: "InstillTests",
       dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
-                     "InstillEvolInstruct", "InstillUnnatural", "InstillTestSupport",
+                     "InstillEvolInstruct", "InstillUnnatural", "InstillReverse", "InstillTestSupport",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],

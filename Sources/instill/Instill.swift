@@ -4,6 +4,7 @@ import InstillCore
 import InstillRunner
 import InstillEvolInstruct
 import InstillSelfInstruct
+import InstillReverse
 import InstillUnnatural
 import InstillStages
 import Logging
@@ -28,6 +29,7 @@ func stageCatalog() -> StageCatalog {
   catalog.registerSelfInstruct()
   catalog.registerEvolInstruct()
   catalog.registerUnnatural()
+  catalog.registerReverse()
   return catalog
 }
 

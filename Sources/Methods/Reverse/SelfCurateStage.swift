@@ -1,0 +1,85 @@
+import Foundation
+import InstillCore
+import InstillKit
+
+/// `kind: self_curate` — Humpback's self-curation, usable after any method: the
+/// LLM rates each (instruction, output) pair on a 5-point scale (our wording of
+/// the rubric), with brief reasoning and a last line `Score: n`. Pairs scoring
+/// at least `min_score` are kept (filter `score`); a reply without a score is
+/// `unparseable` and kept or dropped by `on_unparseable`. The score and the
+/// reasoning go to `meta.curation`.
+public struct SelfCurateStage: OneRequestStage {
+  public enum OnUnparseable: String, Sendable, CaseIterable { case keep, drop }
+
+  public var llm = StageLLM(sampling: Sampling(temperature: 0, maxTokens: 256))
+  public var minScore = 4
+  public var onUnparseable = OnUnparseable.drop
+
+  public init() {}
+
+  public var filterNames: [String] { ["unparseable", "score"] }
+
+  public static func register(in catalog: inout StageCatalog) {
+    catalog.register("self_curate") { params, _ throws(InstillError) in
+      var s = SelfCurateStage()
+      try s.llm.parse(params)
+      s.minScore = try params.int("min_score", default: s.minScore, in: 1...5)
+      s.onUnparseable = OnUnparseable(rawValue: try params.choice("on_unparseable", OnUnparseable.allCases.map(\.rawValue),
+                                                                 default: "drop")) ?? .drop
+      return s
+    }
+  }
+
+  static let rubric = """
+    Rate how well the answer serves as the reply of a helpful AI assistant to the instruction, on a scale of 1 to 5:
+    1: the answer is incomplete, vague, off-topic or not useful; it reads like a blog or forum post, an advertisement, \
+    or navigation text from a web page.
+    2: the answer addresses most of what is asked, but not directly.
+    3: the answer is helpful and complete, but written from another point of view than an AI assistant's, \
+    for example as a blog post or a personal story.
+    4: the answer is written as an AI assistant's reply that addresses the instruction completely and clearly; \
+    it could be a little more concise or focused.
+    5: a perfect AI assistant's answer: focused, expert, engaging and well written, with nothing irrelevant.
+    First give your reasoning in a few sentences, then write the score on the last line as "Score: n".
+    """
+
+  public static func prompt(_ record: Record) -> String {
+    let instruction = record.input.isEmpty ? record.instruction : record.instruction + "\n\n" + record.input
+    return "Instruction:\n\(instruction)\n\nAnswer:\n\(record.output)"
+  }
+
+  /// The last `Score: n` (n from 1 to 5) of a reply, and the text before it.
+  public static func score(_ reply: String) -> (score: Int, reasoning: String)? {
+    guard let match = reply.matches(of: /(?i)score\W{0,4}\s*([1-5])(?![0-9.])/).last,
+          let n = Int(match.output.1) else { return nil }
+    // Markdown around the score line ("**Score:** 4") is not part of the reasoning.
+    let reasoning = reply[..<match.range.lowerBound].trimmingCharacters(in: CharacterSet.whitespacesAndNewlines
+      .union(CharacterSet(charactersIn: "*_#")))
+    return (n, reasoning)
+  }
+
+  public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
+    .send(call.request(chat: [.system(Self.rubric), .user(Self.prompt(record))],
+                       completion: Self.rubric + "\n\n" + Self.prompt(record) + "\n\nReasoning:"))
+  }
+
+  public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
+    var out = record
+    var meta = out.meta
+    guard let (score, reasoning) = Self.score(response.text) else {
+      sink.filter("unparseable", kept: onUnparseable == .keep, reason: "no_score", example: response.text)
+      guard onUnparseable == .keep else { return }
+      meta["curation"] = .object(["score": .null, "reasoning": .string(response.text), "model": .string(sink.model)])
+      out.meta = meta
+      return try sink.emit(out)
+    }
+    sink.filter("unparseable", kept: true)
+    sink.count("score_\(score)")
+    let keep = score >= minScore
+    sink.filter("score", kept: keep, reason: "below_\(minScore)", example: "\(score): \(record.instruction)")
+    guard keep else { return }
+    meta["curation"] = .object(["score": .int(score), "reasoning": .string(reasoning), "model": .string(sink.model)])
+    out.meta = meta
+    try sink.emit(out)
+  }
+}

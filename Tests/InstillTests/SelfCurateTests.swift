@@ -1,0 +1,64 @@
+import Foundation
+import InstillCore
+import InstillReverse
+import InstillTestSupport
+import Testing
+
+/// Humpback's self-curation: reading scores from replies, and the stage against
+/// a scripted endpoint.
+struct SelfCurateTests {
+  @Test(arguments: [
+    ("The answer is complete and clear.\nScore: 5", 5), ("Reasoning… Score: 4/5", 4), ("**Score:** 3", 3),
+    ("score: 2", 2), ("It mentions score 1 first.\nFinal verdict.\nScore: 4", 4), ("Score: 9", nil),
+    ("I would rate it highly.", nil), ("Score: 4.5", nil), ("", nil),
+  ] as [(String, Int?)])
+  func scoresAreReadFromTheLastScoreLine(reply: String, expected: Int?) {
+    #expect(SelfCurateStage.score(reply)?.score == expected, "\(reply)")
+  }
+
+  @Test func pairsBelowTheMinimumAndUnparseableRepliesAreDroppedAndCounted() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, body in
+      guard let (chat, text) = FakeModel.promptText(body) else { return .respond(status: 400, headers: [], body: []) }
+      let reply: String
+      if text.contains("great") { reply = "Focused and expert.\nScore: 5" }
+      else if text.contains("fine") { reply = "Complete, could be shorter.\n**Score:** 4" }
+      else if text.contains("meh") { reply = "Indirect.\nScore: 2" }
+      else { reply = "I like it." }
+      return FakeModel.respond(reply, chat: chat)
+    }
+    defer { server.stop() }
+    dir.write("pairs.jsonl", ["great", "fine", "meh", "odd", "great too"].enumerated().map { i, w in
+      "{\"id\": \"p\(i)\", \"instruction\": \"Tell me something \(w).\", \"output\": \"Here it is.\"}\n"
+    }.joined())
+    func pipeline(_ onUnparseable: String) -> String {
+      dir.write("p-\(onUnparseable).yaml", """
+        name: curate
+        llm: {provider: openai, base_url: \(server.baseURL), model: fake}
+        stages:
+          - kind: read
+            path: pairs.jsonl
+          - kind: self_curate
+            on_unparseable: \(onUnparseable)
+        """)
+    }
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline("drop"), "--run-dir", run)
+    let kept = try RecordReader.readAll(path: run + "/stages/02-self_curate/shard-00000.jsonl.gz")
+    #expect(kept.compactMap(\.id) == ["p0", "p1", "p4"])
+    let curation = kept[1].meta["curation"]?.objectValue
+    #expect(curation?["score"] == .int(4))
+    #expect(curation?["reasoning"] == .string("Complete, could be shorter."))
+    let stats = try await stageStats(run, "self_curate")
+    #expect(filterDrops(stats)["score"] == ["below_4": 1])
+    #expect(filterDrops(stats)["unparseable"] == ["no_score": 1])
+    #expect(stats["counters"]?.objectValue?["score_5"] == .int(2))
+    #expect(stats["counts_add_up"] == nil || stats["records_in"]?.intValue == 5)
+
+    let keepRun = dir.file("keep")
+    try await instill(expect: 0, "run", pipeline("keep"), "--run-dir", keepRun)
+    let withOdd = try RecordReader.readAll(path: keepRun + "/stages/02-self_curate/shard-00000.jsonl.gz")
+    #expect(withOdd.compactMap(\.id) == ["p0", "p1", "p3", "p4"])
+    #expect(withOdd[2].meta["curation"]?.objectValue?["score"] == .null)
+  }
+}
