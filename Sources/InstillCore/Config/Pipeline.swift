@@ -82,11 +82,7 @@ public struct Pipeline: Sendable {
   public static let topLevelKeys = ["name", "description", "seed", "llm", "stages"]
 
   public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
-    let bytes = try FileSystem.readText(file)
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-      throw InstillError.input("the pipeline file is not valid UTF-8", file: file)
-    }
-    return try parse(text: text, file: file, catalog: catalog)
+    try parse(text: try FileSystem.readString(file, what: "pipeline file"), file: file, catalog: catalog)
   }
 
   public static func parse(text: String, file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {

@@ -36,6 +36,14 @@ public enum FileSystem {
     return bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
   }
 
+  /// A text file as a string (byte-order mark skipped); not UTF-8 is an input error.
+  public static func readString(_ path: String, what: String) throws(InstillError) -> String {
+    guard let text = String(validating: try readText(path), as: UTF8.self) else {
+      throw InstillError.input("the \(what) is not valid UTF-8", file: path)
+    }
+    return text
+  }
+
   public static func read(_ path: String) throws(InstillError) -> [UInt8] {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw InstillError.input(exists(path) ? "cannot read file" : "file not found", file: path)

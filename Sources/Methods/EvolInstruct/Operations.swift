@@ -39,11 +39,7 @@ public struct OperationSet: Sendable {
     case "general": return try parse(yaml: BuiltinOperations.general, file: "builtin:general", name: name)
     case "code": return try parse(yaml: BuiltinOperations.code, file: "builtin:code", name: name)
     default:
-      let bytes = try FileSystem.readText(name)
-      guard let text = String(validating: bytes, as: UTF8.self) else {
-        throw InstillError.input("the operations file is not valid UTF-8", file: name)
-      }
-      return try parse(yaml: text, file: name, name: name)
+      return try parse(yaml: try FileSystem.readString(name, what: "operations file"), file: name, name: name)
     }
   }
 
