@@ -251,3 +251,14 @@ public func loadWithDatasets(_ data: String, scratch: String) async throws -> (s
   return (python.status, object?["train"]?.intValue,
           object?["columns"]?.arrayValue?.compactMap(\.stringValue) ?? [], String(python.stderr.suffix(2000)))
 }
+
+/// Runs `instill run PIPELINE --run-dir RUN` in the background and kills it with
+/// SIGKILL as soon as `journal` holds `count` responses; returns the request keys
+/// journaled at that moment.
+public func killAfterJournaled(_ pipeline: String, runDir: String, journal: String, count: Int) async throws -> Set<String> {
+  let process = try launchInstill(["run", pipeline, "--run-dir", runDir, "--quiet"])
+  while journalKeys(journal).count < count { try await Task.sleep(for: .milliseconds(100)) }
+  kill(process.processIdentifier, SIGKILL)
+  await waitForExit(process)
+  return journalKeys(journal)
+}

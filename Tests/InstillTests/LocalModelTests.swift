@@ -250,12 +250,8 @@ struct LocalModelTests {
       """)
     // Kill during the bootstrap, once a few replies are journaled.
     let run = dir.file("run")
-    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     let journal = run + "/stages/02-self_instruct/journal"
-    while journalKeys(journal).count < 3 { try await Task.sleep(for: .milliseconds(100)) }
-    kill(process.processIdentifier, SIGKILL)
-    await waitForExit(process)
-    let journaledAtKill = journalKeys(journal)
+    let journaledAtKill = try await killAfterJournaled(p, runDir: run, journal: journal, count: 3)
     #expect(!FileSystem.exists(run + "/stages/02-self_instruct/shard-00000.jsonl.gz"), "the kill came after the bootstrap")
 
     let resumed = try await instill("run", p, "--run-dir", run)
@@ -374,12 +370,8 @@ struct LocalModelTests {
     let dir = TempDir()
     let p = Self.evolPipeline(dir, set: "general")
     let run = dir.file("run")
-    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     let journal = run + "/stages/02-evol_instruct/journal"
-    while journalKeys(journal).count < 12 { try await Task.sleep(for: .milliseconds(100)) }
-    kill(process.processIdentifier, SIGKILL)
-    await waitForExit(process)
-    let journaledAtKill = journalKeys(journal)
+    let journaledAtKill = try await killAfterJournaled(p, runDir: run, journal: journal, count: 12)
     #expect(!FileSystem.exists(run + "/stages/02-evol_instruct/shard-00000.jsonl.gz"), "the kill came after the stage")
 
     try await instill(expect: 0, "run", p, "--run-dir", run)
@@ -449,12 +441,8 @@ struct LocalModelTests {
           format: messages
       """)
     let run = dir.file("run")
-    let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     let journal = run + "/stages/02-unnatural_core/journal"
-    while journalKeys(journal).count < 6 { try await Task.sleep(for: .milliseconds(100)) }
-    kill(process.processIdentifier, SIGKILL)
-    await waitForExit(process)
-    let journaledAtKill = journalKeys(journal)
+    let journaledAtKill = try await killAfterJournaled(p, runDir: run, journal: journal, count: 6)
     #expect(!FileSystem.exists(run + "/stages/02-unnatural_core/shard-00000.jsonl.gz"), "the kill came after the core stage")
 
     try await instill(expect: 0, "run", p, "--run-dir", run)
