@@ -22,10 +22,16 @@ let package = Package(
   targets: [
     // zlib from the system (Debian: zlib1g-dev).
     .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+    // bzip2 (Debian: libbz2-dev): Wikimedia publishes its dumps as .xml.bz2.
+    .systemLibrary(name: "CBzip2", providers: [.apt(["libbz2-dev"])]),
+    // libxml2 (Debian: libxml2-dev): the HTML parser and the streaming XML reader.
+    .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+    // libcurl (Debian: libcurl4-openssl-dev): fetching document URLs.
+    .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
     // Records, JSON, gzip JSONL I/O, pipeline configuration, errors, statistics.
     .target(
       name: "InstillCore",
-      dependencies: ["CZlib", .product(name: "Yams", package: "Yams"),
+      dependencies: ["CZlib", "CBzip2", .product(name: "Yams", package: "Yams"),
                      .product(name: "Crypto", package: "swift-crypto"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -73,7 +79,7 @@ let package = Package(
     // Reverse instructions (LongForm, instruction backtranslation) and self-curation.
     .target(
       name: "InstillReverse",
-      dependencies: ["InstillCore", "InstillKit"],
+      dependencies: ["InstillCore", "InstillKit", "InstillRouge", "CXML2", "CCurl"],
       path: "Sources/Methods/Reverse",
       swiftSettings: strict),
     // Built-in stages: read, filter, export, generate, dedup.

@@ -29,10 +29,24 @@ public struct StageBuildContext {
     files.paths.append(path)
     return path
   }
+
+  /// Resolves a file or folder parameter that may be large (document sources):
+  /// its files join the fingerprint by size and modification time, not content.
+  public func inputSource(_ node: ConfigNode) throws(InstillError) -> String {
+    let raw = try node.string()
+    let path = FileSystem.resolve(raw, relativeTo: pipelineDirectory)
+    guard FileSystem.exists(path) else {
+      throw node.error("file or folder not found: \(path)")
+    }
+    files.statted.append(path)
+    return path
+  }
 }
 
 fileprivate final class FileCollector {
   var paths: [String] = []
+  /// Files and folders noticed by size and modification time (large inputs).
+  var statted: [String] = []
 }
 
 /// Builds a stage of one `kind` from its parameters. It must read every key it
@@ -130,6 +144,11 @@ public struct Pipeline: Sendable {
       for path in files.paths {
         hasher.update(path)
         hasher.update(try FileSystem.read(path))
+      }
+      for path in files.statted {
+        for file in FileSystem.isDirectory(path) ? FileSystem.filesBelow(path) : [path] {
+          hasher.update("\(file)\n\(FileSystem.identity(file) ?? "missing")\n")
+        }
       }
       if stage.usesLLM { hasher.update("llm:" + llmIdentity(llm)) }
       let fingerprint = hasher.hexDigest()

@@ -12,6 +12,29 @@ public enum FileSystem {
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
   }
 
+  /// Every regular file under a folder (recursively, hidden entries skipped), sorted by path.
+  public static func filesBelow(_ folder: String) -> [String] {
+    var found: [String] = []
+    for entry in list(folder) where !entry.hasPrefix(".") {
+      let path = folder + "/" + entry
+      if isDirectory(path) { found += filesBelow(path) } else { found.append(path) }
+    }
+    return found
+  }
+
+  /// A file's size in bytes, or nil when it does not exist.
+  public static func size(_ path: String) -> Int64? {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int64(info.st_size) : nil
+  }
+
+  /// Size and modification time, cheaper than hashing for large inputs.
+  public static func identity(_ path: String) -> String? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return "\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+  }
+
   public static func createDirectory(_ path: String) throws(InstillError) {
     do {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)

@@ -92,18 +92,6 @@ public final class LineReader {
   }
 
   private func describe(_ failure: DecodedFile.Failure) -> InstillError {
-    switch failure {
-    case .notGzip:
-      return .input("not a gzip file (the name ends in .gz)", file: path)
-    case .trailingBytes(let offset):
-      return .input("unexpected bytes after the gzip data at byte offset \(offset) (after line \(lineNumber)): "
-        + "the file is corrupt", file: path)
-    case .truncated:
-      return .input("truncated gzip data after line \(lineNumber): the file ends inside a gzip member", file: path)
-    case .corrupt(let message):
-      return .input("corrupt gzip data after line \(lineNumber): \(message)", file: path)
-    case .io(let message):
-      return .failure("cannot read: \(message)", file: path)
-    }
+    file?.describe(failure, at: "after line \(lineNumber)") ?? .failure("\(failure)", file: path)
   }
 }
