@@ -13,6 +13,9 @@ public final class TestHTTPServer: Sendable {
     case respond(status: Int, headers: [(String, String)], body: [UInt8])
     /// Announces a longer body than it sends, then closes.
     case truncated(body: [UInt8])
+    /// Sends `head` headers announcing `total` bytes (status 200, or 206 with a
+    /// Content-Range when `rangeStart` is set), then only `body`, then closes.
+    case partial(status: Int, headers: [(String, String)], body: [UInt8], announced: Int)
     /// Closes the connection without answering.
     case reset
     /// Never answers (the client's timeout must fire).
@@ -20,6 +23,9 @@ public final class TestHTTPServer: Sendable {
   }
 
   public typealias Handler = @Sendable (_ method: String, _ uri: String, _ body: [UInt8]) async -> Reply
+  /// A handler that also sees the request headers (lower-case names).
+  public typealias HeadersHandler = @Sendable (_ method: String, _ uri: String, _ headers: [String: String],
+                                               _ body: [UInt8]) async -> Reply
 
   public let channel: any Channel
   public let group: MultiThreadedEventLoopGroup
@@ -27,7 +33,11 @@ public final class TestHTTPServer: Sendable {
   public var port: Int { channel.localAddress?.port ?? 0 }
   public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
-  public init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, handler: @escaping Handler) throws {
+  public convenience init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, handler: @escaping Handler) throws {
+    try self.init(headerCheck: headerCheck, withHeaders: { method, uri, _, body in await handler(method, uri, body) })
+  }
+
+  public init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, withHeaders handler: @escaping HeadersHandler) throws {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     channel = try ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -47,12 +57,12 @@ public final class TestHTTPServer: Sendable {
   final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
-    let handler: Handler
+    let handler: HeadersHandler
     let headerCheck: (@Sendable (HTTPHeaders) -> Bool)?
     var head: HTTPRequestHead?
     var body: [UInt8] = []
 
-    init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)?, handler: @escaping Handler) {
+    init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)?, handler: @escaping HeadersHandler) {
       self.headerCheck = headerCheck
       self.handler = handler
     }
@@ -74,8 +84,10 @@ public final class TestHTTPServer: Sendable {
           Self.send(.respond(status: 401, headers: [], body: Array("{\"error\":\"bad key\"}".utf8)), on: channel, version: version)
           return
         }
+        var headers: [String: String] = [:]
+        for (name, value) in head.headers { headers[name.lowercased()] = value }
         Task {
-          let reply = await handler(method, uri, bytes)
+          let reply = await handler(method, uri, headers, bytes)
           channel.eventLoop.execute {
             Self.send(reply, on: channel, version: version)
           }
@@ -99,6 +111,17 @@ public final class TestHTTPServer: Sendable {
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: .ok, headers: h)), promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
         channel.close(promise: nil)
+      case .partial(let status, let headers, let body, let announced):
+        var h = HTTPHeaders(headers)
+        h.replaceOrAdd(name: "Content-Length", value: "\(announced)")
+        channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)), promise: nil)
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body)))).whenComplete { _ in
+          if body.count < announced {
+            channel.close(promise: nil)
+          } else {
+            channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+          }
+        }
       case .reset:
         channel.close(promise: nil)
       case .hang:

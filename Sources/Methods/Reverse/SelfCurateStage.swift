@@ -45,7 +45,44 @@ public struct SelfCurateStage: OneRequestStage {
 
   public static func prompt(_ record: Record) -> String {
     let instruction = record.input.isEmpty ? record.instruction : record.instruction + "\n\n" + record.input
-    return "Instruction:\n\(instruction)\n\nAnswer:\n\(record.output)"
+    return prompt(instruction: instruction, answer: record.output)
+  }
+
+  static func prompt(instruction: String, answer: String) -> String {
+    "Instruction:\n\(instruction)\n\nAnswer:\n\(answer)"
+  }
+
+  /// Two rated pairs shown before the pair to rate: small models only keep to
+  /// the "reasoning, then Score: n" format when they have seen it.
+  static let demonstrations: [(instruction: String, answer: String, rating: String)] = [
+    ("How do I keep cut basil from wilting?",
+     "Treat it like cut flowers: trim the stems, stand them in a glass of water at room temperature and loosely "
+       + "cover the leaves with a plastic bag. Change the water every day or two. Avoid the refrigerator, where "
+       + "the cold turns the leaves black.",
+     "The answer addresses the question directly, as an assistant would, with clear and complete steps. "
+       + "It could mention how long basil keeps this way.\nScore: 4"),
+    ("What is a good beginner telescope?",
+     "Last summer my uncle took me camping and we looked at the stars all night. It was the best trip ever and "
+       + "I still remember the smell of the campfire. Click here to read more stories from our travel blog!",
+     "The text is a personal story and an advertisement; it never answers the question.\nScore: 1"),
+  ]
+
+  static func messages(_ record: Record) -> [ChatMessage] {
+    var messages: [ChatMessage] = [.system(rubric)]
+    for demo in demonstrations {
+      messages.append(.user(prompt(instruction: demo.instruction, answer: demo.answer)))
+      messages.append(.assistant(demo.rating))
+    }
+    messages.append(.user(prompt(record)))
+    return messages
+  }
+
+  static func completionPrompt(_ record: Record) -> String {
+    var text = rubric + "\n\n"
+    for demo in demonstrations {
+      text += prompt(instruction: demo.instruction, answer: demo.answer) + "\n\nReasoning: " + demo.rating + "\n\n"
+    }
+    return text + prompt(record) + "\n\nReasoning:"
   }
 
   /// The last `Score: n` (n from 1 to 5) of a reply, and the text before it.
@@ -59,8 +96,7 @@ public struct SelfCurateStage: OneRequestStage {
   }
 
   public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
-    .send(call.request(chat: [.system(Self.rubric), .user(Self.prompt(record))],
-                       completion: Self.rubric + "\n\n" + Self.prompt(record) + "\n\nReasoning:"))
+    .send(call.request(chat: Self.messages(record), completion: Self.completionPrompt(record)))
   }
 
   public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
