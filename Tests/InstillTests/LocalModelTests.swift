@@ -509,3 +509,78 @@ struct LocalModelTests {
     }
   }
 }
+
+extension LocalModelTests {
+  /// Reverse instructions on the real model: 20 arXiv abstracts (4 shards) →
+  /// instructions in LongForm's three styles, killed with SIGKILL mid-stage and
+  /// resumed → self-curation → export. Stats per style and per score, counts
+  /// add up, no request sent twice, the output is the abstract unchanged, and
+  /// the dataset loads with `datasets`.
+  @Test func reverseInstructionsResumedAfterKillNine() async throws {
+    let dir = TempDir()
+    let abstracts = repositoryPath("Seeds/documents/arxiv-abstracts.jsonl")
+    let p = dir.write("reverse.yaml", """
+      name: reverse
+      seed: 8
+      llm:
+        provider: local
+        max_concurrency: 4
+        local: {threads: 2, context_per_slot: 2048}
+      stages:
+        - kind: documents
+          sources: [\(abstracts)]
+          limit: 20
+          records_per_shard: 5
+        - kind: reverse_instruct
+          styles: {instruction: 1, chatbot: 1, query: 1}
+          length_hint: 0.3
+          sampling: {max_tokens: 64}
+        - kind: self_curate
+          min_score: 1
+          sampling: {max_tokens: 160}
+        - kind: export
+          format: messages
+      """)
+    let run = dir.file("run")
+    let journal = run + "/stages/02-reverse_instruct/journal"
+    let journaledAtKill = try await killAfterJournaled(p, runDir: run, journal: journal, count: 6)
+    try await instill(expect: 0, "run", p, "--run-dir", run)
+
+    let reverse = try await stageStats(run, "reverse_instruct")
+    #expect(reverse["records_in"]?.intValue == 20)
+    #expect(reverse["llm"]?.objectValue?["answered_from_journal"]?.intValue == journaledAtKill.count)
+    #expect(journalLineCount(journal) == journalKeys(journal).count, "a journaled request was sent again")
+    let counters = reverse["counters"]?.objectValue ?? [:]
+    let asked = ["instruction", "chatbot", "query"].map { counters["style.\($0).asked"]?.intValue ?? 0 }
+    #expect(asked.allSatisfy { $0 > 0 }, "\(counters)")
+    let failed = (reverse["dropped"]?.objectValue ?? [:]).reduce(0) { $0 + ($1.value.intValue ?? 0) }
+    #expect(asked.reduce(0, +) + failed == 20)
+    for stage in try await statsJSON(run)["stages"]?.arrayValue ?? [] {
+      #expect(stage.objectValue?["counts_add_up"] == .bool(true), "\(stage)")
+    }
+
+    let segments = try (0..<4).flatMap { try RecordReader.readAll(path: run + "/stages/01-documents/shard-0000\($0).jsonl.gz") }
+    #expect(segments.count == 20)
+    let documents = Dictionary(uniqueKeysWithValues: segments.map { ($0.id ?? "", $0.string("text") ?? "") })
+    let instructed = try (0..<4).flatMap { try RecordReader.readAll(path: run + "/stages/02-reverse_instruct/shard-0000\($0).jsonl.gz") }
+    #expect(!instructed.isEmpty)
+    for record in instructed {
+      #expect(record.output == documents[record.id ?? ""], "the output is the document, unchanged")
+      #expect(!record.instruction.isEmpty)
+      let style = record.meta["reverse"]?.objectValue?["style"]?.stringValue ?? ""
+      #expect(["instruction", "chatbot", "query"].contains(style))
+    }
+
+    let curate = try await stageStats(run, "self_curate")
+    let scores = (1...5).map { curate["counters"]?.objectValue?["score_\($0)"]?.intValue ?? 0 }
+    let unparseable = filterDrops(curate)["unparseable"]?["no_score"] ?? 0
+    #expect(scores.reduce(0, +) + unparseable == curate["records_in"]?.intValue)
+    let curated = try RecordReader.readAll(path: run + "/stages/03-self_curate/shard-00000.jsonl.gz")
+      + (1..<4).flatMap { try RecordReader.readAll(path: run + "/stages/03-self_curate/shard-0000\($0).jsonl.gz") }
+    #expect(curated.allSatisfy { $0.meta["curation"]?.objectValue?["score"]?.intValue != nil })
+
+    let loaded = try await loadWithDatasets(run + "/data", scratch: dir.file("hf"))
+    #expect(loaded.status == 0, "\(loaded.stderr)")
+    #expect(loaded.train == curated.count)
+  }
+}

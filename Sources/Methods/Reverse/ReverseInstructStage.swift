@@ -141,6 +141,7 @@ public struct ReverseInstructStage: OneRequestStage {
     let choice = choose(document, id: record.id ?? "\(sink.index)")
     let instruction = ReversePrompts.clean(response.text, style: choice.style)
     let label = choice.style?.rawValue ?? "backtranslate"
+    sink.count("style.\(label).asked")
     if instruction.isEmpty {
       return sink.filter("instruction", kept: false, reason: "empty", example: "\(label): \(response.text)")
     }
