@@ -81,7 +81,7 @@ final class SegmentCleaner {
   /// The segments of one section that pass every rule (usually one, or none;
   /// several when `split_long` cuts a long section).
   func segments(of section: Document.Section) -> [String] {
-    let pieces = settings.splitLong && section.text.count > settings.maxChars
+    let pieces = settings.splitLong && Self.length(section.text) > settings.maxChars
       ? Self.split(section.text, maxChars: settings.maxChars) : [section.text]
     var kept: [String] = []
     for text in pieces {
@@ -92,7 +92,7 @@ final class SegmentCleaner {
   }
 
   private func keep(_ text: String, heading: String) -> Bool {
-    let length = text.count
+    let length = Self.length(text)
     let example = { (heading.isEmpty ? "" : "[\(heading)] ") + text }
     if length < settings.minChars {
       stats.filter("length", kept: false, reason: "too_short", example: example())
@@ -113,9 +113,7 @@ final class SegmentCleaner {
       return false
     }
     stats.filter("repetition", kept: true)
-    var hasher = SHA256()
-    hasher.update(text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ").lowercased())
-    guard seen.insert(hasher.finalize()).inserted else {
+    guard seen.insert(Self.fingerprint(text)).inserted else {
       stats.filter("duplicate", kept: false, reason: "exact", example: example())
       return false
     }
@@ -142,25 +140,91 @@ final class SegmentCleaner {
   }
 
   /// Gopher-style repetition: duplicate lines, then the most frequent word n-grams.
+  /// Works on UTF-8 bytes: words are split at ASCII white space and punctuation
+  /// and compared by a 64-bit hash, ASCII letters folded to lower case.
   func repetition(_ text: String) -> String? {
-    let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    if lines.count > 1 {
-      var distinct = Set<String>()
-      let duplicates = lines.filter { !distinct.insert($0).inserted }.count
-      if Double(duplicates) / Double(lines.count) > settings.maxDuplicateLines { return "duplicate_lines" }
+    let bytes = Array(text.utf8)
+    var lineCount = 0
+    var distinct = Set<ArraySlice<UInt8>>()
+    var duplicates = 0
+    for line in bytes.split(separator: 0x0A) {
+      let trimmed = line.drop(while: TextCleanup.isSpace).reversed().drop(while: TextCleanup.isSpace)
+      guard !trimmed.isEmpty else { continue }
+      lineCount += 1
+      if !distinct.insert(line[trimmed.endIndex.base..<trimmed.startIndex.base]).inserted { duplicates += 1 }
     }
-    let words = text.lowercased().split(whereSeparator: { $0.isWhitespace || $0.isPunctuation })
-    let totalChars = words.reduce(0) { $0 + $1.count }
+    if lineCount > 1 && Double(duplicates) / Double(lineCount) > settings.maxDuplicateLines { return "duplicate_lines" }
+    var hashes: [UInt64] = []
+    var lengths: [Int] = []
+    var hash: UInt64 = 0xcbf29ce484222325
+    var length = 0
+    func endWord() {
+      if length > 0 {
+        hashes.append(hash)
+        lengths.append(length)
+      }
+      hash = 0xcbf29ce484222325
+      length = 0
+    }
+    for byte in bytes {
+      if byte < 0x80 && !Self.isWordByte[Int(byte)] {
+        endWord()
+        continue
+      }
+      let folded = (0x41...0x5A).contains(byte) ? byte + 32 : byte
+      hash = (hash ^ UInt64(folded)) &* 0x100000001b3
+      if byte & 0xC0 != 0x80 { length += 1 }  // count characters, not continuation bytes
+    }
+    endWord()
+    let totalChars = lengths.reduce(0, +)
     guard totalChars > 0 else { return nil }
-    for (n, limit) in settings.maxTopNgram where words.count >= n {
-      var counts: [ArraySlice<Substring>: Int] = [:]
-      for i in 0...(words.count - n) { counts[words[i..<(i + n)], default: 0] += 1 }
-      guard let (gram, count) = counts.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key.lexicographicallyPrecedes($1.key)) }),
-            count > 1 else { continue }
-      let covered = gram.reduce(0) { $0 + $1.count } * count
+    var counts: [UInt64: Int] = [:]
+    for (n, limit) in settings.maxTopNgram where hashes.count >= n {
+      counts.removeAll(keepingCapacity: true)
+      var best = 0
+      var bestStart = 0
+      for i in 0...(hashes.count - n) {
+        var key: UInt64 = UInt64(n)
+        for j in i..<(i + n) { key = (key &* 0x9E3779B97F4A7C15) ^ hashes[j] }
+        let count = (counts[key] ?? 0) + 1
+        counts[key] = count
+        if count > best { best = count; bestStart = i }
+      }
+      guard best > 1 else { continue }
+      let covered = lengths[bestStart..<(bestStart + n)].reduce(0, +) * best
       if Double(covered) / Double(totalChars) > limit { return "repeated_\(n)grams" }
     }
     return nil
+  }
+
+  /// ASCII bytes that belong to words (letters, digits); everything else separates.
+  static let isWordByte: [Bool] = (0..<128).map { b in
+    (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
+  }
+
+  /// SHA-256 of the text with white space collapsed and ASCII folded to lower case.
+  static func fingerprint(_ text: String) -> [UInt8] {
+    var hasher = SHA256()
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(text.utf8.count)
+    var space = false
+    for byte in text.utf8 {
+      if byte == 0x20 || byte == 0x0A || byte == 0x09 || byte == 0x0D {
+        space = !buffer.isEmpty
+        continue
+      }
+      if space { buffer.append(0x20); space = false }
+      buffer.append((0x41...0x5A).contains(byte) ? byte + 32 : byte)
+    }
+    hasher.update(buffer)
+    return hasher.finalize()
+  }
+
+  /// Characters as Unicode scalars (cheap on UTF-8).
+  static func length(_ text: String) -> Int {
+    var n = 0
+    for byte in text.utf8 where byte & 0xC0 != 0x80 { n += 1 }
+    return n
   }
 
   /// Cuts text at paragraph (then line) boundaries into pieces of at most `maxChars`.

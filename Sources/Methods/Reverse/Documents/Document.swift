@@ -60,24 +60,33 @@ public enum DocumentFormat: String, Sendable, CaseIterable {
 
 /// Plain-text clean-up shared by every format: trailing spaces, runs of blank lines.
 enum TextCleanup {
-  /// Lines trimmed at the end, at most one blank line in a row, no blank lines at the ends.
+  /// Lines trimmed at the end, at most one blank line in a row, no blank lines
+  /// at the ends. Works on UTF-8 bytes (ASCII white space).
   static func normalize(_ text: String) -> String {
-    var lines: [Substring] = []
-    var blank = true
-    for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
-      var line = raw
-      while let last = line.last, last.isWhitespace { line.removeLast() }
-      if line.allSatisfy(\.isWhitespace) {
-        if !blank { lines.append("") }
-        blank = true
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count)
+    var pendingBlank = false
+    var utf8 = Array(text.utf8)
+    utf8.append(0x0A)
+    var lineStart = 0
+    for i in 0..<utf8.count where utf8[i] == 0x0A {
+      var end = i
+      while end > lineStart, isSpace(utf8[end - 1]) { end -= 1 }
+      var first = lineStart
+      while first < end, isSpace(utf8[first]) { first += 1 }
+      if first == end {
+        pendingBlank = !out.isEmpty
       } else {
-        lines.append(line)
-        blank = false
+        if !out.isEmpty { out.append(0x0A) }
+        if pendingBlank { out.append(0x0A); pendingBlank = false }
+        out.append(contentsOf: utf8[lineStart..<end])
       }
+      lineStart = i + 1
     }
-    while lines.last == "" { lines.removeLast() }
-    return lines.joined(separator: "\n")
+    return String(decoding: out, as: UTF8.self)
   }
+
+  static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0B || byte == 0x0C }
 }
 
 /// Plain text and Markdown: Markdown is split at ATX headings (`#` to `######`,
