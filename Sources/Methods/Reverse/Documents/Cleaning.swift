@@ -69,7 +69,9 @@ final class SegmentCleaner {
 
   let settings: CleaningSettings
   let stats: StatsRecorder
-  private var seen = Set<[UInt8]>()
+  /// The first 128 bits of each kept segment's SHA-256 (16 bytes a segment, so
+  /// memory grows slowly with the number of segments, not with their size).
+  private var seen = Set<Digest128>()
   private let dedup: GreedyDedup?
 
   init(settings: CleaningSettings, stats: StatsRecorder) {
@@ -202,8 +204,13 @@ final class SegmentCleaner {
     (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
   }
 
-  /// SHA-256 of the text with white space collapsed and ASCII folded to lower case.
-  static func fingerprint(_ text: String) -> [UInt8] {
+  struct Digest128: Hashable {
+    var high: UInt64
+    var low: UInt64
+  }
+
+  /// SHA-256 (first 128 bits) of the text with white space collapsed and ASCII folded to lower case.
+  static func fingerprint(_ text: String) -> Digest128 {
     var hasher = SHA256()
     var buffer: [UInt8] = []
     buffer.reserveCapacity(text.utf8.count)
@@ -217,7 +224,9 @@ final class SegmentCleaner {
       buffer.append((0x41...0x5A).contains(byte) ? byte + 32 : byte)
     }
     hasher.update(buffer)
-    return hasher.finalize()
+    let digest = hasher.finalize()
+    func word(_ at: Int) -> UInt64 { digest[at..<(at + 8)].reduce(0) { $0 << 8 | UInt64($1) } }
+    return Digest128(high: word(0), low: word(8))
   }
 
   /// Characters as Unicode scalars (cheap on UTF-8).
