@@ -243,3 +243,24 @@ struct DocumentsTests {
     }
   }
 }
+
+extension DocumentsTests {
+  /// `rouge_threshold` removes near-duplicate segments with the ROUGE-L engine;
+  /// a `file://` URL is fetched like any other; Markdown splits at headings.
+  @Test func nearDuplicateSegmentsGoWithRougeThresholdAndFileURLsAreRead() async throws {
+    let dir = TempDir()
+    let a = try prose(4)
+    let b = try prose(5)
+    let nearA = a.replacingOccurrences(of: " the ", with: " a ")  // same text, a few words changed
+    #expect(nearA != a)
+    let notes = dir.write("notes.md", "# Notes\n\n## First\n\(a)\n\n## Second\n\(nearA)\n\n## Third\n\(b)\n")
+    let run = try await runDocuments(dir, "sources: [\"file://\(notes)\"]\nmin_chars: 200\nrouge_threshold: 0.7", name: "near")
+    let records = try segments(run)
+    #expect(records.compactMap { document($0)["heading"]?.stringValue } == ["First", "Third"])
+    #expect(records.allSatisfy { document($0)["format"] == .string("markdown") })
+    let stats = try await stageStats(run, "documents")
+    #expect(filterDrops(stats)["near_duplicate"] == ["rouge_l": 1])
+    #expect(stats["counters"]?.objectValue?["urls_fetched"] == .int(1))
+    #expect(countsAddUp(stats))
+  }
+}

@@ -1,6 +1,6 @@
 import Foundation
 import InstillCore
-@testable import InstillReverse
+import InstillReverse
 import InstillTestSupport
 import Testing
 

@@ -21,11 +21,7 @@ public struct StageBuildContext {
   /// Resolves a path parameter, checks that the file exists, and adds the file
   /// to the stage's fingerprint so that a changed seed file is noticed on resume.
   public func inputFile(_ node: ConfigNode) throws(InstillError) -> String {
-    let raw = try node.string()
-    let path = FileSystem.resolve(raw, relativeTo: pipelineDirectory)
-    guard FileSystem.exists(path) else {
-      throw node.error("file not found: \(path)")
-    }
+    let path = try existing(node, "file")
     files.paths.append(path)
     return path
   }
@@ -33,12 +29,14 @@ public struct StageBuildContext {
   /// Resolves a file or folder parameter that may be large (document sources):
   /// its files join the fingerprint by size and modification time, not content.
   public func inputSource(_ node: ConfigNode) throws(InstillError) -> String {
-    let raw = try node.string()
-    let path = FileSystem.resolve(raw, relativeTo: pipelineDirectory)
-    guard FileSystem.exists(path) else {
-      throw node.error("file or folder not found: \(path)")
-    }
+    let path = try existing(node, "file or folder")
     files.statted.append(path)
+    return path
+  }
+
+  private func existing(_ node: ConfigNode, _ what: String) throws(InstillError) -> String {
+    let path = FileSystem.resolve(try node.string(), relativeTo: pipelineDirectory)
+    guard FileSystem.exists(path) else { throw node.error("\(what) not found: \(path)") }
     return path
   }
 }

@@ -171,7 +171,7 @@ public struct ReverseInstructStage: OneRequestStage {
 
   /// The instruction copies the document back: a long verbatim stretch of it,
   /// or nearly all its words in the document's order (most of a short document).
-  static func echoes(_ instruction: String, _ document: String) -> Bool {
+  public static func echoes(_ instruction: String, _ document: String) -> Bool {
     func normalized(_ s: String) -> String { s.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ") }
     let i = normalized(instruction)
     let d = normalized(document)

@@ -71,7 +71,7 @@ public enum ReversePrompts {
 
   /// Sentence ends: `.`, `!`, `?` followed by white space or the end (and the
   /// CJK full stops), at least 1.
-  static func sentenceCount(_ text: String) -> Int {
+  public static func sentenceCount(_ text: String) -> Int {
     var count = 0
     let scalars = Array(text.unicodeScalars)
     for (i, s) in scalars.enumerated() {
@@ -90,7 +90,7 @@ public enum ReversePrompts {
   }
 
   /// The instruction in a reply: labels, quotes and emphasis removed, the first paragraph only.
-  static func clean(_ reply: String, style: Style?) -> String {
+  public static func clean(_ reply: String, style: Style?) -> String {
     var text = reply.trimmingWhitespace()
     let labels = ["instruction", "message", "query", "user", "user's message", "question", "search query", "request"]
     var changed = true

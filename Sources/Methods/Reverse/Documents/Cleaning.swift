@@ -64,7 +64,7 @@ public struct CleaningSettings: Sendable {
 
 /// Applies the rules in order and counts every decision as a filter of the stage:
 /// `length`, `heading`, `repetition`, `duplicate`, `near_duplicate`.
-final class SegmentCleaner {
+public final class SegmentCleaner {
   static let filterNames = ["length", "heading", "repetition", "duplicate", "near_duplicate"]
 
   let settings: CleaningSettings
@@ -74,7 +74,7 @@ final class SegmentCleaner {
   private var seen = Set<Digest128>()
   private let dedup: GreedyDedup?
 
-  init(settings: CleaningSettings, stats: StatsRecorder) {
+  public init(settings: CleaningSettings, stats: StatsRecorder) {
     self.settings = settings
     self.stats = stats
     dedup = settings.rougeThreshold.map { GreedyDedup(threshold: $0, threads: 1) }
@@ -82,7 +82,7 @@ final class SegmentCleaner {
 
   /// The segments of one section that pass every rule (usually one, or none;
   /// several when `split_long` cuts a long section).
-  func segments(of section: Document.Section) -> [String] {
+  public func segments(of section: Document.Section) -> [String] {
     let pieces = settings.splitLong && Self.length(section.text) > settings.maxChars
       ? Self.split(section.text, maxChars: settings.maxChars) : [section.text]
     var kept: [String] = []
@@ -237,7 +237,7 @@ final class SegmentCleaner {
   }
 
   /// Cuts text at paragraph (then line) boundaries into pieces of at most `maxChars`.
-  static func split(_ text: String, maxChars: Int) -> [String] {
+  public static func split(_ text: String, maxChars: Int) -> [String] {
     var pieces: [String] = []
     var current = ""
     let units = text.components(separatedBy: "\n\n").flatMap { paragraph -> [String] in

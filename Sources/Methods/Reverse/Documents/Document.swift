@@ -91,8 +91,8 @@ enum TextCleanup {
 
 /// Plain text and Markdown: Markdown is split at ATX headings (`#` to `######`,
 /// outside fenced code); plain text is one section.
-enum PlainText {
-  static func document(_ text: String, source: String, format: DocumentFormat, title: String) -> Document {
+public enum PlainText {
+  public static func document(_ text: String, source: String, format: DocumentFormat, title: String) -> Document {
     let text = text.replacingOccurrences(of: "\r\n", with: "\n")
     guard format == .markdown else {
       return Document(source: source, format: format, title: title,

@@ -3,7 +3,7 @@
 /// links and galleries dropped; links replaced by their text; bold and italic
 /// quotes and other HTML tags removed (their text kept); a few common entities
 /// decoded. Works on UTF-8 bytes: every marker is ASCII.
-enum WikiMarkup {
+public enum WikiMarkup {
   /// Tags dropped with their content.
   static let droppedTags: [[UInt8]] = ["ref", "gallery", "math", "timeline", "imagemap", "references", "score",
                                        "hiero", "chem", "syntaxhighlight", "source", "graph", "mapframe"].map { Array($0.utf8) }
@@ -11,7 +11,7 @@ enum WikiMarkup {
   static let droppedNamespaces: Set<String> = ["file", "image", "category", "media", "wikipedia", "wp", "template",
                                                "help", "portal", "special", "user", "talk", "draft", "module"]
 
-  static func sections(_ wikitext: [UInt8]) -> [Document.Section] {
+  public static func sections(_ wikitext: [UInt8]) -> [Document.Section] {
     let plain = reduce(wikitext[...])
     var sections: [Document.Section] = []
     var current = ""
