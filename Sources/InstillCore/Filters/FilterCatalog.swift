@@ -22,6 +22,15 @@ public struct FilterCatalog {
     LengthFilter.register(in: &catalog)
     KeywordFilter.register(in: &catalog)
     NonEmptyFilter.register(in: &catalog)
+    AffixFilter.register(in: &catalog)
+    FirstCharacterFilter.register(in: &catalog)
+    RefusalFilter.register(in: &catalog)
+    RepetitionFilter.register(in: &catalog)
+    OutputCopiesInputFilter.register(in: &catalog)
+    PlaceholderFilter.register(in: &catalog)
+    UnfinishedFilter.register(in: &catalog)
+    ScriptFilter.register(in: &catalog)
+    ScoreFilter.register(in: &catalog)
     return catalog
   }
 

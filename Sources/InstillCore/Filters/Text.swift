@@ -15,6 +15,14 @@ public enum Text {
     text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
   }
 
+  /// The text without white space at either end.
+  public static func trimmed(_ text: String) -> String {
+    let scalars = text.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !isSpace($0) }),
+          let last = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
+    return String(scalars[first...last])
+  }
+
   /// True when the text is empty or only white space.
   public static func isBlank(_ text: String) -> Bool {
     for s in text.unicodeScalars where !isSpace(s) { return false }

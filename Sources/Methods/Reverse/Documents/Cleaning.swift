@@ -14,11 +14,8 @@ public struct CleaningSettings: Sendable {
   public var requireHeading = false
   /// Headings (lower case, punctuation removed) that mark page furniture.
   public var navigationHeadings = CleaningSettings.defaultNavigation
-  /// Share of lines that repeat an earlier line, above which a segment is repetitive.
-  public var maxDuplicateLines = 0.3
-  /// Share of the characters covered by the most frequent word 2-, 3- and 4-gram
-  /// (Gopher's thresholds).
-  public var maxTopNgram: [(n: Int, fraction: Double)] = [(2, 0.20), (3, 0.18), (4, 0.16)]
+  /// Gopher-style repetition rules (the `repetition` filter's).
+  public var repetition = Repetition()
   /// ROUGE-L F above which a segment counts as a near duplicate of a kept one (off when nil).
   public var rougeThreshold: Double?
 
@@ -45,12 +42,7 @@ public struct CleaningSettings: Sendable {
     if let extra = try params.stringList("navigation_headings") {
       navigationHeadings.formUnion(extra.map(Self.normalizeHeading))
     }
-    maxDuplicateLines = try params.double("max_duplicate_lines", default: maxDuplicateLines, in: 0...1)
-    maxTopNgram = [
-      (2, try params.double("max_top_2gram", default: 0.20, in: 0...1)),
-      (3, try params.double("max_top_3gram", default: 0.18, in: 0...1)),
-      (4, try params.double("max_top_4gram", default: 0.16, in: 0...1)),
-    ]
+    try repetition.parse(params)
     rougeThreshold = try params.optionalDouble("rouge_threshold", in: 0...1)
   }
 
@@ -110,7 +102,7 @@ public final class SegmentCleaner {
       return false
     }
     stats.filter("heading", kept: true)
-    if let reason = repetition(text) {
+    if let reason = settings.repetition.check(text) {
       stats.filter("repetition", kept: false, reason: reason, example: example())
       return false
     }
@@ -139,69 +131,6 @@ public final class SegmentCleaner {
     let cased = letters.filter { $0.properties.isUppercase || $0.properties.isLowercase }
     if cased.count >= 4 && cased.allSatisfy({ $0.properties.isUppercase }) { return "all_caps" }
     return nil
-  }
-
-  /// Gopher-style repetition: duplicate lines, then the most frequent word n-grams.
-  /// Works on UTF-8 bytes: words are split at ASCII white space and punctuation
-  /// and compared by a 64-bit hash, ASCII letters folded to lower case.
-  func repetition(_ text: String) -> String? {
-    let bytes = Array(text.utf8)
-    var lineCount = 0
-    var distinct = Set<ArraySlice<UInt8>>()
-    var duplicates = 0
-    for line in bytes.split(separator: 0x0A) {
-      let trimmed = line.drop(while: TextCleanup.isSpace).reversed().drop(while: TextCleanup.isSpace)
-      guard !trimmed.isEmpty else { continue }
-      lineCount += 1
-      if !distinct.insert(line[trimmed.endIndex.base..<trimmed.startIndex.base]).inserted { duplicates += 1 }
-    }
-    if lineCount > 1 && Double(duplicates) / Double(lineCount) > settings.maxDuplicateLines { return "duplicate_lines" }
-    var hashes: [UInt64] = []
-    var lengths: [Int] = []
-    var hash: UInt64 = 0xcbf29ce484222325
-    var length = 0
-    func endWord() {
-      if length > 0 {
-        hashes.append(hash)
-        lengths.append(length)
-      }
-      hash = 0xcbf29ce484222325
-      length = 0
-    }
-    for byte in bytes {
-      if byte < 0x80 && !Self.isWordByte[Int(byte)] {
-        endWord()
-        continue
-      }
-      let folded = (0x41...0x5A).contains(byte) ? byte + 32 : byte
-      hash = (hash ^ UInt64(folded)) &* 0x100000001b3
-      if byte & 0xC0 != 0x80 { length += 1 }  // count characters, not continuation bytes
-    }
-    endWord()
-    let totalChars = lengths.reduce(0, +)
-    guard totalChars > 0 else { return nil }
-    var counts: [UInt64: Int] = [:]
-    for (n, limit) in settings.maxTopNgram where hashes.count >= n {
-      counts.removeAll(keepingCapacity: true)
-      var best = 0
-      var bestStart = 0
-      for i in 0...(hashes.count - n) {
-        var key: UInt64 = UInt64(n)
-        for j in i..<(i + n) { key = (key &* 0x9E3779B97F4A7C15) ^ hashes[j] }
-        let count = (counts[key] ?? 0) + 1
-        counts[key] = count
-        if count > best { best = count; bestStart = i }
-      }
-      guard best > 1 else { continue }
-      let covered = lengths[bestStart..<(bestStart + n)].reduce(0, +) * best
-      if Double(covered) / Double(totalChars) > limit { return "repeated_\(n)grams" }
-    }
-    return nil
-  }
-
-  /// ASCII bytes that belong to words (letters, digits); everything else separates.
-  static let isWordByte: [Bool] = (0..<128).map { b in
-    (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
   }
 
   struct Digest128: Hashable {
