@@ -226,7 +226,7 @@ public final class Runner: Sendable {
   }
 
   private func processShard(_ stage: PlannedStage, _ mapStage: any MapStage, shard: Int, input: String, output: String) async throws {
-    let recorder = board.start(stage.folder, shard: shard)
+    let recorder = board.start(stage.folder, shard: shard, examplesPerReason: pipeline.examplesPerReason)
     defer { board.finish(stage.folder, shard: shard) }
     let started = ContinuousClock.now
     let reader = try RecordReader(path: input)
@@ -269,7 +269,7 @@ public final class Runner: Sendable {
       FileSystem.remove(stageDir + "/" + name)
     }
     logger.info("stage \(stage.name): running")
-    let recorder = board.start(stage.folder, shard: -1)
+    let recorder = board.start(stage.folder, shard: -1, examplesPerReason: pipeline.examplesPerReason)
     defer { board.finish(stage.folder, shard: -1) }
     let started = ContinuousClock.now
     let output = ShardedOutput(directory: stageDir, recordsPerShard: stage.recordsPerShard)

@@ -30,8 +30,8 @@ extension Runner {
 final class LiveBoard: Sendable {
   private let recorders = Mutex<[String: [Int: StatsRecorder]]>([:])
 
-  func start(_ folder: String, shard: Int) -> StatsRecorder {
-    let recorder = StatsRecorder()
+  func start(_ folder: String, shard: Int, examplesPerReason: Int) -> StatsRecorder {
+    let recorder = StatsRecorder(examplesPerReason: examplesPerReason)
     recorders.withLock { $0[folder, default: [:]][shard] = recorder }
     return recorder
   }

@@ -76,6 +76,35 @@ public struct StatsReport: Codable, Sendable {
     return ((try? [UInt8](encoder.encode(self))) ?? []) + [0x0A]
   }
 
+  /// Every kept example of one drop reason, whole: `REASON` matches that reason
+  /// in any filter of any stage, `FILTER:REASON` only that filter's, and
+  /// `STAGE/FILTER:REASON` only that stage's. Empty when nothing matches.
+  public func examples(of query: String) -> String {
+    var stageName: String?
+    var rest = query
+    if let slash = rest.firstIndex(of: "/") {
+      stageName = String(rest[..<slash])
+      rest = String(rest[rest.index(after: slash)...])
+    }
+    // Reasons may hold colons themselves (`keyword:image`): try `FILTER:REASON`, then the whole as a reason.
+    var readings: [(filter: String?, reason: String)] = [(nil, rest)]
+    if let colon = rest.firstIndex(of: ":") {
+      readings.insert((String(rest[..<colon]), String(rest[rest.index(after: colon)...])), at: 0)
+    }
+    var out = ""
+    for entry in stages where stageName == nil || entry.name == stageName || entry.kind == stageName {
+      for f in entry.stats.filters {
+        guard let reading = readings.first(where: { ($0.filter == nil || $0.filter == f.name) && f.examples[$0.reason] != nil }),
+              let list = f.examples[reading.reason] else { continue }
+        let dropped = f.dropped[reading.reason] ?? 0
+        out += "\(entry.name) / \(f.name) / \(reading.reason): \(dropped) dropped, \(list.count) example\(list.count == 1 ? "" : "s") kept\n"
+        for (i, example) in list.enumerated() { out += "--- \(i + 1)\n\(example)\n" }
+        out += "\n"
+      }
+    }
+    return out
+  }
+
   /// A readable table: one row per stage, then each filter's counts and examples.
   public func table(examples: Bool = true) -> String {
     var rows: [[String]] = [["STAGE", "KIND", "STATUS", "SHARDS", "IN", "OUT", "DROPPED", "REQUESTS", "TOKENS"]]

@@ -40,10 +40,21 @@ struct Stats: AsyncParsableCommand {
   @Flag(name: .customLong("no-examples"), help: "Leave dropped examples out of the table.")
   var noExamples = false
 
+  @Option(name: .customLong("examples"),
+          help: "Print every kept example of one drop reason, whole: REASON, FILTER:REASON or STAGE/FILTER:REASON.")
+  var examplesOf: String?
+
   func run() async throws {
     try await withExitCodes {
       let report = try StatsReport.load(directory: RunDirectory(runDir))
-      if json {
+      if let examplesOf {
+        let text = report.examples(of: examplesOf)
+        guard !text.isEmpty else {
+          throw InstillError.input("no dropped examples of '\(examplesOf)' in \(runDir) "
+            + "(reasons are listed by `instill stats \(runDir)`)")
+        }
+        print(text, terminator: "")
+      } else if json {
         FileHandle.standardOutput.write(Data(report.encoded()))
       } else {
         print(report.table(examples: !noExamples), terminator: "")

@@ -142,3 +142,46 @@ struct FilterLibraryTests {
     }
   }
 }
+
+extension FilterLibraryTests {
+  /// `examples_per_reason` keeps that many dropped examples per reason (across
+  /// shards too), and `instill stats --examples` prints them whole.
+  @Test func droppedExamplesAreKeptPerReasonAndPrintedWhole() async throws {
+    let dir = TempDir()
+    var lines = ""
+    for i in 0..<40 {
+      let output = i % 2 == 0 ? "As an AI, I cannot do task \(i)." : "Here is a long enough answer for task \(i), " + String(repeating: "word ", count: 60)
+      lines += JSONWriter.string(.object(["instruction": .string("Task \(i)"), "output": .string(output)])) + "\n"
+    }
+    dir.write("in.jsonl", lines)
+    let pipeline = dir.write("p.yaml", """
+      name: ex
+      examples_per_reason: 7
+      stages:
+        - kind: read
+          path: in.jsonl
+          records_per_shard: 10
+        - kind: filter
+          filters:
+            - {type: refusal}
+            - {type: length, field: output, unit: words, max: 50}
+      """)
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline, "--run-dir", run)
+    let stats = try await stageStats(run, "filter")
+    let refusal = stats["filters"]?.arrayValue?.first { $0.objectValue?["name"] == .string("refusal") }?.objectValue
+    #expect(refusal?["examples"]?.objectValue?["refusal:as an ai"]?.arrayValue?.count == 7)
+    #expect(refusal?["dropped"]?.objectValue?["refusal:as an ai"]?.intValue == 20)
+
+    let printed = try await instill(expect: 0, "stats", run, "--examples", "too_long")
+    #expect(printed.stdout.hasPrefix("filter / length-output / too_long: 20 dropped, 7 examples kept\n"))
+    #expect(printed.stdout.components(separatedBy: "\n--- ").count == 8)
+    #expect(printed.stdout.contains(String(repeating: "word ", count: 40)))  // whole, not cut at 120 characters
+    let scoped = try await instill(expect: 0, "stats", run, "--examples", "filter/refusal:refusal:as an ai")
+    #expect(scoped.stdout.hasPrefix("filter / refusal / refusal:as an ai: 20 dropped, 7 examples kept"))
+    let plain = try await instill(expect: 0, "stats", run, "--examples", "refusal:as an ai")
+    #expect(plain.stdout.hasPrefix("filter / refusal / refusal:as an ai: 20 dropped"))
+    let none = try await instill(expect: 2, "stats", run, "--examples", "too_short")
+    #expect(none.stderr.contains("no dropped examples of 'too_short'"))
+  }
+}

@@ -90,8 +90,10 @@ public struct Pipeline: Sendable {
   public let text: String
   public let llm: ConfigNode?
   public let stages: [PlannedStage]
+  /// How many dropped examples the statistics keep per filter and reason.
+  public var examplesPerReason = FilterStats.defaultExampleLimit
 
-  public static let topLevelKeys = ["name", "description", "seed", "llm", "stages"]
+  public static let topLevelKeys = ["name", "description", "seed", "examples_per_reason", "llm", "stages"]
 
   public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
     try parse(text: try FileSystem.readString(file, what: "pipeline file"), file: file, catalog: catalog)
@@ -104,6 +106,7 @@ public struct Pipeline: Sendable {
     let seedValue = try top.int("seed", default: 0)
     guard seedValue >= 0 else { throw try top.require("seed").error("must be zero or positive") }
     let seed = UInt64(seedValue)
+    let examplesPerReason = try top.int("examples_per_reason", default: FilterStats.defaultExampleLimit, in: 0...10_000)
     let llm = top.node("llm")
     if let llm { _ = try llm.mapping() }
     let stageNodes = try top.require("stages").list()
@@ -156,7 +159,9 @@ public struct Pipeline: Sendable {
         index: index, name: stageName, kind: kind, stage: stage,
         folder: (index < 10 ? "0" : "") + "\(index)-\(stageName)", fingerprint: fingerprint, line: node.line))
     }
-    return Pipeline(name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
+    var pipeline = Pipeline(name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
+    pipeline.examplesPerReason = examplesPerReason
+    return pipeline
   }
 
   /// The parts of the `llm` section that change what an LLM stage produces

@@ -9,21 +9,33 @@ public struct FilterStats: Codable, Sendable, Equatable {
   public var kept = 0
   public var dropped: [String: Int] = [:]
   public var examples: [String: [String]] = [:]
+  /// How many examples are kept per reason (the pipeline's `examples_per_reason`).
+  public var exampleLimit: Int?
 
-  public static let maxExamples = 3
-  public static let maxExampleLength = 240
+  enum CodingKeys: String, CodingKey {
+    case name, seen, kept, dropped, examples, exampleLimit = "example_limit"
+  }
 
-  public init(name: String) { self.name = name }
+  public static let defaultExampleLimit = 5
+  public static let maxExampleLength = 2000
+
+  public init(name: String, exampleLimit: Int? = nil) {
+    self.name = name
+    self.exampleLimit = exampleLimit
+  }
 
   public var droppedTotal: Int { dropped.values.reduce(0, +) }
+
+  public var limit: Int { exampleLimit ?? Self.defaultExampleLimit }
 
   public mutating func merge(_ other: FilterStats) {
     seen += other.seen
     kept += other.kept
     for (reason, n) in other.dropped { dropped[reason, default: 0] += n }
+    if let theirs = other.exampleLimit { exampleLimit = max(exampleLimit ?? theirs, theirs) }
     for (reason, list) in other.examples {
       var mine = examples[reason] ?? []
-      for example in list where mine.count < Self.maxExamples && !mine.contains(example) { mine.append(example) }
+      for example in list where mine.count < limit && !mine.contains(example) { mine.append(example) }
       examples[reason] = mine
     }
   }
@@ -141,8 +153,12 @@ public struct StageStats: Codable, Sendable, Equatable {
 /// Thread-safe, live counters of a stage or shard while it runs.
 public final class StatsRecorder: Sendable {
   private let state = Mutex(StageStats())
+  /// Dropped examples kept per filter and reason.
+  public let examplesPerReason: Int
 
-  public init() {}
+  public init(examplesPerReason: Int = FilterStats.defaultExampleLimit) {
+    self.examplesPerReason = examplesPerReason
+  }
 
   public var snapshot: StageStats { state.withLock { $0 } }
 
@@ -159,7 +175,7 @@ public final class StatsRecorder: Sendable {
   public func declareFilters(_ names: [String]) {
     state.withLock { stats in
       for name in names where !stats.filters.contains(where: { $0.name == name }) {
-        stats.filters.append(FilterStats(name: name))
+        stats.filters.append(FilterStats(name: name, exampleLimit: examplesPerReason))
       }
     }
   }
@@ -171,7 +187,7 @@ public final class StatsRecorder: Sendable {
       if let found = stats.filters.firstIndex(where: { $0.name == name }) {
         i = found
       } else {
-        stats.filters.append(FilterStats(name: name))
+        stats.filters.append(FilterStats(name: name, exampleLimit: examplesPerReason))
         i = stats.filters.count - 1
       }
       stats.filters[i].seen += 1
@@ -180,7 +196,7 @@ public final class StatsRecorder: Sendable {
       } else {
         let reason = reason ?? "dropped"
         stats.filters[i].dropped[reason, default: 0] += 1
-        if let example, stats.filters[i].examples[reason, default: []].count < FilterStats.maxExamples {
+        if let example, stats.filters[i].examples[reason, default: []].count < stats.filters[i].limit {
           let short = example.count > FilterStats.maxExampleLength
             ? String(example.prefix(FilterStats.maxExampleLength)) + "…" : example
           stats.filters[i].examples[reason, default: []].append(short)
