@@ -195,10 +195,15 @@ struct ReverseTests {
     let bodies = RequestLog()
     let server = try TestHTTPServer { _, _, body in
       bodies.add(String(decoding: body, as: UTF8.self))
-      return FakeModel.respond("How do tides work?", chat: true)
+      let messages = (try? JSONParser.parse(body))?.objectValue?["messages"]?.arrayValue ?? []
+      let last = messages.last?.objectValue?["content"]?.stringValue ?? ""
+      // For the third document, the model copies the first demonstration's instruction.
+      let copied = messages.count > 2 ? messages[2].objectValue?["content"]?.stringValue ?? "" : ""
+      return FakeModel.respond(last.contains("COPY") ? copied : "How do tides work?", chat: true)
     }
     defer { server.stop() }
-    dir.write("docs.jsonl", "{\"id\": \"a\", \"text\": \"Tides are caused by the moon.\"}\n{\"id\": \"b\", \"text\": \"The sun matters too.\"}\n")
+    dir.write("docs.jsonl", "{\"id\": \"a\", \"text\": \"Tides are caused by the moon.\"}\n{\"id\": \"b\", \"text\": \"The sun matters too.\"}\n"
+      + "{\"id\": \"c\", \"text\": \"COPY the demonstration, please.\"}\n")
     let pipeline = dir.write("p.yaml", """
       name: bt
       llm: {provider: openai, base_url: \(server.baseURL), model: fake}
@@ -213,7 +218,7 @@ struct ReverseTests {
       """)
     try await instill(expect: 0, "run", pipeline, "--run-dir", dir.file("run"))
     let requests = bodies.all.compactMap { try? JSONParser.parse($0).objectValue }
-    #expect(requests.count == 2)
+    #expect(requests.count == 3)
     for request in requests {
       #expect(request["temperature"]?.doubleValue == 0.7)
       #expect(request["top_p"]?.doubleValue == 0.9)
@@ -229,9 +234,11 @@ struct ReverseTests {
     }
     // The demonstrations are the same for every document (a stable, cacheable prefix).
     let prefixes = requests.map { Array(($0["messages"]?.arrayValue ?? []).dropLast()) }
-    #expect(prefixes.count == 2 && prefixes[0] == prefixes[1])
+    #expect(prefixes.count == 3 && prefixes[0] == prefixes[1] && prefixes[1] == prefixes[2])
     let out = try RecordReader.readAll(path: dir.file("run") + "/stages/02-reverse_instruct/shard-00000.jsonl.gz")
     #expect(out.map(\.instruction) == ["How do tides work?", "How do tides work?"])
     #expect(out.first?.meta["reverse"]?.objectValue?["mode"] == .string("backtranslate"))
+    let stats = try await stageStats(dir.file("run"), "reverse_instruct")
+    #expect(filterDrops(stats)["instruction"] == ["copied_demonstration": 1])
   }
 }

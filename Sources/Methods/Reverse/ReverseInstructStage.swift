@@ -151,6 +151,10 @@ public struct ReverseInstructStage: OneRequestStage {
     if Self.echoes(instruction, document) {
       return sink.filter("instruction", kept: false, reason: "echo", example: "\(label): \(instruction)")
     }
+    let folded = Text.collapsingWhitespace(instruction).lowercased()
+    if choice.demonstrations.contains(where: { Text.collapsingWhitespace($0.instruction).lowercased() == folded }) {
+      return sink.filter("instruction", kept: false, reason: "copied_demonstration", example: "\(label): \(instruction)")
+    }
     sink.filter("instruction", kept: true)
     sink.count("style.\(label).kept")
     if choice.hint != nil { sink.count("length_hints") }
