@@ -18,6 +18,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     // zlib from the system (Debian: zlib1g-dev).
@@ -38,7 +39,8 @@ let package = Package(
     // Run directory, locking, the stage runner, status and stats reports.
     .target(
       name: "InstillRunner",
-      dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log")],
+      dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log"),
+                     .product(name: "Prometheus", package: "swift-prometheus")],
       swiftSettings: strict),
     // Spawning a child that dies with its parent (the embedded llama-server).
     .target(name: "CSpawn"),

@@ -38,6 +38,10 @@ struct Run: AsyncParsableCommand {
   @Option(name: .customLong("stats-interval"), help: "Seconds between updates of DIR/stats.json.")
   var statsInterval: Double = 5
 
+  @Option(name: .customLong("metrics-file"),
+          help: "Write Prometheus text-format metrics here when the run ends (atomically; for node_exporter's textfile collector).")
+  var metricsFile: String?
+
   @OptionGroup var log: LogOptions
 
   func validate() throws {
@@ -57,6 +61,25 @@ struct Run: AsyncParsableCommand {
     let control = RunControl(maxTime: maxTime, maxRequests: maxRequests)
     let signals = SignalWatcher(control: control, logger: logger)
     defer { withExtendedLifetime(signals) {} }
+    do {
+      try await runPipeline(logger: logger, control: control)
+      writeMetrics(exitCode: 0, logger: logger)
+    } catch let exit as ExitCode {
+      writeMetrics(exitCode: exit.rawValue, logger: logger)
+      throw exit
+    }
+  }
+
+  private func writeMetrics(exitCode: Int32, logger: Logger) {
+    guard let metricsFile else { return }
+    do {
+      try MetricsFile.write(to: metricsFile, directory: RunDirectory(runDir), pipeline: nil, exitCode: exitCode)
+    } catch {
+      logger.error("cannot write the metrics file: \(error)")
+    }
+  }
+
+  private func runPipeline(logger: Logger, control: RunControl) async throws {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
