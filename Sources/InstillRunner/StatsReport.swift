@@ -22,9 +22,22 @@ public struct StatsReport: Codable, Sendable {
     }
   }
 
+  /// The version of this JSON layout (1); it changes only if a key changes meaning.
+  public var schemaVersion: Int?
   public var pipeline: String
   public var complete: Bool
+  /// The stage a process is working on now, if any (the first one running).
+  public var runningStage: String?
+  /// When these statistics were computed (ISO 8601, UTC).
+  public var updatedAt: String?
   public var stages: [StageEntry]
+
+  public static let currentSchemaVersion = 1
+
+  enum CodingKeys: String, CodingKey {
+    case schemaVersion = "schema_version", pipeline, complete, runningStage = "running_stage", updatedAt = "updated_at"
+    case stages
+  }
 
   public static func build(directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats]) -> StatsReport {
     var entries: [StageEntry] = []
@@ -52,7 +65,11 @@ public struct StatsReport: Codable, Sendable {
         shardsDone: entry.shape == StageShape.global.rawValue && manifest == nil ? 0 : done,
         countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats))
     }
-    return StatsReport(pipeline: pipelineName, complete: entries.allSatisfy { $0.status == "complete" }, stages: entries)
+    let formatter = ISO8601DateFormatter()
+    return StatsReport(schemaVersion: currentSchemaVersion, pipeline: pipelineName,
+                       complete: entries.allSatisfy { $0.status == "complete" },
+                       runningStage: entries.first { $0.status == "running" }?.name, updatedAt: formatter.string(from: Date()),
+                       stages: entries)
   }
 
   /// Recomputes the report from a run directory alone (no running process needed).
@@ -118,8 +135,20 @@ public struct StatsReport: Codable, Sendable {
       ])
     }
     var out = Self.align(rows)
+    if let runningStage, let entry = stages.first(where: { $0.name == runningStage }) {
+      out += "\nrunning: stage \(entry.name), \(entry.shardsDone) of \(entry.shardsTotal.map(String.init) ?? "?") shards done, "
+        + "\(entry.stats.recordsIn) records in so far\n"
+    }
     for s in stages where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty {
       out += "\n\(pad2(s.index))-\(s.name):\n"
+      out += Self.funnel(s.stats)
+      let llm = s.stats.llm
+      if !llm.isEmpty {
+        let failed = llm.failed.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        out += "  llm: \(llm.requestsSent) sent, \(llm.answeredFromJournal) from journal, \(llm.retried) retried, "
+          + "\(llm.failed.values.reduce(0, +)) failed\(failed.isEmpty ? "" : " (\(failed))"); "
+          + "tokens \(llm.promptTokens) prompt + \(llm.completionTokens) completion\n"
+      }
       for (reason, n) in s.stats.dropped.sorted(by: { $0.key < $1.key }) {
         out += "  dropped \(reason): \(n)\n"
       }
@@ -128,7 +157,7 @@ public struct StatsReport: Codable, Sendable {
         out += "  filter \(f.name): seen \(f.seen), kept \(f.kept), dropped \(f.droppedTotal)\(reasons.isEmpty ? "" : " (\(reasons))")\n"
         if examples {
           for (reason, list) in f.examples.sorted(by: { $0.key < $1.key }) {
-            for example in list {
+            for example in list.prefix(3) {  // all of them: instill stats --examples REASON
               out += "    e.g. \(reason): \(example.replacingOccurrences(of: "\n", with: " ").prefix(120))\n"
             }
           }
@@ -140,6 +169,18 @@ public struct StatsReport: Codable, Sendable {
       }
     }
     return out
+  }
+
+  /// `funnel: 123 in → 80 kept (65.0%) | truncated 33 (26.8%), …`, largest drops first.
+  static func funnel(_ stats: StageStats) -> String {
+    guard stats.recordsIn > 0 else { return "" }
+    func share(_ n: Int) -> String { String(format: "%.1f%%", 100 * Double(n) / Double(stats.recordsIn)) }
+    var drops: [(String, Int)] = stats.dropped.map { ($0.key, $0.value) }
+    for f in stats.filters { drops += f.dropped.map { ("\(f.name):\($0.key)", $0.value) } }
+    drops.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+    let parts = drops.map { "\($0.0) \($0.1) (\(share($0.1)))" }.joined(separator: ", ")
+    return "  funnel: \(stats.recordsIn) in → \(stats.recordsOut) kept (\(share(stats.recordsOut)))"
+      + (parts.isEmpty ? "" : " | " + parts) + "\n"
   }
 
   /// Plain counters one per line; counters named `family.row.column` (e.g.

@@ -70,3 +70,53 @@ struct MetricsTests {
     #expect(sample(after, "instill_run_last_success_timestamp_seconds", [:]) == success)
   }
 }
+
+extension MetricsTests {
+  /// `instill stats --json` of a run in progress parses, has a schema version,
+  /// and names the running stage and how far it is.
+  @Test func statsOfARunInProgressNameTheRunningStage() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, body in
+      try? await Task.sleep(for: .milliseconds(300))
+      return FakeModel.respond("An answer.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
+    }
+    defer { server.stop() }
+    var lines = ""
+    for i in 0..<60 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
+    dir.write("q.jsonl", lines)
+    let pipeline = dir.write("p.yaml", """
+      name: slow
+      llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: 1}
+      stages:
+        - kind: read
+          path: q.jsonl
+          records_per_shard: 20
+        - kind: generate
+          prompt: "{instruction}"
+        - kind: export
+      """)
+    let run = dir.file("run")
+    let process = try launchInstill(["run", pipeline, "--run-dir", run, "--quiet", "--stats-interval", "0.5"])
+    defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    var seen: JSONObject?
+    for _ in 0..<100 {
+      try await Task.sleep(for: .milliseconds(200))
+      let result = try await instill("stats", run, "--json")
+      guard result.status == 0, let stats = try? JSONParser.parse(result.stdout).objectValue,
+            stats["running_stage"] == .string("generate") else { continue }
+      let generate = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string("generate") }?.objectValue
+      if (generate?["stats"]?.objectValue?["records_in"]?.intValue ?? 0) > 0 { seen = stats; break }
+    }
+    let stats = try #require(seen, "stats --json never showed the generate stage running")
+    #expect(stats["schema_version"] == .int(1))
+    #expect(stats["complete"] == .bool(false))
+    #expect(stats["updated_at"]?.stringValue?.hasPrefix("20") == true)
+    let generate = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string("generate") }?.objectValue ?? [:]
+    #expect(generate["status"] == .string("running"))
+    #expect(generate["shards_total"] == .int(3))
+    let table = try await instill("stats", run)
+    #expect(table.stdout.contains("running: stage generate, "), "\(table.stdout)")
+    kill(process.processIdentifier, SIGTERM)
+    await waitForExit(process)
+  }
+}
