@@ -19,6 +19,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
   ],
   targets: [
     // zlib from the system (Debian: zlib1g-dev).
@@ -40,7 +41,8 @@ let package = Package(
     .target(
       name: "InstillRunner",
       dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log"),
-                     .product(name: "Prometheus", package: "swift-prometheus")],
+                     .product(name: "Prometheus", package: "swift-prometheus"),
+                     .product(name: "Plot", package: "Plot")],
       swiftSettings: strict),
     // Spawning a child that dies with its parent (the embedded llama-server).
     .target(name: "CSpawn"),

@@ -112,3 +112,24 @@ struct Validate: AsyncParsableCommand {
     return text
   }
 }
+
+struct Report: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Write one self-contained HTML report of a run: funnels, drop reasons with examples, histograms.",
+    discussion: "No network, scripts or external fonts: the file opens anywhere. Record text is always escaped.")
+
+  @Argument(help: "The run directory.")
+  var runDir: String
+
+  @Option(name: .customLong("output"), help: "Where to write the report (default: DIR/report.html).")
+  var output: String?
+
+  func run() async throws {
+    try await withExitCodes {
+      let html = try HTMLReport.render(directory: RunDirectory(runDir))
+      let path = output ?? runDir + "/report.html"
+      try FileSystem.writeAtomically(Array(html.utf8), to: path, durable: false)
+      print(path)
+    }
+  }
+}

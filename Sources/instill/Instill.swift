@@ -19,7 +19,7 @@ struct Instill: AsyncParsableCommand {
       3 stopped early by a budget or a signal (run again to resume); 4 another process holds the run directory.
       """,
     version: "0.1.0",
-    subcommands: [Run.self, Status.self, Stats.self, Validate.self, Dedup.self])
+    subcommands: [Run.self, Status.self, Stats.self, Report.self, Validate.self, Dedup.self])
 }
 
 /// Every stage kind a pipeline may use.

@@ -592,5 +592,11 @@ extension LocalModelTests {
     let loaded = try await loadWithDatasets(run + "/data", scratch: dir.file("hf"))
     #expect(loaded.status == 0, "\(loaded.stderr)")
     #expect(loaded.train == curated.count)
+
+    // The HTML report of this real run opens in a real browser without console errors.
+    try await instill(expect: 0, "report", run)
+    let (dom, log) = try await renderInChromium(run + "/report.html")
+    #expect(consoleProblems(log).isEmpty, "\(consoleProblems(log))")
+    #expect(dom.contains("Style mix") && dom.contains("Score mix") && dom.contains("<svg"))
   }
 }

@@ -1,0 +1,77 @@
+import Foundation
+import InstillCore
+import InstillTestSupport
+import Testing
+
+/// Renders a page in headless Chromium: the DOM after parsing, and the browser's log.
+func renderInChromium(_ file: String) async throws -> (dom: String, log: String) {
+  guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
+    Issue.record("chromium is not installed (Scripts/test installs it from Debian)")
+    return ("", "")
+  }
+  let result = try await runProgram("/usr/bin/chromium", [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
+    "--user-data-dir=" + NSTemporaryDirectory() + "/chromium-\(UUID().uuidString)", "--dump-dom", "file://" + file,
+  ])
+  return (result.stdout, result.stderr)
+}
+
+/// Lines of the browser's log that report a console message or a failed load.
+func consoleProblems(_ log: String) -> [String] {
+  log.split(separator: "\n").map(String.init).filter {
+    $0.contains("CONSOLE") || $0.contains("Uncaught") || $0.contains("ERR_FILE_NOT_FOUND") || $0.contains("Refused to")
+  }
+}
+
+/// `instill report`: one self-contained HTML page, opened in a real browser.
+struct ReportTests {
+  @Test func recordTextIsShownAsTextAndThePageLoadsCleanlyInABrowser() async throws {
+    let dir = TempDir()
+    let evil = "<script>alert(1)</script> & <img src=x onerror=alert(2)> &lt;b&gt;"
+    var lines = ""
+    for i in 0..<12 {
+      let output = i == 3 ? evil : i % 4 == 0 ? "As an AI, I cannot \(i)." : "Answer \(i) with several words in it."
+      lines += JSONWriter.string(.object(["instruction": .string("Question <b>\(i)</b>?"), "output": .string(output),
+                                          "meta": .object(["method": .string("demo")])])) + "\n"
+    }
+    dir.write("in.jsonl", lines)
+    let pipeline = dir.write("p.yaml", """
+      name: report-demo
+      stages:
+        - kind: read
+          path: in.jsonl
+        - name: quality
+          kind: filter
+          filters:
+            - {type: refusal}
+            - {type: keywords, field: output, words: ["alert"], match: substring}
+        - kind: export
+      """)
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline, "--run-dir", run)
+    let result = try await instill(expect: 0, "report", run)
+    #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == run + "/report.html")
+    let html = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+    // Self-contained: no scripts, no external resources.
+    #expect(!html.contains("<script"))
+    #expect(!html.contains("<link"))
+    #expect(!html.contains("<img") && !html.contains("<iframe") && !html.contains("@import") && !html.contains("url("))
+    #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt; &amp;lt;b&amp;gt;"))
+
+    let (dom, log) = try await renderInChromium(run + "/report.html")
+    #expect(consoleProblems(log).isEmpty, "\(consoleProblems(log))")
+    #expect(dom.contains("<svg"), "the charts are in the DOM")
+    #expect(!dom.contains("<script"), "a record's <script> became an element")
+    #expect(!dom.contains("<img"), "a record's <img> became an element")
+    // The example's text node, re-serialized by the browser, is the record's text exactly.
+    #expect(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt; &amp;lt;b&amp;gt;"))
+    #expect(dom.contains("quality"))
+    #expect(dom.contains("refusal: refusal:as an ai — 3 dropped"))
+
+    let custom = dir.file("out/r.html")
+    try FileManager.default.createDirectory(atPath: dir.file("out"), withIntermediateDirectories: true)
+    try await instill(expect: 0, "report", run, "--output", custom)
+    #expect(FileSystem.exists(custom))
+    try await instill(expect: 2, "report", dir.file("nowhere"))
+  }
+}
