@@ -14,6 +14,9 @@ public struct RunOptions: Sendable {
   public var statsInterval: Double = 5
   /// Seconds between plain progress lines on stderr.
   public var progressInterval: Double = 10
+  /// Receives the live progress line about once a second (nil clears it); when
+  /// set, the plain progress lines are not logged. Set when stderr is a terminal.
+  public var liveProgress: (@Sendable (String?) -> Void)?
 
   public init() {}
 
@@ -45,7 +48,7 @@ public final class Runner: Sendable {
 
   public init(pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger,
               llm: (any LLMBackend)? = nil) {
-    self.llm = llm
+    self.llm = llm.map { InFlightBackend($0) }
     self.pipeline = pipeline
     self.directory = RunDirectory(directory)
     self.options = options

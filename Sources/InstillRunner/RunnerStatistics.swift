@@ -10,13 +10,43 @@ extension Runner {
   }
 
   func reportPeriodically() async {
+    if let live = options.liveProgress {
+      async let lines: Void = showLiveProgress(live)
+      await writeStatsPeriodically(logProgress: false)
+      await lines
+      return
+    }
+    await writeStatsPeriodically(logProgress: true)
+  }
+
+  /// Redraws the live progress line every second until the run ends, then clears it.
+  private func showLiveProgress(_ show: @Sendable (String?) -> Void) async {
+    var line = ProgressLine()
+    let targets = Dictionary(pipeline.stages.compactMap { s in s.stage.progressTarget.map { (s.name, $0) } },
+                             uniquingKeysWith: { a, _ in a })
+    while !Task.isCancelled {
+      let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats())
+      // A stage's input size is known once the stage before it is complete.
+      var inputs: [String: Int] = [:]
+      for (i, entry) in report.stages.enumerated() where i > 0 && report.stages[i - 1].status == "complete" {
+        inputs[entry.name] = report.stages[i - 1].stats.recordsOut
+      }
+      let inFlight = (llm as? InFlightBackend)?.inFlight ?? 0
+      show(line.render(report: report, inputRecords: inputs, targets: targets, inFlight: inFlight,
+                       now: Date().timeIntervalSince1970))
+      try? await Task.sleep(for: .seconds(1))
+    }
+    show(nil)
+  }
+
+  private func writeStatsPeriodically(logProgress: Bool) async {
     var sinceProgress = 0.0
     while !Task.isCancelled {
       try? await Task.sleep(for: .milliseconds(Int(options.statsInterval * 1000)))
       if Task.isCancelled { return }
       writeStats()
       sinceProgress += options.statsInterval
-      if sinceProgress >= options.progressInterval {
+      if logProgress && sinceProgress >= options.progressInterval {
         sinceProgress = 0
         for (folder, stats) in board.liveStats() {
           logger.info("progress \(folder): \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.llm.requestsSent) requests")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import InstillCore
 import InstillRunner
 import InstillEvolInstruct
@@ -62,11 +63,60 @@ struct LogOptions: ParsableArguments {
 
   func bootstrap() -> Logger {
     let level: Logger.Level = verbose ? .debug : quiet ? .warning : .info
+    let terminal = TerminalStatus.stderrIsTerminal
     LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
+      // On a terminal, log lines go through the status line so they do not run into it.
+      var handler = terminal ? StreamLogHandler(label: label, stream: StatusAwareStderr())
+        : StreamLogHandler.standardError(label: label)
       handler.logLevel = level
       return handler
     }
     return Logger(label: "instill")
   }
+}
+
+/// The live progress line at the bottom of a terminal, and the log lines above it.
+final class TerminalStatus: Sendable {
+  static let shared = TerminalStatus()
+  static let stderrIsTerminal = isatty(STDERR_FILENO) == 1
+
+  private let current = Mutex<String?>(nil)
+
+  /// Replaces the status line (nil removes it).
+  func show(_ line: String?) {
+    current.withLock { current in
+      var text = "\r\u{1B}[2K"
+      if let line { text += Self.fitted(line) }
+      Self.write(text)
+      current = line.map(Self.fitted)
+    }
+  }
+
+  /// Writes a log line above the status line.
+  func log(_ text: String) {
+    current.withLock { current in
+      Self.write(current == nil ? text : "\r\u{1B}[2K" + text + (current ?? ""))
+    }
+  }
+
+  /// Cut to the terminal's width so the line never wraps (a wrapped line cannot be redrawn in place).
+  static func fitted(_ line: String) -> String {
+    var size = winsize()
+    let columns = ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 100
+    return line.count < columns ? line : String(line.prefix(max(10, columns - 2))) + "…"
+  }
+
+  static func write(_ text: String) {
+    var bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+      let n = bytes.withUnsafeMutableBytes { Glibc.write(STDERR_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+      if n <= 0 { break }
+      offset += n
+    }
+  }
+}
+
+struct StatusAwareStderr: TextOutputStream, Sendable {
+  mutating func write(_ string: String) { TerminalStatus.shared.log(string) }
 }

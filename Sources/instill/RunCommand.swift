@@ -91,6 +91,9 @@ struct Run: AsyncParsableCommand {
       options.shardCount = shardCount
       options.forceConfig = forceConfig
       options.statsInterval = statsInterval
+      if TerminalStatus.stderrIsTerminal && !log.quiet {
+        options.liveProgress = { TerminalStatus.shared.show($0) }
+      }
       let runner = Runner(pipeline: loaded, directory: runDir, options: options, control: control, logger: logger, llm: backend)
       let outcome: RunOutcome
       do {

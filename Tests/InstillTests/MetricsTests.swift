@@ -120,3 +120,40 @@ extension MetricsTests {
     await waitForExit(process)
   }
 }
+
+extension MetricsTests {
+  /// On a terminal (a pseudo-terminal from `script`), `instill run` keeps one
+  /// live progress line; with stderr not a terminal it writes plain lines only.
+  @Test func aTerminalGetsALiveProgressLineAndAPipeGetsPlainLines() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, body in
+      try? await Task.sleep(for: .milliseconds(150))
+      return FakeModel.respond("An answer.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
+    }
+    defer { server.stop() }
+    var lines = ""
+    for i in 0..<40 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
+    dir.write("q.jsonl", lines)
+    let pipeline = dir.write("p.yaml", """
+      name: live
+      llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: 2}
+      stages:
+        - kind: read
+          path: q.jsonl
+          records_per_shard: 10
+        - kind: generate
+          prompt: "{instruction}"
+      """)
+    let command = "'\(Binary.path)' run '\(pipeline)' --run-dir '\(dir.file("tty"))'"
+    let tty = try await runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
+    #expect(tty.status == 0, "\(tty.stdout)")
+    let screen = tty.stdout
+    #expect(screen.contains("\u{1B}[2Kstage 2 generate · shards "), "\(screen.prefix(2000))")
+    #expect(screen.contains("rec/s") && screen.contains("in flight") && screen.contains("ETA "))
+    #expect(!screen.contains("progress 02-generate"), "plain progress lines on a terminal")
+
+    let plain = try await instill(expect: 0, "run", pipeline, "--run-dir", dir.file("pipe"), "--stats-interval", "1")
+    #expect(!plain.stderr.contains("\u{1B}["), "escape sequences in a log that is not a terminal")
+    #expect(!plain.stderr.contains("rec/s"))
+  }
+}

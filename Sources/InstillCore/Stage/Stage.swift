@@ -24,6 +24,9 @@ public protocol Stage: Sendable {
   var shardParallelism: Int { get }
   /// True when the stage calls the LLM (the embedded server is started for it).
   var usesLLM: Bool { get }
+  /// The number of output records the stage works towards, when it has one
+  /// (a growth stage's `target`); the progress display shows an ETA from it.
+  var progressTarget: Int? { get }
 }
 
 extension Stage {
@@ -31,6 +34,7 @@ extension Stage {
   public var outputRecordsPerShard: Int { 1000 }
   public var shardParallelism: Int { 1 }
   public var usesLLM: Bool { false }
+  public var progressTarget: Int? { nil }
 }
 
 public protocol MapStage: Stage {

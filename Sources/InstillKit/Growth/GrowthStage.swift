@@ -136,3 +136,7 @@ extension GrowthStage {
     }
   }
 }
+
+extension GrowthStage {
+  public var progressTarget: Int? { growth.target }
+}
