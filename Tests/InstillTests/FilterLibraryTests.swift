@@ -46,6 +46,10 @@ struct FilterLibraryTests {
     #expect(ascii.check(record(instruction: "Übersetze den Satz.")) == "non_ascii")
     #expect(ascii.check(record(instruction: "翻译这句话")) == "non_ascii")
     #expect(ascii.check(record(instruction: "Translate this.")) == nil)
+    let python = try filter("{type: first_character, punctuation_set: ascii}")
+    #expect(python.check(record(instruction: "«Traduire» ce texte")) == nil)  // not in string.punctuation
+    #expect(python.check(record(instruction: "#1 tip for sleep?")) == "punctuation")
+    #expect(python.check(record(instruction: "€100 in dollars?")) == nil)
   }
 
   @Test func refusal() throws {

@@ -59,8 +59,8 @@ struct SelfInstructTests {
     let dropped = Dictionary(uniqueKeysWithValues: s.filters.map { ($0.name, $0.dropped) })
     #expect(dropped["word_count"] == ["too_few_words": 1, "too_many_words": 1])
     #expect(dropped["keywords"]?.values.reduce(0, +) == 2)
-    #expect(dropped["write_a_program"] == ["write_a_program": 1])
-    #expect(dropped["first_character"] == ["punctuation_start": 1, "non_ascii_start": 1])
+    #expect(dropped["write_a_program"] == ["starts_with:Write a program": 1])
+    #expect(dropped["first_character"] == ["punctuation": 1, "non_ascii": 1])
   }
 
   @Test func promptNumbersExamplesAndEndsWithTheNextNumber() {

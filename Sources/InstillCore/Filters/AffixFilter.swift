@@ -12,6 +12,15 @@ public struct AffixFilter: RecordFilter {
   public let require: Bool
   public let caseSensitive: Bool
 
+  public init(name: String, side: Side, field: String, values: [String], require: Bool = false, caseSensitive: Bool = false) {
+    self.name = name
+    self.side = side
+    self.field = field
+    self.values = values
+    self.require = require
+    self.caseSensitive = caseSensitive
+  }
+
   public var exampleField: String { field }
 
   public func check(_ record: Record) -> String? {

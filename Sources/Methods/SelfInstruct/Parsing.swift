@@ -66,35 +66,17 @@ public enum SelfInstructFilters {
     }
   }
 
-  /// Drops "Write a program…" (the model tended to append it to other tasks).
-  public struct ProgramPrefix: RecordFilter {
-    public let name = "write_a_program"
-    public var exampleField: String { "instruction" }
-    public func check(_ record: Record) -> String? {
-      record.instruction.hasPrefix("Write a program") ? "write_a_program" : nil
-    }
-  }
-
-  /// Drops instructions whose first character is punctuation or not ASCII.
-  public struct FirstCharacter: RecordFilter {
-    public let name = "first_character"
-    public var exampleField: String { "instruction" }
-    public func check(_ record: Record) -> String? {
-      guard let first = record.instruction.unicodeScalars.first else { return "empty" }
-      if first.value >= 0x80 { return "non_ascii_start" }
-      // Python's string.punctuation.
-      if "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".unicodeScalars.contains(first) { return "punctuation_start" }
-      return nil
-    }
-  }
-
   /// The default chain, in the original order.
   public static func chain(minWords: Int, maxWords: Int, keywords: [String]) -> FilterChain {
     FilterChain([
       WordCount(minWords: minWords, maxWords: maxWords),
       KeywordFilter(name: "keywords", fields: ["instruction"], keywords: keywords, wholeWord: true),
-      ProgramPrefix(),
-      FirstCharacter(),
+      // "Write a program…" (the model tended to append it to other tasks).
+      AffixFilter(name: "write_a_program", side: .start, field: "instruction", values: ["Write a program"],
+                  caseSensitive: true),
+      // Punctuation (Python's string.punctuation) or a non-ASCII character first.
+      FirstCharacterFilter(name: "first_character", field: "instruction", punctuation: true, nonASCII: true,
+                           punctuationSet: .ascii),
     ])
   }
 }
