@@ -22,8 +22,8 @@ public enum HTMLReport {
     let title = "instill report: \(report.pipeline.isEmpty ? directory.path : report.pipeline)"
     let state = report.complete ? "Complete." : report.runningStage.map { "Running: stage \($0)." } ?? "Not complete."
     let when = report.updatedAt.map { " Statistics of \($0)." } ?? ""
-    let body: [BodyNode] = [.h1(safe(title)), .p(safe("Run directory \(directory.path). \(state)\(when)")), overview(report)]
-      + sections
+    let body: [BodyNode] = [.h1(safe(title)), .p(safe("Run directory \(directory.path). \(state)\(when)")), overview(report),
+                            timeline(directory)] + sections
     let html = HTML(
       .head(.title(title), .meta(.charset(.utf8)), .style(css)),
       .body(.group(body)))
@@ -155,6 +155,66 @@ public enum HTMLReport {
       }
     }
     return nil
+  }
+
+  /// Requests and tokens over the run's time, from the arrival times in the
+  /// journals (responses answered from a journal on resume are not counted again).
+  static func timeline(_ directory: RunDirectory) -> BodyNode {
+    var events: [(at: Double, tokens: Int)] = []
+    for folder in FileSystem.list(directory.stagesDirectory) {
+      let journal = directory.stageDirectory(folder) + "/journal"
+      for file in FileSystem.list(journal) where file.hasSuffix(".jsonl") {
+        guard let reader = try? LineReader(path: journal + "/" + file) else { continue }
+        while events.count < 2_000_000, let line = try? reader.withNextLine({ Array($0) }) {
+          guard let o = try? JSONParser.parse(line).objectValue, let at = o["at"]?.doubleValue else { continue }
+          let usage = o["response"]?.objectValue?["usage"]?.objectValue
+          events.append((at, (usage?["prompt_tokens"]?.intValue ?? 0) + (usage?["completion_tokens"]?.intValue ?? 0)))
+        }
+      }
+    }
+    guard let first = events.map(\.at).min(), let last = events.map(\.at).max() else { return .empty }
+    let span = max(1, last - first)
+    let bin = [1.0, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400].first { span / $0 <= 60 } ?? 86400
+    let count = Int(span / bin) + 1
+    var requests = [Int](repeating: 0, count: count)
+    var tokens = [Int](repeating: 0, count: count)
+    for event in events {
+      let i = min(count - 1, Int((event.at - first) / bin))
+      requests[i] += 1
+      tokens[i] += event.tokens
+    }
+    let start = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: first))
+    return .div(
+      .h2("Requests and tokens over time"),
+      .p(safe("\(events.count) responses journaled from \(start), in bins of \(ProgressLine.duration(bin)) "
+        + "(\(ProgressLine.duration(span)) in all).")),
+      .h3("Responses per bin"), columns(requests, kind: "req"),
+      .h3("Tokens per bin"), columns(tokens, kind: "tok"))
+  }
+
+  /// A column chart as inline SVG (one column per bin, the largest value labelled).
+  static func columns(_ values: [Int], kind: String) -> BodyNode {
+    let width = 760, height = 120
+    let maxValue = max(1, values.max() ?? 1)
+    let step = Double(width) / Double(max(1, values.count))
+    var nodes: [BodyNode] = [
+      .attribute(named: "xmlns", value: "http://www.w3.org/2000/svg"),
+      .attribute(named: "width", value: "\(width)"), .attribute(named: "height", value: "\(height + 16)"),
+      .attribute(named: "role", value: "img"),
+    ]
+    for (i, value) in values.enumerated() {
+      let h = Int(Double(height) * Double(value) / Double(maxValue))
+      nodes.append(.element(named: "rect", nodes: [
+        .attribute(named: "x", value: String(format: "%.1f", Double(i) * step)),
+        .attribute(named: "y", value: "\(height - h)"),
+        .attribute(named: "width", value: String(format: "%.1f", max(1, step - 1))),
+        .attribute(named: "height", value: "\(h)"), .attribute(named: "class", value: kind),
+      ]))
+    }
+    nodes.append(.element(named: "text", nodes: [
+      .attribute(named: "x", value: "0"), .attribute(named: "y", value: "\(height + 14)"), safe("max \(maxValue) per bin"),
+    ]))
+    return .element(named: "svg", nodes: nodes)
   }
 
   static let wordEdges: [Double] = [0, 5, 10, 20, 50, 100, 200, 500, 1000]

@@ -75,3 +75,39 @@ struct ReportTests {
     try await instill(expect: 2, "report", dir.file("nowhere"))
   }
 }
+
+extension ReportTests {
+  /// Journal lines carry their arrival time; the report charts responses and tokens over time.
+  @Test func theReportChartsRequestsAndTokensOverTime() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, body in
+      FakeModel.respond("Answer <b>bold</b> & more.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
+    }
+    defer { server.stop() }
+    var lines = ""
+    for i in 0..<20 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
+    dir.write("q.jsonl", lines)
+    let pipeline = dir.write("p.yaml", """
+      name: timeline
+      llm: {provider: openai, base_url: \(server.baseURL), model: fake}
+      stages:
+        - kind: read
+          path: q.jsonl
+        - kind: generate
+          prompt: "{instruction}"
+      """)
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline, "--run-dir", run)
+    let journal = try String(contentsOfFile: run + "/stages/02-generate/journal/shard-00000.jsonl", encoding: .utf8)
+    for line in journal.split(separator: "\n") {
+      let at = try JSONParser.parse(String(line)).objectValue?["at"]?.doubleValue ?? 0
+      #expect(abs(at - Date().timeIntervalSince1970) < 600)
+    }
+    try await instill(expect: 0, "report", run)
+    let (dom, log) = try await renderInChromium(run + "/report.html")
+    #expect(consoleProblems(log).isEmpty, "\(consoleProblems(log))")
+    #expect(dom.contains("Requests and tokens over time"))
+    #expect(dom.contains("20 responses journaled from"))
+    #expect(!dom.contains("<b>bold</b>"))
+  }
+}

@@ -2,7 +2,8 @@ import Foundation
 import Synchronization
 
 /// The durable record of LLM responses received for one shard (or one global
-/// stage): one JSON line per response, `{"key": …, "response": {…}}`. A response
+/// stage): one JSON line per response, `{"key": …, "response": {…}, "at": UNIX
+/// seconds}` (`at`, when it arrived, is for reports only). A response
 /// is appended as soon as it arrives and fsynced in small batches, so a crash
 /// loses at most the last few; on resume the journal answers those requests
 /// instead of the server. A line torn by a crash is cut off when reopening.
@@ -67,7 +68,8 @@ public final class Journal: Sendable {
 
   /// Appends a response; durable within `batchSize` appends or `batchInterval`.
   public func append(key: String, response: LLMResponse) throws(InstillError) {
-    var line = JSONWriter.bytes(.object(["key": .string(key), "response": .object(response.json)]))
+    let at = (Date().timeIntervalSince1970 * 1000).rounded() / 1000
+    var line = JSONWriter.bytes(.object(["key": .string(key), "response": .object(response.json), "at": .double(at)]))
     line.append(0x0A)
     let failure: InstillError? = state.withLock { s in
       guard s.fd >= 0 else { return InstillError.failure("journal is closed", file: path) }
