@@ -20,6 +20,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
   ],
   targets: [
     // zlib from the system (Debian: zlib1g-dev).
@@ -34,6 +35,7 @@ let package = Package(
     .target(
       name: "InstillCore",
       dependencies: ["CZlib", "CBzip2", .product(name: "Yams", package: "Yams"),
+                     .product(name: "Histogram", package: "hdrhistogram-swift"),
                      .product(name: "Crypto", package: "swift-crypto"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),

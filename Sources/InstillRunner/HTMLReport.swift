@@ -112,8 +112,8 @@ public enum HTMLReport {
       }
     }
     if !s.llm.isEmpty {
-      let p50 = s.llm.latencyPercentile(0.5).map { "p50 ≤ \(Int($0)) ms" } ?? ""
-      let p95 = s.llm.latencyPercentile(0.95).map { ", p95 ≤ \(Int($0)) ms" } ?? ""
+      let p50 = s.llm.latencyPercentile(0.5).map { "p50 \(Int($0)) ms" } ?? ""
+      let p95 = s.llm.latencyPercentile(0.95).map { ", p95 \(Int($0)) ms" } ?? ""
       parts.append(.p(safe("LLM: \(s.llm.requestsSent) requests sent, \(s.llm.answeredFromJournal) from the journal, "
         + "\(s.llm.retried) retried, \(s.llm.failed.values.reduce(0, +)) failed; \(s.llm.promptTokens) prompt and "
         + "\(s.llm.completionTokens) completion tokens. Latency \(p50)\(p95).")))

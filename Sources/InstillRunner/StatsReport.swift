@@ -165,7 +165,7 @@ public struct StatsReport: Codable, Sendable {
       }
       out += Self.counterText(s.stats.counters)
       if let p50 = s.stats.llm.latencyPercentile(0.5), let p95 = s.stats.llm.latencyPercentile(0.95) {
-        out += "  latency p50 ≤ \(Int(p50)) ms, p95 ≤ \(Int(p95)) ms\n"
+        out += "  latency p50 \(Int(p50)) ms, p95 \(Int(p95)) ms\n"
       }
     }
     return out

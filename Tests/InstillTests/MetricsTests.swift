@@ -157,3 +157,29 @@ extension MetricsTests {
     #expect(!plain.stderr.contains("rec/s"))
   }
 }
+
+/// Request latencies: an HDR histogram kept sparse in the statistics.
+struct LatencyTests {
+  @Test func percentilesAreWithinOnePercentAndShardsMergeExactly() throws {
+    var all = LLMStats()
+    var first = LLMStats()
+    var second = LLMStats()
+    for ms in 1...2000 {
+      all.recordLatency(milliseconds: Double(ms))
+      if ms % 2 == 0 { first.recordLatency(milliseconds: Double(ms)) } else { second.recordLatency(milliseconds: Double(ms)) }
+    }
+    let p50 = try #require(all.latencyPercentile(0.5))
+    let p95 = try #require(all.latencyPercentile(0.95))
+    #expect(abs(p50 - 1000) <= 10, "\(p50)")
+    #expect(abs(p95 - 1900) <= 19, "\(p95)")
+    first.merge(second)
+    #expect(first.latencyMilliseconds == all.latencyMilliseconds)
+    #expect(all.latencyMilliseconds.count < 700, "sparse: \(all.latencyMilliseconds.count) keys for 2000 values")
+    let decoded = try JSONDecoder().decode(LLMStats.self, from: JSONEncoder().encode(all))
+    #expect(decoded == all)
+    // Statistics from before the histogram (power-of-two buckets) still load, without latencies.
+    let old = try JSONDecoder().decode(LLMStats.self, from: Data(#"{"requests_sent": 3, "latency_ms_buckets": {"40": 3}}"#.utf8))
+    #expect(old.requestsSent == 3 && old.latencyPercentile(0.5) == nil)
+    #expect(LLMStats().latencyPercentile(0.5) == nil)
+  }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 import Synchronization
 
 /// Counts of one filter: how many records it saw and kept, how many it dropped
@@ -49,16 +50,30 @@ public struct LLMStats: Codable, Sendable, Equatable {
   public var failed: [String: Int] = [:]
   public var promptTokens = 0
   public var completionTokens = 0
-  /// Request latencies in milliseconds, bucketed by powers of 2^(1/4) so that
-  /// shards merge exactly and percentiles stay within ~10 %.
-  public var latencyBuckets: [String: Int] = [:]
+  /// Request latencies in milliseconds, as an HDR histogram kept sparse: each
+  /// key is the lowest value equivalent to the recorded one at two significant
+  /// digits (HdrHistogram's bucketing), so shards merge exactly and percentiles
+  /// are within 1 %.
+  public var latencyMilliseconds: [String: Int] = [:]
 
   enum CodingKeys: String, CodingKey {
     case requestsSent = "requests_sent", answeredFromJournal = "answered_from_journal", retried, failed
-    case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", latencyBuckets = "latency_ms_buckets"
+    case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", latencyMilliseconds = "latency_ms"
   }
 
   public init() {}
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    requestsSent = try c.decodeIfPresent(Int.self, forKey: .requestsSent) ?? 0
+    answeredFromJournal = try c.decodeIfPresent(Int.self, forKey: .answeredFromJournal) ?? 0
+    retried = try c.decodeIfPresent(Int.self, forKey: .retried) ?? 0
+    failed = try c.decodeIfPresent([String: Int].self, forKey: .failed) ?? [:]
+    promptTokens = try c.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
+    completionTokens = try c.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
+    // Statistics written before the HDR histogram (power-of-two buckets) have no latencies here.
+    latencyMilliseconds = try c.decodeIfPresent([String: Int].self, forKey: .latencyMilliseconds) ?? [:]
+  }
 
   public var isEmpty: Bool { self == LLMStats() }
 
@@ -69,29 +84,31 @@ public struct LLMStats: Codable, Sendable, Equatable {
     for (k, v) in other.failed { failed[k, default: 0] += v }
     promptTokens += other.promptTokens
     completionTokens += other.completionTokens
-    for (k, v) in other.latencyBuckets { latencyBuckets[k, default: 0] += v }
+    for (k, v) in other.latencyMilliseconds { latencyMilliseconds[k, default: 0] += v }
   }
 
-  public static func bucket(milliseconds: Double) -> Int {
-    guard milliseconds > 1 else { return 0 }
-    return Int((log2(milliseconds) * 4).rounded(.up))
+  /// Latencies up to 10 hours, two significant digits.
+  static func emptyHistogram() -> Histogram<UInt64> {
+    Histogram<UInt64>(highestTrackableValue: 36_000_000, numberOfSignificantValueDigits: .two)
   }
+
+  private static let template = emptyHistogram()
 
   public mutating func recordLatency(milliseconds: Double) {
-    latencyBuckets[String(Self.bucket(milliseconds: milliseconds)), default: 0] += 1
+    let value = UInt64(min(36_000_000, max(0, milliseconds.rounded())))
+    latencyMilliseconds[String(Self.template.lowestEquivalentForValue(value)), default: 0] += 1
   }
 
-  /// The latency below which `fraction` of requests fell (upper bucket edge), in ms.
+  /// The latency (ms) at or below which `fraction` of requests fell, from the HDR histogram.
   public func latencyPercentile(_ fraction: Double) -> Double? {
-    let buckets = latencyBuckets.compactMap { k, v in Int(k).map { ($0, v) } }.sorted { $0.0 < $1.0 }
-    let total = buckets.reduce(0) { $0 + $1.1 }
-    guard total > 0 else { return nil }
-    var running = 0
-    for (bucket, n) in buckets {
-      running += n
-      if Double(running) >= fraction * Double(total) { return pow(2, Double(bucket) / 4) }
+    guard !latencyMilliseconds.isEmpty else { return nil }
+    var histogram = Self.emptyHistogram()
+    for (key, count) in latencyMilliseconds {
+      guard let value = UInt64(key), count > 0 else { continue }
+      _ = histogram.record(value, count: UInt64(count))
     }
-    return nil
+    guard histogram.totalCount > 0 else { return nil }
+    return Double(histogram.valueAtPercentile(fraction * 100))
   }
 }
 
