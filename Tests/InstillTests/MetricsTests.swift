@@ -5,6 +5,29 @@ import Testing
 
 /// `instill run --metrics-file`: Prometheus text format for node_exporter's textfile collector.
 struct MetricsTests {
+  /// A read → generate (→ export) pipeline against a fake endpoint that answers after `delay` ms.
+  func slowPipeline(_ dir: TempDir, records: Int, perShard: Int, concurrency: Int, delay: Int, export: Bool) throws
+    -> (TestHTTPServer, String) {
+    let server = try TestHTTPServer { _, _, body in
+      try? await Task.sleep(for: .milliseconds(delay))
+      return FakeModel.respond("An answer.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
+    }
+    var lines = ""
+    for i in 0..<records { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
+    dir.write("q.jsonl", lines)
+    let pipeline = dir.write("p.yaml", """
+      name: slow
+      llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: \(concurrency)}
+      stages:
+        - kind: read
+          path: q.jsonl
+          records_per_shard: \(perShard)
+        - kind: generate
+          prompt: "{instruction}"
+      """ + (export ? "\n  - kind: export\n" : "\n"))
+    return (server, pipeline)
+  }
+
   func sample(_ text: String, _ name: String, _ labels: [String: String]) -> Double? {
     for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
       guard let close = line.lastIndex(of: "}") else { continue }
@@ -76,25 +99,8 @@ extension MetricsTests {
   /// and names the running stage and how far it is.
   @Test func statsOfARunInProgressNameTheRunningStage() async throws {
     let dir = TempDir()
-    let server = try TestHTTPServer { _, _, body in
-      try? await Task.sleep(for: .milliseconds(300))
-      return FakeModel.respond("An answer.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
-    }
+    let (server, pipeline) = try slowPipeline(dir, records: 60, perShard: 20, concurrency: 1, delay: 300, export: true)
     defer { server.stop() }
-    var lines = ""
-    for i in 0..<60 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
-    dir.write("q.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
-      name: slow
-      llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: 1}
-      stages:
-        - kind: read
-          path: q.jsonl
-          records_per_shard: 20
-        - kind: generate
-          prompt: "{instruction}"
-        - kind: export
-      """)
     let run = dir.file("run")
     let process = try launchInstill(["run", pipeline, "--run-dir", run, "--quiet", "--stats-interval", "0.5"])
     defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
@@ -126,24 +132,8 @@ extension MetricsTests {
   /// live progress line; with stderr not a terminal it writes plain lines only.
   @Test func aTerminalGetsALiveProgressLineAndAPipeGetsPlainLines() async throws {
     let dir = TempDir()
-    let server = try TestHTTPServer { _, _, body in
-      try? await Task.sleep(for: .milliseconds(150))
-      return FakeModel.respond("An answer.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
-    }
+    let (server, pipeline) = try slowPipeline(dir, records: 40, perShard: 10, concurrency: 2, delay: 150, export: false)
     defer { server.stop() }
-    var lines = ""
-    for i in 0..<40 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
-    dir.write("q.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
-      name: live
-      llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: 2}
-      stages:
-        - kind: read
-          path: q.jsonl
-          records_per_shard: 10
-        - kind: generate
-          prompt: "{instruction}"
-      """)
     let command = "'\(Binary.path)' run '\(pipeline)' --run-dir '\(dir.file("tty"))'"
     let tty = try await runProgram("/usr/bin/script", ["-qec", command, "/dev/null"])
     #expect(tty.status == 0, "\(tty.stdout)")
