@@ -600,3 +600,39 @@ extension LocalModelTests {
     #expect(dom.contains("Style mix") && dom.contains("Score mix") && dom.contains("<svg"))
   }
 }
+
+extension LocalModelTests {
+  /// Every pipeline we ship, shrunk (targets 4, one evolution round, 6 seeds or
+  /// documents), runs to the end on the real model, and on every stage the
+  /// records in equal the records kept plus every drop.
+  @Test func everyShippedPipelineRunsWithCountsThatAddUp() async throws {
+    let dir = TempDir()
+    let seeds = repositoryPath("Seeds") + "/"
+    for file in FileSystem.list(repositoryPath("Pipelines")) where file.hasSuffix(".yaml") {
+      var lines: [String] = []
+      var kind = ""
+      for line in try String(contentsOfFile: repositoryPath("Pipelines/" + file), encoding: .utf8)
+        .split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+        var line = line.replacingOccurrences(of: "../Seeds/", with: seeds)
+        if let match = line.firstMatch(of: /kind: ([a-z_]+)/) { kind = String(match.output.1) }
+        if let match = line.firstMatch(of: /^(\s+)target: \d+/) { line = "\(match.output.1)target: 4" }
+        if let match = line.firstMatch(of: /^(\s+)rounds: \d+/) { line = "\(match.output.1)rounds: 1" }
+        lines.append(line)
+        // Six documents, or six seeds for the Evol-Instruct pipelines (Alpaca JSON read stages).
+        if let match = line.firstMatch(of: /^(\s+)(kind: documents|format: alpaca)$/), kind == "documents" || kind == "read" {
+          lines.append("\(match.output.1)limit: 6")
+        }
+      }
+      let pipeline = dir.write(file, lines.joined(separator: "\n"))
+      let run = dir.file("run-" + file)
+      let started = ContinuousClock.now
+      try await instill(expect: 0, "run", pipeline, "--run-dir", run, "--quiet")
+      let stats = try await statsJSON(run)
+      #expect(stats["complete"] == .bool(true), "\(file)")
+      for stage in stats["stages"]?.arrayValue ?? [] {
+        #expect(stage.objectValue?["counts_add_up"] == .bool(true), "\(file): \(stage)")
+      }
+      print("shipped pipeline \(file): \(ContinuousClock.now - started)")
+    }
+  }
+}
