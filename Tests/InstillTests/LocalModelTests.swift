@@ -602,8 +602,8 @@ extension LocalModelTests {
 }
 
 extension LocalModelTests {
-  /// Every pipeline we ship, shrunk (targets 4, one evolution round, 6 seeds or
-  /// documents), runs to the end on the real model, and on every stage the
+  /// Every pipeline we ship, shrunk (targets 2 from 2 prompts a round, one
+  /// evolution round, 4 seeds or documents, replies of at most 400 tokens), runs to the end on the real model, and on every stage the
   /// records in equal the records kept plus every drop.
   @Test func everyShippedPipelineRunsWithCountsThatAddUp() async throws {
     let dir = TempDir()
@@ -615,12 +615,16 @@ extension LocalModelTests {
         .split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
         var line = line.replacingOccurrences(of: "../Seeds/", with: seeds)
         if let match = line.firstMatch(of: /kind: ([a-z_]+)/) { kind = String(match.output.1) }
-        if let match = line.firstMatch(of: /^(\s+)target: \d+/) { line = "\(match.output.1)target: 4" }
+        if let match = line.firstMatch(of: /^(\s+)target: \d+/) { line = "\(match.output.1)target: 2" }
         if let match = line.firstMatch(of: /^(\s+)rounds: \d+/) { line = "\(match.output.1)rounds: 1" }
+        if let match = line.firstMatch(of: /^(\s+)prompts_per_round: \d+/) { line = "\(match.output.1)prompts_per_round: 2" }
+        if let match = line.firstMatch(of: /max_tokens: (\d+)/), let n = Int(match.output.1), n > 400 {
+          line = line.replacingOccurrences(of: "max_tokens: \(n)", with: "max_tokens: 400")
+        }
         lines.append(line)
-        // Six documents, or six seeds for the Evol-Instruct pipelines (Alpaca JSON read stages).
+        // Four documents, or four seeds for the Evol-Instruct pipelines (Alpaca JSON read stages).
         if let match = line.firstMatch(of: /^(\s+)(kind: documents|format: alpaca)$/), kind == "documents" || kind == "read" {
-          lines.append("\(match.output.1)limit: 6")
+          lines.append("\(match.output.1)limit: 4")
         }
       }
       let pipeline = dir.write(file, lines.joined(separator: "\n"))
