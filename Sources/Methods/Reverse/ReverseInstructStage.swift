@@ -76,7 +76,7 @@ public struct ReverseInstructStage: OneRequestStage {
     var pairs: [(String, String)] = []
     while let record = try reader.read() {
       for field in ["instruction", "output"] {
-        guard case .string(let text)? = record[field], !text.trimmingWhitespace().isEmpty else {
+        guard case .string(let text)? = record[field], !Text.trimmed(text).isEmpty else {
           throw InstillError.input("missing or empty", file: path, line: reader.lineNumber, field: field)
         }
       }
@@ -121,7 +121,7 @@ public struct ReverseInstructStage: OneRequestStage {
   }
 
   public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
-    guard let document = record.string(textField), !document.trimmingWhitespace().isEmpty else {
+    guard let document = record.string(textField), !Text.trimmed(document).isEmpty else {
       return .skip("no_text")
     }
     let choice = choose(document, id: record.id ?? "\(call.index)")

@@ -91,7 +91,7 @@ public enum ReversePrompts {
 
   /// The instruction in a reply: labels, quotes and emphasis removed, the first paragraph only.
   public static func clean(_ reply: String, style: Style?) -> String {
-    var text = reply.trimmingWhitespace()
+    var text = Text.trimmed(reply)
     let labels = ["instruction", "message", "query", "user", "user's message", "question", "search query", "request"]
     var changed = true
     while changed {
@@ -100,15 +100,15 @@ public enum ReversePrompts {
       for label in labels {
         let lower = text.lowercased()
         for suffix in [":", " :"] where lower.hasPrefix(label + suffix) {
-          text = String(text.dropFirst(label.count + suffix.count)).trimmingWhitespace()
+          text = Text.trimmed(String(text.dropFirst(label.count + suffix.count)))
           changed = true
         }
       }
     }
     if let blank = text.range(of: "\n\n") { text = String(text[..<blank.lowerBound]) }
-    text = text.trimmingWhitespace()
+    text = Text.trimmed(text)
     for (open, close) in [("\"", "\""), ("“", "”"), ("'", "'")] where text.count > 2 && text.hasPrefix(open) && text.hasSuffix(close) {
-      text = String(text.dropFirst().dropLast()).trimmingWhitespace()
+      text = Text.trimmed(String(text.dropFirst().dropLast()))
     }
     return text
   }

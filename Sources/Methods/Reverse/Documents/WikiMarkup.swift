@@ -1,3 +1,4 @@
+import InstillCore
 /// MediaWiki markup reduced to plain text, split at `== headings ==`:
 /// templates, tables, references, comments, files, categories, interlanguage
 /// links and galleries dropped; links replaced by their text; bold and italic
@@ -34,7 +35,7 @@ public enum WikiMarkup {
       while let first = line.first, first == 0x2A || first == 0x23 || first == 0x3A || first == 0x3B {
         line.removeFirst()
       }
-      let text = String(decoding: line, as: UTF8.self).trimmingWhitespace()
+      let text = Text.trimmed(String(decoding: line, as: UTF8.self))
       if text.hasPrefix("__"), text.hasSuffix("__") { continue }  // __TOC__, __NOTOC__
       lines.append(text)
     }
@@ -48,7 +49,7 @@ public enum WikiMarkup {
     let close = line.reversed().prefix(while: { $0 == 0x3D }).count
     guard open >= 1, open <= 6, close == open, line.count > open * 2 else { return nil }
     let inner = line.dropFirst(open).dropLast(close)
-    let text = String(decoding: inner, as: UTF8.self).trimmingWhitespace()
+    let text = Text.trimmed(String(decoding: inner, as: UTF8.self))
     return text.isEmpty ? nil : text
   }
 
@@ -212,8 +213,7 @@ public enum WikiMarkup {
     var target = inner
     if target.first == 0x3A { target = target.dropFirst() }  // [[:Category:X]] links to the page
     else if let colon = target.prefix(40).firstIndex(of: 0x3A) {
-      let prefix = String(decoding: target[target.startIndex..<colon], as: UTF8.self).lowercased()
-        .trimmingWhitespace()
+      let prefix = Text.trimmed(String(decoding: target[target.startIndex..<colon], as: UTF8.self).lowercased())
       if droppedNamespaces.contains(prefix) { return [] }
       let isLanguage = (2...3).contains(prefix.count) && prefix.allSatisfy({ $0.isASCII && $0.isLowercase })
       if isLanguage { return [] }
@@ -242,14 +242,5 @@ public enum WikiMarkup {
       }
     }
     return nil
-  }
-}
-
-extension String {
-  func trimmingWhitespace() -> String {
-    guard let first = firstIndex(where: { !$0.isWhitespace }), let last = lastIndex(where: { !$0.isWhitespace }) else {
-      return ""
-    }
-    return String(self[first...last])
   }
 }
