@@ -100,4 +100,19 @@ public struct LLMSettings: Sendable {
     try map.finish()
     return s
   }
+
+  /// `instill run --base-url`: the endpoint decided when the job runs (a model
+  /// served by another job, say), replacing `llm.base_url`. Only for provider
+  /// openai: the address is not part of a stage's fingerprint or journal keys,
+  /// so moving the server does not invalidate finished work.
+  public mutating func override(baseURL url: String, pipelineFile: String) throws(InstillError) {
+    guard provider == .openai else {
+      throw InstillError.input("--base-url needs a pipeline with llm.provider: openai (this one starts the embedded local model)",
+                               file: pipelineFile, field: "llm.provider")
+    }
+    guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+      throw InstillError.input("--base-url must start with http:// or https:// (got '\(url)')", field: "--base-url")
+    }
+    baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+  }
 }

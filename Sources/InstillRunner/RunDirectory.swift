@@ -110,3 +110,44 @@ public struct RunDirectory: Sendable {
     return total
   }
 }
+
+extension RunDirectory {
+  /// The tasks of an N-task job array (`--shard-index I --shard-count N` owns the
+  /// shards with `shard % N == I`) that still own a missing output shard of a map
+  /// stage: the tasks to resubmit. `stages` limits the map stages looked at (all
+  /// when empty). Throws when a stage's size is not known yet (its input is incomplete).
+  public func pendingTasks(count: Int, stages names: [String]) throws(InstillError) -> [Int] {
+    guard let plan = readPlan() else { throw InstillError.failure("not a started run directory (no plan.json)", file: path) }
+    for name in names where !plan.contains(where: { $0.name == name }) {
+      throw InstillError.input("no stage named '\(name)' (stages: \(plan.map(\.name).joined(separator: ", ")))", field: "--stage")
+    }
+    var tasks = Set<Int>()
+    var upstreamShards: Int?
+    for entry in plan {
+      let manifest = manifest(entry.folder).flatMap { $0.fingerprint == entry.fingerprint ? $0 : nil }
+      let isMap = entry.shape == StageShape.map.rawValue
+      let total = manifest?.shards ?? (isMap ? upstreamShards : nil)
+      upstreamShards = total
+      guard isMap, names.isEmpty || names.contains(entry.name), manifest == nil else { continue }
+      guard let total else {
+        throw InstillError.failure("stage \(entry.name) cannot be split into tasks yet: the stages before it are not complete")
+      }
+      let finished = Set(finishedShards(entry.folder))
+      for shard in 0..<total where !finished.contains(shard) { tasks.insert(shard % count) }
+    }
+    return tasks.sorted()
+  }
+
+  /// Task indexes as a Slurm `--array` list: `0-3,7,9-12`.
+  public static func arraySpec(_ tasks: [Int]) -> String {
+    var parts: [String] = []
+    var index = 0
+    while index < tasks.count {
+      var end = index
+      while end + 1 < tasks.count, tasks[end + 1] == tasks[end] + 1 { end += 1 }
+      parts.append(end == index ? "\(tasks[index])" : "\(tasks[index])-\(tasks[end])")
+      index = end + 1
+    }
+    return parts.joined(separator: ",")
+  }
+}

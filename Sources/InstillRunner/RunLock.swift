@@ -15,8 +15,14 @@ public final class RunLock {
 
   deinit { release() }
 
-  /// Takes the lock without waiting; throws `.locked` (exit 4) if another process holds it.
-  public func acquire(shardIndex: Int?) throws(InstillError) {
+  /// Where the `--shard-count` marks start: a task of an N-task array also holds
+  /// a shared lock on byte `countBase + N`, so a task started with another count
+  /// while the array runs is refused instead of taking shards twice.
+  static let countBase: off_t = 1 << 40
+
+  /// Takes the lock without waiting; throws `.locked` (exit 4) if another process
+  /// holds it, `.input` (exit 2) if running tasks use another `--shard-count`.
+  public func acquire(shardIndex: Int?, shardCount: Int? = nil) throws(InstillError) {
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw InstillError.failure("cannot open lock file: \(String(cString: strerror(errno)))", file: path) }
     var lock = Self.range(shardIndex: shardIndex, type: Int16(F_WRLCK))
@@ -26,11 +32,37 @@ public final class RunLock {
       fd = -1
       throw InstillError(.locked, "another instill process\(holder.map { " (pid \($0))" } ?? "") is working in this run directory", file: path)
     }
+    if let shardCount { try markShardCount(shardCount) }
     // A note for people; the lock itself is the fcntl record lock.
     let note = "pid \(getpid())\(shardIndex.map { " shard-index \($0)" } ?? "")\n"
     if shardIndex == nil {
       ftruncate(fd, 0)
       _ = note.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+  }
+
+  private func markShardCount(_ count: Int) throws(InstillError) {
+    var mark = flock()
+    mark.l_type = Int16(F_RDLCK)
+    mark.l_whence = Int16(SEEK_SET)
+    mark.l_start = Self.countBase + off_t(count)
+    mark.l_len = 1
+    _ = fcntl(fd, F_SETLK, &mark)
+    // Any other process's mark below or above ours is a task with another count.
+    for (start, length) in [(Self.countBase, off_t(count)), (Self.countBase + off_t(count) + 1, off_t(0))] {
+      var probe = flock()
+      probe.l_type = Int16(F_WRLCK)
+      probe.l_whence = Int16(SEEK_SET)
+      probe.l_start = start
+      probe.l_len = length
+      if fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) {
+        let other = probe.l_start - Self.countBase
+        release()
+        throw InstillError.input(
+          "tasks started with --shard-count \(other) are working in this run directory (pid \(probe.l_pid)); "
+            + "every task of a job array must use the same --shard-count (this one has \(count))",
+          field: "--shard-count")
+      }
     }
   }
 

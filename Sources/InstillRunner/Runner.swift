@@ -4,8 +4,8 @@ import Logging
 import Synchronization
 
 public struct RunOptions: Sendable {
-  /// Run only this stage (`--stage`).
-  public var stage: String?
+  /// Run only these stages, in pipeline order (`--stage`, repeatable); empty: all.
+  public var stages: [String] = []
   public var shardIndex: Int?
   public var shardCount: Int?
   /// Accept a changed pipeline file and recompute the stages it affects.
@@ -59,28 +59,26 @@ public final class Runner: Sendable {
   public func run() async throws -> RunOutcome {
     try FileSystem.createDirectory(directory.path)
     let lock = RunLock(directory: directory.path)
-    try lock.acquire(shardIndex: options.shardIndex)
+    try lock.acquire(shardIndex: options.shardIndex, shardCount: options.shardCount)
     defer { lock.release() }
     try FileSystem.createDirectory(directory.stagesDirectory)
     try reconcileConfiguration()
 
-    let selected: [PlannedStage]
-    if let only = options.stage {
-      guard let found = pipeline.stages.first(where: { $0.name == only }) else {
-        throw InstillError.input("no stage named '\(only)' (stages: \(pipeline.stages.map(\.name).joined(separator: ", ")))", field: "--stage")
-      }
-      selected = [found]
-    } else {
-      selected = pipeline.stages
-    }
+    let selected = try selectedStages()
 
     let reporter = Task { [self] in await reportPeriodically() }
     defer { reporter.cancel() }
     do {
       var outcome = RunOutcome.complete
-      for stage in selected {
-        outcome = try await runStage(stage)
-        if case .waiting = outcome { break }
+      for (offset, stage) in selected.enumerated() {
+        let result = try await runStage(stage)
+        guard case .waiting = result else { continue }
+        outcome = result
+        // A job-array task goes on with its own shards through a chain of map
+        // stages (shard i of one feeds shard i of the next) and stops at the
+        // first stage that needs every task's shards.
+        let next = selected.dropFirst(offset + 1).first
+        if next?.shape != .map || next.map({ $0.index != stage.index + 1 }) ?? true { break }
       }
       writeStats()
       return outcome
@@ -88,6 +86,15 @@ public final class Runner: Sendable {
       writeStats()
       throw error
     }
+  }
+
+  /// The stages named by `--stage`, in pipeline order; all stages when none is named.
+  func selectedStages() throws(InstillError) -> [PlannedStage] {
+    guard !options.stages.isEmpty else { return pipeline.stages }
+    for name in options.stages where !pipeline.stages.contains(where: { $0.name == name }) {
+      throw InstillError.input("no stage named '\(name)' (stages: \(pipeline.stages.map(\.name).joined(separator: ", ")))", field: "--stage")
+    }
+    return pipeline.stages.filter { options.stages.contains($0.name) }
   }
 
   // MARK: Configuration check
@@ -155,12 +162,12 @@ public final class Runner: Sendable {
   }
 
   private func notReady(_ stage: PlannedStage, _ what: String) throws -> RunOutcome {
-    if options.isSharded && options.stage == nil {
+    if options.isSharded && options.stages.isEmpty {
       let message = "stage \(stage.name) waits for \(what); the other tasks of this job array finish it"
       logger.info("\(message)")
       return .waiting(message)
     }
-    throw InstillError.failure("stage \(stage.name) cannot run yet: it needs \(what). Run the earlier stages first (without --stage)")
+    throw InstillError.failure("stage \(stage.name) cannot run yet: it needs \(what). Run the stages before it first")
   }
 
   func runMapStage(_ stage: PlannedStage) async throws -> RunOutcome {
@@ -361,7 +368,7 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
 }
 
 extension PlannedStage {
-  var shape: StageShape { stage.shape }
+  public var shape: StageShape { stage.shape }
   var recordsPerShard: Int { stage.outputRecordsPerShard }
 }
 

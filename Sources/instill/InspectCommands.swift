@@ -12,9 +12,25 @@ struct Status: AsyncParsableCommand {
   @Argument(help: "The run directory.")
   var runDir: String
 
+  @Option(name: .customLong("pending-tasks"),
+          help: "Print only the job-array task indexes (of N tasks) that still own unfinished shards, as a Slurm --array list.")
+  var pendingTasks: Int?
+
+  @Option(name: .customLong("stage"), help: "With --pending-tasks: look only at this map stage (repeatable).")
+  var stages: [String] = []
+
+  func validate() throws {
+    if let pendingTasks, pendingTasks < 1 { throw ValidationError("--pending-tasks must be at least 1") }
+    if !stages.isEmpty && pendingTasks == nil { throw ValidationError("--stage goes with --pending-tasks") }
+  }
+
   func run() async throws {
     try await withExitCodes {
       let directory = RunDirectory(runDir)
+      if let pendingTasks {
+        print(RunDirectory.arraySpec(try directory.pendingTasks(count: pendingTasks, stages: stages)))
+        return
+      }
       guard directory.readPlan() != nil else {
         let holder = RunLock.holder(directory: runDir)
         print("run directory: \(runDir)\nstate: not started (no plan.json yet)\nlock: "
@@ -78,13 +94,23 @@ struct Validate: AsyncParsableCommand {
   @Flag(help: "Print each stage's effective endpoint, model and sampling, and where each value came from.")
   var explain = false
 
+  @Flag(name: .customLong("stages"),
+        help: "Print only the stages, one per line: name, kind, map or global, llm or -, separated by tabs (for scripts).")
+  var listStages = false
+
   func run() async throws {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
       let settings = try LLMSettings.parse(loaded.llm)
+      if listStages {
+        for stage in loaded.stages {
+          print([stage.name, stage.kind, stage.shape.rawValue, stage.stage.usesLLM ? "llm" : "-"].joined(separator: "\t"))
+        }
+        return
+      }
       print("\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
-        + loaded.stages.map { "\($0.name) (\($0.kind))" }.joined(separator: ", "))
+        + loaded.stages.map { "\($0.name) (\($0.kind), \($0.shape.rawValue))" }.joined(separator: ", "))
       if explain { print(Self.explanation(loaded, settings), terminator: "") }
     }
   }

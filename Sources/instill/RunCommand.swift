@@ -29,8 +29,13 @@ struct Run: AsyncParsableCommand {
   @Option(name: .customLong("shard-count"), help: "The number of tasks sharing this run (job arrays).")
   var shardCount: Int?
 
-  @Option(name: .customLong("stage"), help: "Run this stage only (its inputs must be complete).")
-  var stage: String?
+  @Option(name: .customLong("stage"),
+          help: "Run only this stage; repeat for several (run in pipeline order). The stages before them must be complete.")
+  var stage: [String] = []
+
+  @Option(name: .customLong("base-url"),
+          help: "Send requests to this OpenAI-compatible endpoint instead of the pipeline's llm.base_url (provider openai).")
+  var baseURL: String?
 
   @Flag(name: .customLong("force-config"), help: "Accept a changed pipeline file; recompute the stages it affects.")
   var forceConfig = false
@@ -83,10 +88,11 @@ struct Run: AsyncParsableCommand {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
-      let settings = try LLMSettings.parse(loaded.llm)
+      var settings = try LLMSettings.parse(loaded.llm)
+      if let baseURL { try settings.override(baseURL: baseURL, pipelineFile: pipeline) }
       let backend = loaded.usesLLM ? try LLMBackends.make(settings, serverLog: RunDirectory(runDir).serverLog, logger: logger) : nil
       var options = RunOptions()
-      options.stage = stage
+      options.stages = stage
       options.shardIndex = shardIndex
       options.shardCount = shardCount
       options.forceConfig = forceConfig

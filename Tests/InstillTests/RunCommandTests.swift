@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillRunner
 import InstillTestSupport
 import Testing
 
@@ -258,6 +259,88 @@ struct RunCommandTests {
     // Whatever the tasks left (the global export), a final plain run finishes.
     #expect(try await instill("run", p, "--run-dir", shared).status == 0)
     #expect(treeDigest(shared + "/data") == treeDigest(single + "/data"))
+  }
+
+  /// The quick pipeline with a second map stage after `clean`.
+  func twoMapStages(_ dir: TempDir, count: Int, perShard: Int) -> String {
+    let text = String(decoding: try! FileSystem.read(pipeline(dir, count: count, perShard: perShard)), as: UTF8.self)
+    let extra = """
+        - name: short
+          kind: filter
+          filters: [{type: length, field: output, max: 400, unit: chars}]
+        - kind: export
+      """
+    let replaced = text.replacingOccurrences(of: "  - kind: export", with: extra)
+    precondition(replaced != text)
+    return dir.write("two-maps.yaml", replaced)
+  }
+
+  @Test func jobArrayTaskCarriesItsShardsThroughEveryMapStage() async throws {
+    let dir = TempDir()
+    let p = twoMapStages(dir, count: 6000, perShard: 1000)
+    let run = dir.file("run")
+    // Task 1 of 2 alone: its shards 1, 3, 5 go through `clean` and on through
+    // `short` (their inputs are its own), then it stops before the global export.
+    let task = try await instill("run", p, "--run-dir", run, "--shard-index", "1", "--shard-count", "2")
+    #expect(task.status == 0, "\(task.stderr)")
+    #expect(task.stderr.contains("this task's share is done"))
+    #expect(RunDirectory(run).finishedShards("02-clean") == [1, 3, 5])
+    #expect(RunDirectory(run).finishedShards("03-short") == [1, 3, 5])
+    #expect(!FileSystem.exists(run + "/data"))
+    // What is left, as Slurm --array lists for 2 and for 4 tasks.
+    #expect(try await instill("status", run, "--pending-tasks", "2").stdout == "0\n")
+    #expect(try await instill("status", run, "--pending-tasks", "4").stdout == "0,2\n")
+    #expect(try await instill("status", run, "--pending-tasks", "2", "--stage", "short").stdout == "0\n")
+    let unknown = try await instill("status", run, "--pending-tasks", "2", "--stage", "nope")
+    #expect(unknown.status == 2 && unknown.stderr.contains("no stage named 'nope'"))
+    // The other task, limited to the two map stages, leaves nothing pending and no export.
+    let other = try await instill("run", p, "--run-dir", run, "--shard-index", "0", "--shard-count", "2",
+                                  "--stage", "clean", "--stage", "short")
+    #expect(other.status == 0, "\(other.stderr)")
+    #expect(try await instill("status", run, "--pending-tasks", "2").stdout == "\n")
+    #expect(!FileSystem.exists(run + "/data"))
+    #expect(try await instill("run", p, "--run-dir", run, "--stage", "export").status == 0)
+    let single = dir.file("single")
+    #expect(try await instill("run", p, "--run-dir", single).status == 0)
+    #expect(treeDigest(run + "/data") == treeDigest(single + "/data"))
+  }
+
+  @Test func taskWithAnotherShardCountIsRefusedWhileTheArrayRuns() async throws {
+    let dir = TempDir()
+    let p = pipeline(dir, count: 4000, perShard: 1000)
+    let run = dir.file("run")
+    try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    // This process plays task 0 of a 4-task array that is still running.
+    let running = RunLock(directory: run)
+    try running.acquire(shardIndex: 0, shardCount: 4)
+    defer { running.release() }
+    let wrong = try await instill("run", p, "--run-dir", run, "--shard-index", "1", "--shard-count", "2")
+    #expect(wrong.status == 2)
+    #expect(wrong.stderr.contains("--shard-count 4"), "\(wrong.stderr)")
+    let same = try await instill("run", p, "--run-dir", run, "--shard-index", "0", "--shard-count", "4")
+    #expect(same.status == 4, "task 0 is held by this process")
+    let sibling = try await instill("run", p, "--run-dir", run, "--shard-index", "1", "--shard-count", "4")
+    #expect(sibling.status == 0, "\(sibling.stderr)")
+    #expect(RunDirectory(run).finishedShards("02-clean") == [1])
+  }
+
+  @Test func baseURLOverrideNeedsAnOpenAIPipeline() async throws {
+    let dir = TempDir()
+    LocalModelTests.questions(dir, count: 3)
+    let p = dir.write("local.yaml", """
+      name: local
+      stages:
+        - kind: read
+          path: questions.jsonl
+        - kind: generate
+          prompt: "{instruction}"
+        - kind: export
+      """)
+    let refused = try await instill("run", p, "--run-dir", dir.file("run"), "--base-url", "http://127.0.0.1:9/v1")
+    #expect(refused.status == 2)
+    #expect(refused.stderr.contains("llm.provider"), "\(refused.stderr)")
+    let listed = try await instill("validate", "--stages", p)
+    #expect(listed.stdout == "read\tread\tglobal\t-\ngenerate\tgenerate\tmap\tllm\nexport\texport\tglobal\t-\n")
   }
 
   @Test func changedPipelineIsRefusedUnlessForced() async throws {
