@@ -1,0 +1,181 @@
+import Foundation
+import InstillCore
+import InstillRunner
+import InstillTestSupport
+import Testing
+
+/// The Slurm recipe (Pipelines/slurm/) on a real single-node Slurm, which
+/// Scripts/test starts with Scripts/slurm-up, and the real llama-server served by
+/// the recipe's own serve job.
+@Suite(.serialized)
+struct SlurmTests {
+  static let tasks = 4
+
+  /// 16 abstracts in 4 shards; two LLM map stages (reverse instructions, then
+  /// self-curation); dedup and export at the end. Provider openai with an address
+  /// nobody listens on: the jobs get the served model's address with --base-url.
+  static func pipeline(_ dir: TempDir) throws -> String {
+    let abstracts = try String(contentsOfFile: repositoryPath("Seeds/documents/arxiv-abstracts.jsonl"), encoding: .utf8)
+    dir.write("abstracts.jsonl", abstracts.split(separator: "\n").prefix(16).joined(separator: "\n") + "\n")
+    return dir.write("slurm.yaml", """
+      name: slurm-acceptance
+      seed: 7
+      llm:
+        provider: openai
+        base_url: http://127.0.0.1:9/v1
+        model: smollm2
+        max_concurrency: 1          # one request at a time per task: a cancelled task stops mid-shard
+        max_retries: 1
+        retry_base_delay: 0.1
+      stages:
+        - name: documents
+          kind: documents
+          sources: [abstracts.jsonl]
+          min_chars: 200
+          records_per_shard: 4
+        - name: reverse
+          kind: reverse_instruct
+          mode: longform
+          sampling: {max_tokens: 48}
+        - name: curate
+          kind: self_curate
+          min_score: 1
+          sampling: {max_tokens: 24}
+        - name: dedup
+          kind: dedup
+          fields: [instruction]
+        - kind: export
+          format: messages
+          shuffle: false
+      """)
+  }
+
+  static func slurm(_ tool: String, _ arguments: String...) async throws -> CommandResult {
+    try await runProgram("/usr/bin/env", [tool] + arguments)
+  }
+
+  /// Job ids Slurm still lists (pending or running), with their state and reason.
+  static func queue() async throws -> [String: (state: String, reason: String)] {
+    let out = try await slurm("squeue", "-h", "-r", "-o", "%i|%T|%r").stdout
+    var jobs: [String: (state: String, reason: String)] = [:]
+    for line in out.split(separator: "\n") {
+      let parts = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+      if parts.count == 3 { jobs[parts[0]] = (parts[1], parts[2]) }
+    }
+    return jobs
+  }
+
+  static func waitUntil(_ what: String, timeout: Double = 300, _ condition: () async throws -> Bool) async throws {
+    let start = Date()
+    while try await !condition() {
+      if Date().timeIntervalSince(start) > timeout {
+        Issue.record("timed out after \(Int(timeout)) s waiting for \(what); queue: \(try await slurm("squeue").stdout)")
+        throw CancellationError()
+      }
+      try await Task.sleep(for: .milliseconds(200))
+    }
+  }
+
+  /// Replies journaled in one journal file.
+  static func journaled(_ file: String) -> Int {
+    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return 0 }
+    return text.split(separator: "\n").filter { $0.contains("\"key\"") }.count
+  }
+
+  /// `group N JOB stages...` lines of RUN/slurm/jobs.
+  static func groupJobs(_ run: String) throws -> [String] {
+    try String(contentsOfFile: run + "/slurm/jobs", encoding: .utf8).split(separator: "\n")
+      .filter { $0.hasPrefix("group ") }.map { String($0.split(separator: " ")[2]) }
+  }
+
+  @Test func jobArrayWithCancelledTaskResubmittedMatchesASingleRun() async throws {
+    let info = try await Self.slurm("sinfo", "-h", "-o", "%T")
+    try #require(info.status == 0 && !info.stdout.isEmpty,
+                 "no Slurm here: Scripts/test starts one with Scripts/slurm-up (\(info.stderr))")
+    let environment = ProcessInfo.processInfo.environment
+    try #require(environment["INSTILL_LLAMA_SERVER"] != nil && environment["INSTILL_LOCAL_MODEL"] != nil,
+                 "the serve job needs INSTILL_LLAMA_SERVER and INSTILL_LOCAL_MODEL (Scripts/test exports them)")
+    let dir = TempDir()
+    let p = try Self.pipeline(dir)
+    let run = dir.file("run")
+    let submit = repositoryPath("Pipelines/slurm/submit")
+    let env = ["INSTILL": Binary.path]
+    let submitted = try await runProgram(submit, [p, run, "\(Self.tasks)", "--time=00:20:00"], environment: env)
+    try #require(submitted.status == 0, "\(submitted.stderr)")
+    let jobs = try Self.groupJobs(run)
+    try #require(jobs.count == 3, "documents, reverse+curate (array), dedup+export: \(submitted.stderr)")
+    let (array, tail) = (jobs[1], jobs[2])
+    let serve = try String(contentsOfFile: run + "/slurm/jobs", encoding: .utf8)
+      .split(separator: "\n").first { $0.hasPrefix("serve ") }.map { String($0.dropFirst(6)) } ?? ""
+    #expect(!serve.isEmpty)
+    defer { _ = try? runProgramBlocking("/usr/bin/env", ["scancel", serve, array, tail]) }
+
+    // Cancel task 2 as soon as it has journaled a reply, mid-shard.
+    let reverseJournal = run + "/stages/02-reverse/journal"
+    try await Self.waitUntil("task 2's first journaled reply") {
+      Self.journaled(reverseJournal + "/shard-00002.jsonl") >= 1
+    }
+    #expect(try await Self.slurm("scancel", "\(array)_2").status == 0)
+
+    // The other tasks finish; the dependent job can then never start by itself.
+    try await Self.waitUntil("tasks 0, 1, 3 to finish and task 2 to end") {
+      let queue = try await Self.queue()
+      return !queue.keys.contains { $0.hasPrefix(array + "_") }
+    }
+    try await Self.waitUntil("the dependent job to be marked as never starting", timeout: 60) {
+      try await Self.queue()[tail]?.reason == "DependencyNeverSatisfied"
+    }
+    #expect(try await Self.queue()[tail]?.state == "PENDING")
+    let cancelledLog = try String(contentsOfFile: run + "/slurm/02-reverse-\(array)_2.log", encoding: .utf8)
+    #expect(cancelledLog.contains("SIGTERM received") || cancelledLog.contains("CANCELLED"), "\(cancelledLog)")
+    #expect(!FileSystem.exists(run + "/stages/02-reverse/shard-00002.jsonl.gz"), "task 2 was stopped mid-shard")
+    let pending = try await instill("status", run, "--pending-tasks", "\(Self.tasks)")
+    #expect(pending.stdout == "2\n", "\(pending.stdout) \(pending.stderr)")
+    let journaledBefore = [
+      "02-reverse": Self.journaled(reverseJournal + "/shard-00002.jsonl"),
+      "03-curate": Self.journaled(run + "/stages/03-curate/journal/shard-00002.jsonl"),
+    ]
+    #expect(journaledBefore["02-reverse"]! >= 1)
+    let unfinished = journaledBefore.keys.filter { !FileSystem.exists(run + "/stages/\($0)/shard-00002.jsonl.gz") }
+
+    // Resubmit: only task 2 and the groups after it.
+    let again = try await runProgram(submit, ["--resubmit", run, "--time=00:20:00"], environment: env)
+    try #require(again.status == 0, "\(again.stderr)")
+    #expect(again.stderr.contains("tasks 2 of 4"), "\(again.stderr)")
+    try await Self.waitUntil("the resubmitted task, the dedup+export job and the server to end") {
+      try await Self.queue().isEmpty
+    }
+    let status = try await instill("status", run)
+    #expect(status.stdout.contains("state: complete"), "\(status.stdout)")
+    #expect(FileSystem.exists(run + "/data/dataset.json"))
+
+    // Nothing journaled was asked again: the resumed task answered exactly what
+    // was journaled from the journal, and every request appears once.
+    for (stage, before) in journaledBefore where unfinished.contains(stage) {
+      let shard = try JSONParser.parse(String(decoding: try FileSystem.read(run + "/stages/\(stage)/shard-00002.stats.json"), as: UTF8.self))
+      let llm = shard.objectValue?["llm"]?.objectValue
+      #expect(llm?["answered_from_journal"]?.intValue == before, "\(stage): \(String(describing: llm))")
+    }
+    for stage in journaledBefore.keys {
+      let journal = run + "/stages/\(stage)/journal"
+      #expect(journalKeys(journal).count == journalLineCount(journal), "\(stage): a request journaled twice")
+    }
+    let stats = try await statsJSON(run)
+    for stage in stats["stages"]?.arrayValue ?? [] {
+      #expect(stage.objectValue?["counts_add_up"] == .bool(true), "\(stage)")
+    }
+
+    // One process, the same pipeline, the journaled replies, no server at all:
+    // the same dataset, byte for byte, and no request sent.
+    let replay = dir.file("replay")
+    try copyJournals(from: run, to: replay)
+    let single = try await instill("run", p, "--run-dir", replay)
+    #expect(single.status == 0, "\(single.stderr)")
+    #expect(treeDigest(replay + "/data") == treeDigest(run + "/data"))
+    let replayStats = try await statsJSON(replay)
+    let sent = (replayStats["stages"]?.arrayValue ?? []).compactMap {
+      $0.objectValue?["stats"]?.objectValue?["llm"]?.objectValue?["requests_sent"]?.intValue
+    }.reduce(0, +)
+    #expect(sent == 0)
+  }
+}
