@@ -129,6 +129,10 @@ struct SlurmTests {
     let cancelledLog = try String(contentsOfFile: run + "/slurm/02-reverse-\(array)_2.log", encoding: .utf8)
     #expect(cancelledLog.contains("SIGTERM received") || cancelledLog.contains("CANCELLED"), "\(cancelledLog)")
     #expect(!FileSystem.exists(run + "/stages/02-reverse/shard-00002.jsonl.gz"), "task 2 was stopped mid-shard")
+    // Each task stops by itself 300 s before its 20-minute limit.
+    let budget = cancelledLog.firstMatch(of: /--max-time (\d+)/).flatMap { Int($0.1) }
+    #expect(budget.map { (840...900).contains($0) } == true, "\(cancelledLog)")
+    #expect(cancelledLog.contains("--shard-index 2 --shard-count 4"))
     let pending = try await instill("status", run, "--pending-tasks", "\(Self.tasks)")
     #expect(pending.stdout == "2\n", "\(pending.stdout) \(pending.stderr)")
     let journaledBefore = [
