@@ -151,3 +151,21 @@ extension RunDirectory {
     return parts.joined(separator: ",")
   }
 }
+
+extension RunDirectory {
+  /// Adds elapsed time on a map stage to its `stage.stats.json`. The tasks of a
+  /// job array finish their shares at the same moment, so the read-add-write
+  /// happens under an exclusive `flock` on the stage's `.stats-lock` (per open
+  /// file, so it also orders threads of one process); no update is lost.
+  public func addWallTime(_ elapsed: Double, folder: String) {
+    let path = stageStatsPath(folder)
+    let fd = open(stageDirectory(folder) + "/.stats-lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    if fd >= 0 {
+      while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+    }
+    defer { if fd >= 0 { close(fd) } }
+    var stats = (try? FileSystem.read(path)).flatMap(StageStats.decode) ?? StageStats()
+    stats.wallSeconds += elapsed
+    try? FileSystem.writeAtomically(stats.encoded(), to: path)
+  }
+}

@@ -309,10 +309,7 @@ public final class Runner: Sendable {
 
   /// Adds this run's elapsed time on a map stage to its `stage.stats.json`.
   private func addStageWallTime(_ stage: PlannedStage, _ elapsed: Double) {
-    let path = directory.stageStatsPath(stage.folder)
-    var stats = (try? FileSystem.read(path)).flatMap(StageStats.decode) ?? StageStats()
-    stats.wallSeconds += elapsed
-    try? FileSystem.writeAtomically(stats.encoded(), to: path)
+    directory.addWallTime(elapsed, folder: stage.folder)
   }
 
   /// An interrupted attempt's LLM spending (requests, tokens, failures) is kept

@@ -324,6 +324,16 @@ struct RunCommandTests {
     #expect(RunDirectory(run).finishedShards("02-clean") == [1])
   }
 
+  @Test func wallTimeAddedByManyTasksAtOnceIsNotLost() async throws {
+    let dir = TempDir()
+    let directory = RunDirectory(dir.path)
+    try FileManager.default.createDirectory(atPath: directory.stageDirectory("02-map"), withIntermediateDirectories: true)
+    // 200 tasks ending their share of a map stage at the same moment.
+    DispatchQueue.concurrentPerform(iterations: 200) { _ in directory.addWallTime(0.5, folder: "02-map") }
+    let stats = StageStats.decode(try FileSystem.read(directory.stageStatsPath("02-map")))
+    #expect(stats?.wallSeconds == 100)
+  }
+
   @Test func baseURLOverrideNeedsAnOpenAIPipeline() async throws {
     let dir = TempDir()
     LocalModelTests.questions(dir, count: 3)
