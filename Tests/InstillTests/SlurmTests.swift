@@ -182,4 +182,61 @@ struct SlurmTests {
     }.reduce(0, +)
     #expect(sent == 0)
   }
+
+  /// Without LLM stages no server is submitted; a first job that fails (here: the
+  /// run directory is locked, exit 4) holds back everything after it until
+  /// `--resubmit` starts again from that job.
+  @Test func failedFirstJobIsResubmittedWithWhatFollows() async throws {
+    let info = try await Self.slurm("sinfo", "-h", "-o", "%T")
+    try #require(info.status == 0 && !info.stdout.isEmpty, "no Slurm here: Scripts/test starts one with Scripts/slurm-up")
+    let dir = TempDir()
+    _ = writeQA(dir, count: 4000)
+    let p = dir.write("plain.yaml", """
+      name: slurm-plain
+      seed: 3
+      stages:
+        - name: seeds
+          kind: read
+          path: qa.jsonl
+          format: jsonl
+          fields: {instruction: q, output: a}
+          records_per_shard: 500
+        - name: clean
+          kind: filter
+          filters: [{type: length, field: instruction, min: 3, max: 12}]
+        - kind: export
+          shuffle: false
+      """)
+    let run = dir.file("run")
+    try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    let holder = RunLock(directory: run)
+    try holder.acquire(shardIndex: nil)
+    let submit = repositoryPath("Pipelines/slurm/submit")
+    let env = ["INSTILL": Binary.path]
+    let submitted = try await runProgram(submit, [p, run, "3", "--time=00:05:00"], environment: env)
+    try #require(submitted.status == 0, "\(submitted.stderr)")
+    #expect(!submitted.stderr.contains("model server"), "no LLM stage, no serve job")
+    let jobs = try Self.groupJobs(run)
+    try #require(jobs.count == 3)
+    defer { _ = try? runProgramBlocking("/usr/bin/env", ["scancel"] + jobs) }
+    try await Self.waitUntil("the array to be held back by the failed first job", timeout: 120) {
+      let queue = try await Self.queue()
+      return queue.contains { $0.key.hasPrefix(jobs[1]) && $0.value.reason == "DependencyNeverSatisfied" }
+    }
+    let firstLog = try String(contentsOfFile: run + "/slurm/01-seeds-\(jobs[0]).log", encoding: .utf8)
+    #expect(firstLog.contains("instill exited 4"), "\(firstLog)")
+    holder.release()
+
+    let again = try await runProgram(submit, ["--resubmit", run, "--time=00:05:00"], environment: env)
+    try #require(again.status == 0, "\(again.stderr)")
+    #expect(again.stderr.contains("stages seeds: job"), "\(again.stderr)")
+    #expect(again.stderr.contains("tasks 0-2 of 3"), "\(again.stderr)")
+    try await Self.waitUntil("the resubmitted jobs to end", timeout: 120) { try await Self.queue().isEmpty }
+    let single = dir.file("single")
+    #expect(try await instill("run", p, "--run-dir", single).status == 0)
+    #expect(!treeDigest(run + "/data").isEmpty)
+    #expect(treeDigest(run + "/data") == treeDigest(single + "/data"))
+    let done = try await runProgram(submit, ["--resubmit", run], environment: env)
+    #expect(done.stderr.contains("nothing to resubmit"), "\(done.stderr)")
+  }
 }
