@@ -34,6 +34,9 @@ public struct RunDirectory: Sendable {
   public var dataDirectory: String { path + "/data" }
   /// The embedded llama-server's log.
   public var serverLog: String { path + "/logs/llama-server.log" }
+  /// Job-array tasks' statistics of their shards in progress.
+  public var liveDirectory: String { path + "/live" }
+  public func liveTaskPath(_ index: Int) -> String { liveDirectory + "/task-" + String(format: "%05d", index) + ".json" }
 
   public func stageDirectory(_ folder: String) -> String { stagesDirectory + "/" + folder }
 
@@ -167,5 +170,32 @@ extension RunDirectory {
     var stats = (try? FileSystem.read(path)).flatMap(StageStats.decode) ?? StageStats()
     stats.wallSeconds += elapsed
     try? FileSystem.writeAtomically(stats.encoded(), to: path)
+  }
+}
+
+/// What a job-array task has in progress, per stage folder (`DIR/live/task-NNNNN.json`).
+public struct LiveTaskStats: Codable, Sendable {
+  public var stages: [String: StageStats]
+
+  public func encoded() -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return (try? [UInt8](encoder.encode(self))) ?? []
+  }
+
+  /// The shards in progress of the tasks still running in a run directory
+  /// (a file left by a killed task is ignored: its task's lock is free).
+  public static func running(in directory: RunDirectory) -> [String: StageStats]? {
+    var merged: [String: StageStats] = [:]
+    var any = false
+    for name in FileSystem.list(directory.liveDirectory) where name.hasPrefix("task-") && name.hasSuffix(".json") {
+      guard let index = Int(name.dropFirst(5).dropLast(5)),
+            RunLock.holder(directory: directory.path, shardIndex: index) != nil,
+            let bytes = try? FileSystem.read(directory.liveDirectory + "/" + name),
+            let task = try? JSONDecoder().decode(LiveTaskStats.self, from: Data(bytes)) else { continue }
+      any = true
+      for (folder, stats) in task.stages { merged[folder, default: StageStats()].merge(stats) }
+    }
+    return any ? merged : nil
   }
 }

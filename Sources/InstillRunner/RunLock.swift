@@ -80,6 +80,21 @@ public final class RunLock {
     return holder(fd: fd, shardIndex: nil)
   }
 
+  /// The pid holding one job-array task's share (`shardIndex`), or the whole run
+  /// directory (nil: the byte no task takes, held only by a run without --shard-index).
+  public static func holder(directory: String, shardIndex: Int?) -> Int32? {
+    let fd = open(directory + "/lock", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var probe = flock()
+    probe.l_type = Int16(F_WRLCK)
+    probe.l_whence = Int16(SEEK_SET)
+    probe.l_start = off_t(shardIndex.map { 1 + $0 } ?? 0)
+    probe.l_len = 1
+    guard fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) else { return nil }
+    return probe.l_pid
+  }
+
   private static func holder(fd: Int32, shardIndex: Int?) -> Int32? {
     var probe = range(shardIndex: shardIndex, type: Int16(F_WRLCK))
     guard fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) else { return nil }

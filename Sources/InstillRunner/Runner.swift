@@ -80,10 +80,10 @@ public final class Runner: Sendable {
         let next = selected.dropFirst(offset + 1).first
         if next?.shape != .map || next.map({ $0.index != stage.index + 1 }) ?? true { break }
       }
-      writeStats()
+      writeStats(final: true)
       return outcome
     } catch {
-      writeStats()
+      writeStats(final: true)
       throw error
     }
   }

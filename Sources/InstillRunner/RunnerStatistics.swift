@@ -4,7 +4,22 @@ import Synchronization
 
 extension Runner {
   /// Writes `DIR/stats.json`: every stage's finished shards plus what is running now.
-  public func writeStats() {
+  /// Rewrites `DIR/stats.json` with every stage's counts, the shards in progress
+  /// included. A job-array task instead writes only its shards in progress to
+  /// `DIR/live/task-NNNNN.json` (readers merge the running tasks' files with the
+  /// finished shards on disk), so a thousand tasks do not each re-read every
+  /// shard's statistics every few seconds; at its end it removes that file and
+  /// writes `stats.json` once.
+  public func writeStats(final: Bool = false) {
+    if let index = options.shardIndex {
+      let path = directory.liveTaskPath(index)
+      if !final {
+        try? FileSystem.createDirectory(directory.liveDirectory)
+        try? FileSystem.writeAtomically(LiveTaskStats(stages: board.liveStats()).encoded(), to: path, durable: false)
+        return
+      }
+      FileSystem.remove(path)
+    }
     let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats())
     try? FileSystem.writeAtomically(report.encoded(), to: directory.statsFile, durable: false)
   }

@@ -77,14 +77,21 @@ public struct StatsReport: Codable, Sendable {
     guard let plan = directory.readPlan() else {
       throw InstillError.input("not a run directory (no plan.json): \(directory.path)", file: directory.path)
     }
-    // While a run holds the lock, its stats.json includes the shards in progress.
-    if RunLock.holder(directory: directory.path) != nil,
-       let bytes = try? FileSystem.read(directory.statsFile),
-       let live = try? JSONDecoder().decode(StatsReport.self, from: Data(bytes)) {
-      return live
+    let onDisk = (try? FileSystem.read(directory.statsFile)).flatMap { try? JSONDecoder().decode(StatsReport.self, from: Data($0)) }
+    // While a whole run holds the lock, its stats.json includes the shards in progress.
+    if RunLock.holder(directory: directory.path, shardIndex: nil) != nil, let onDisk {
+      return onDisk
     }
-    let name = (try? FileSystem.read(directory.statsFile)).flatMap { try? JSONDecoder().decode(StatsReport.self, from: Data($0)) }?.pipeline
-    return build(directory: directory, plan: plan, pipelineName: name ?? "", live: [:])
+    // Job-array tasks publish their shards in progress in DIR/live/.
+    let live = RunLock.holder(directory: directory.path) != nil ? LiveTaskStats.running(in: directory) ?? [:] : [:]
+    return build(directory: directory, plan: plan, pipelineName: onDisk?.pipeline ?? frozenName(directory) ?? "", live: live)
+  }
+
+  /// The `name:` of the run's frozen pipeline file.
+  static func frozenName(_ directory: RunDirectory) -> String? {
+    guard let bytes = try? FileSystem.read(directory.frozenPipeline) else { return nil }
+    return String(decoding: bytes, as: UTF8.self).firstMatch(of: /(?m)^name:[ \t]*["']?([^"'\n#]*?)["']?[ \t]*(#.*)?$/)
+      .map { String($0.1) }
   }
 
   public func encoded() -> [UInt8] {

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillRunner
 import InstillTestSupport
 import Testing
 
@@ -173,3 +174,63 @@ struct LatencyTests {
     #expect(LLMStats().latencyPercentile(0.5) == nil)
   }
 }
+
+extension MetricsTests {
+  /// Job-array tasks do not rewrite the whole run's stats.json while they work:
+  /// each publishes its shards in progress in DIR/live/, and `instill stats`
+  /// merges those of the tasks still running with the finished shards.
+  @Test func jobArrayTasksPublishTheirShardsInProgress() async throws {
+    let dir = TempDir()
+    let (server, pipeline) = try slowPipeline(dir, records: 80, perShard: 20, concurrency: 1, delay: 250, export: true)
+    defer { server.stop() }
+    let run = dir.file("run")
+    #expect(try await instill("run", pipeline, "--run-dir", run, "--stage", "read").status == 0)
+    FileSystem.remove(run + "/stats.json")
+    let tasks = try (0..<2).map { index in
+      try launchInstill(["run", pipeline, "--run-dir", run, "--quiet", "--stats-interval", "0.5",
+                         "--shard-index", "\(index)", "--shard-count", "2"])
+    }
+    defer { for task in tasks where task.isRunning { kill(task.processIdentifier, SIGKILL) } }
+    func generateIn() async throws -> (Int, JSONObject) {
+      let stats = try JSONParser.parse(try await instill("stats", run, "--json").stdout).objectValue ?? [:]
+      let generate = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string("generate") }?.objectValue ?? [:]
+      return (generate["stats"]?.objectValue?["records_in"]?.intValue ?? 0, stats)
+    }
+    var both = false
+    for _ in 0..<100 where !both {
+      try await Task.sleep(for: .milliseconds(200))
+      let records = try await generateIn().0
+      both = FileSystem.exists(run + "/live/task-00000.json") && FileSystem.exists(run + "/live/task-00001.json")
+        && records >= 2
+    }
+    #expect(both, "the two tasks' shards in progress never showed")
+    #expect(!FileSystem.exists(run + "/stats.json"), "a task rewrote the whole run's stats.json while working")
+    let (_, stats) = try await generateIn()
+    #expect(stats["running_stage"] == .string("generate"))
+    #expect(stats["pipeline"] == .string("slow"))
+
+    // A killed task's file stays behind but no longer counts.
+    kill(tasks[1].processIdentifier, SIGKILL)
+    await waitForExit(tasks[1])
+    let frozen = try String(contentsOfFile: run + "/live/task-00001.json", encoding: .utf8)
+    let killedIn = (try JSONParser.parse(frozen).objectValue?["stages"]?.objectValue?["02-generate"]?
+      .objectValue?["records_in"]?.intValue) ?? 0
+    #expect(killedIn > 0)
+    // Freeze task 0 (its lock stays held): the in-progress count is then exactly its file's.
+    kill(tasks[0].processIdentifier, SIGSTOP)
+    let frozen0 = (try? JSONParser.parse(String(contentsOfFile: run + "/live/task-00000.json", encoding: .utf8)))?
+      .objectValue?["stages"]?.objectValue?["02-generate"]?.objectValue?["records_in"]?.intValue ?? -1
+    let (merged, _) = try await generateIn()
+    kill(tasks[0].processIdentifier, SIGCONT)
+    try #require(RunDirectory(run).finishedShards("02-generate").isEmpty, "a shard finished already; counts not comparable")
+    #expect(merged == frozen0, "task 1's stale in-progress counts (\(killedIn)) were merged")
+
+    // The task that ends removes its file and writes stats.json once.
+    kill(tasks[0].processIdentifier, SIGTERM)
+    await waitForExit(tasks[0])
+    #expect(tasks[0].terminationStatus == 3)
+    #expect(!FileSystem.exists(run + "/live/task-00000.json"))
+    #expect(FileSystem.exists(run + "/stats.json"))
+  }
+}
+
