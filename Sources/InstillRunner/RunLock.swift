@@ -95,6 +95,33 @@ public final class RunLock {
     return probe.l_pid
   }
 
+  /// Who works in a run directory now, for `instill status`: a whole run (its
+  /// pid), the tasks of a job array (their `--shard-count` and the indexes
+  /// running), or nobody.
+  public enum Holders: Equatable, Sendable {
+    case free
+    case run(pid: Int32)
+    case tasks(count: Int, running: [Int])
+  }
+
+  public static func holders(directory: String) -> Holders {
+    if let pid = holder(directory: directory, shardIndex: nil) { return .run(pid: pid) }
+    let fd = open(directory + "/lock", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return .free }
+    defer { close(fd) }
+    var mark = flock()
+    mark.l_type = Int16(F_WRLCK)
+    mark.l_whence = Int16(SEEK_SET)
+    mark.l_start = countBase
+    mark.l_len = 0
+    guard fcntl(fd, F_GETLK, &mark) == 0, mark.l_type != Int16(F_UNLCK) else {
+      return holder(fd: fd, shardIndex: nil).map { .run(pid: $0) } ?? .free
+    }
+    let count = Int(mark.l_start - countBase)
+    let running = (0..<count).filter { holder(directory: directory, shardIndex: $0) != nil }
+    return .tasks(count: count, running: running)
+  }
+
   private static func holder(fd: Int32, shardIndex: Int?) -> Int32? {
     var probe = range(shardIndex: shardIndex, type: Int16(F_WRLCK))
     guard fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) else { return nil }

@@ -226,7 +226,7 @@ func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
 
 extension StatsReport {
   /// What `instill status` prints.
-  public func statusText(directory: String, lockHolder: Int32?) -> String {
+  public func statusText(directory: String, holders: RunLock.Holders) -> String {
     var rows: [[String]] = [["STAGE", "KIND", "STATUS", "SHARDS DONE", "PENDING", "RECORDS OUT", "REQUESTS"]]
     var sent = 0, journal = 0
     for s in stages {
@@ -239,7 +239,15 @@ extension StatsReport {
     var out = "run directory: \(directory)\n"
     out += "pipeline: \(pipeline)\n"
     out += "state: \(complete ? "complete" : "incomplete")\n"
-    out += "lock: " + (lockHolder.map { "held by pid \($0) (a run is in progress)" } ?? "free") + "\n"
+    switch holders {
+    case .free:
+      out += "lock: free\n"
+    case .run(let pid):
+      out += "lock: held by pid \(pid) (a run is in progress)\n"
+    case .tasks(let count, let running):
+      out += "lock: held by \(running.count) job-array task\(running.count == 1 ? "" : "s") of \(count) "
+        + "(--shard-index \(RunDirectory.arraySpec(running)))\n"
+    }
     out += "LLM requests: \(sent) sent, \(journal) answered from journal\n\n"
     out += Self.align(rows)
     return out

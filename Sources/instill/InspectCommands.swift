@@ -38,7 +38,7 @@ struct Status: AsyncParsableCommand {
         return
       }
       let report = try StatsReport.load(directory: directory)
-      print(report.statusText(directory: runDir, lockHolder: RunLock.holder(directory: runDir)), terminator: "")
+      print(report.statusText(directory: runDir, holders: RunLock.holders(directory: runDir)), terminator: "")
     }
   }
 }

@@ -322,6 +322,10 @@ struct RunCommandTests {
     let sibling = try await instill("run", p, "--run-dir", run, "--shard-index", "1", "--shard-count", "4")
     #expect(sibling.status == 0, "\(sibling.stderr)")
     #expect(RunDirectory(run).finishedShards("02-clean") == [1])
+    let status = try await instill("status", run)
+    #expect(status.stdout.contains("lock: held by 1 job-array task of 4 (--shard-index 0)"), "\(status.stdout)")
+    running.release()
+    #expect(try await instill("status", run).stdout.contains("lock: free"))
   }
 
   @Test func wallTimeAddedByManyTasksAtOnceIsNotLost() async throws {
