@@ -99,7 +99,8 @@ struct SlurmTests {
     let p = try Self.pipeline(dir)
     let run = dir.file("run")
     let submit = repositoryPath("Pipelines/slurm/submit")
-    let env = ["INSTILL": Binary.path]
+    // Two server replicas (a serve job array): tasks 0 and 2 use one, 1 and 3 the other.
+    let env = ["INSTILL": Binary.path, "INSTILL_SERVERS": "2"]
     let submitted = try await runProgram(submit, [p, run, "\(Self.tasks)", "--time=00:20:00"], environment: env)
     try #require(submitted.status == 0, "\(submitted.stderr)")
     let jobs = try Self.groupJobs(run)
@@ -133,6 +134,12 @@ struct SlurmTests {
     let budget = cancelledLog.firstMatch(of: /--max-time (\d+)/).flatMap { Int($0.1) }
     #expect(budget.map { (840...900).contains($0) } == true, "\(cancelledLog)")
     #expect(cancelledLog.contains("--shard-index 2 --shard-count 4"))
+    func address(_ task: Int) throws -> String? {
+      try String(contentsOfFile: run + "/slurm/02-reverse-\(array)_\(task).log", encoding: .utf8)
+        .firstMatch(of: /--base-url (\S+)/).map { String($0.1) }
+    }
+    #expect(try address(0) != nil && address(0) != address(1), "both replicas serve")
+    #expect(try address(0) == address(2) && address(2) != nil)
     let pending = try await instill("status", run, "--pending-tasks", "\(Self.tasks)")
     #expect(pending.stdout == "2\n", "\(pending.stdout) \(pending.stderr)")
     let journaledBefore = [
