@@ -97,8 +97,8 @@ public struct Repetition: Sendable, Equatable {
     func add(_ end: Int) {
       var a = start
       var b = end
-      while a < b, isSpace(bytes[a]) { a += 1 }
-      while b > a, isSpace(bytes[b - 1]) { b -= 1 }
+      while a < b, Text.isSpaceByte(bytes[a]) { a += 1 }
+      while b > a, Text.isSpaceByte(bytes[b - 1]) { b -= 1 }
       if a < b { units.append(bytes[a..<b]) }
     }
     while i < bytes.count {
@@ -126,7 +126,6 @@ public struct Repetition: Sendable, Equatable {
     return Double(duplicates) / Double(units.count)
   }
 
-  static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0B || byte == 0x0C }
 
   /// ASCII bytes that belong to words (letters, digits); everything else separates.
   static let isWordByte: [Bool] = (0..<128).map { b in

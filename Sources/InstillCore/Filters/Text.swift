@@ -1,6 +1,12 @@
 /// Fast text helpers that work on Unicode scalars with an ASCII fast path
 /// (iterating `Character`s costs grapheme breaking on every step).
 public enum Text {
+  /// ASCII white space within a line (space, tab, CR, VT, FF; not LF), for byte-level scanners.
+  @inline(__always)
+  public static func isSpaceByte(_ byte: UInt8) -> Bool {
+    byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0B || byte == 0x0C
+  }
+
   /// Python's `str.isspace()` per scalar: ASCII whitespace, the separators
   /// U+001C–U+001F, and Unicode white space.
   @inline(__always)

@@ -1,4 +1,5 @@
 import Foundation
+import InstillCore
 
 /// A source document reduced to text: its sections, each the text after a
 /// heading (the first one may have no heading). Segments for reverse
@@ -71,9 +72,9 @@ enum TextCleanup {
     var lineStart = 0
     for i in 0..<utf8.count where utf8[i] == 0x0A {
       var end = i
-      while end > lineStart, isSpace(utf8[end - 1]) { end -= 1 }
+      while end > lineStart, Text.isSpaceByte(utf8[end - 1]) { end -= 1 }
       var first = lineStart
-      while first < end, isSpace(utf8[first]) { first += 1 }
+      while first < end, Text.isSpaceByte(utf8[first]) { first += 1 }
       if first == end {
         pendingBlank = !out.isEmpty
       } else {
@@ -85,8 +86,6 @@ enum TextCleanup {
     }
     return String(decoding: out, as: UTF8.self)
   }
-
-  static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0B || byte == 0x0C }
 }
 
 /// Plain text and Markdown: Markdown is split at ATX headings (`#` to `######`,

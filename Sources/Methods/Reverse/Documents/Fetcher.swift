@@ -99,18 +99,24 @@ struct Fetcher {
     var retry: Bool
     /// The partial file is unusable (the server ignored the range, or it is larger than the whole).
     var restart = false
+
+    /// A failed attempt as `transfer` returns it: reason, message, what to do next.
+    static func result(_ reason: String, _ message: String, retry: Bool, restart: Bool = false, resumed: Int64 = 0)
+      -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64) {
+      (.failure(AttemptFailure(failure: FetchFailure(reason: reason, message: message), retry: retry, restart: restart)), resumed)
+    }
   }
 
   /// One libcurl transfer, appending to `part` from its current size.
   private func transfer(_ url: String, to part: String) -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64) {
     let fd = open(part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "io", message: "cannot write \(part): \(String(cString: strerror(errno)))"), retry: false)), 0)
+      return AttemptFailure.result("io", "cannot write \(part): \(String(cString: strerror(errno)))", retry: false)
     }
     let sink = DownloadSink(fd: fd, existing: Int64(lseek(fd, 0, SEEK_END)), limit: settings.maxBytes)
     defer { close(fd) }
     guard let curl = curl_easy_init() else {
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "curl_init", message: "libcurl could not start"), retry: false)), 0)
+      return AttemptFailure.result("curl_init", "libcurl could not start", retry: false)
     }
     defer { curl_easy_cleanup(curl) }
     var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
@@ -139,11 +145,11 @@ struct Fetcher {
     let type = instill_curl_content_type(curl).map { String(cString: $0) }
     let detail = String(decoding: errorBuffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     if sink.writeError != 0 {
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "io", message: "cannot write \(part): \(String(cString: strerror(sink.writeError)))"), retry: false)), resumed)
+      return AttemptFailure.result("io", "cannot write \(part): \(String(cString: strerror(sink.writeError)))", retry: false, resumed: resumed)
     }
     if code == CURLE_OK {
       guard fsync(fd) == 0 else {
-        return (.failure(AttemptFailure(failure: FetchFailure(reason: "io", message: "cannot sync \(part)"), retry: false)), resumed)
+        return AttemptFailure.result("io", "cannot sync \(part)", retry: false, resumed: resumed)
       }
       return (.success(type), resumed)
     }
@@ -151,25 +157,25 @@ struct Fetcher {
     switch code {
     case CURLE_HTTP_RETURNED_ERROR:
       if status == 416 {  // the range starts at or after the end: the part file is unusable
-        return (.failure(AttemptFailure(failure: FetchFailure(reason: "http_416", message: message), retry: true, restart: true)), resumed)
+        return AttemptFailure.result("http_416", message, retry: true, restart: true, resumed: resumed)
       }
       let transient = status == 408 || status == 429 || status >= 500
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "http_\(status)", message: message), retry: transient)), resumed)
+      return AttemptFailure.result("http_\(status)", message, retry: transient, resumed: resumed)
     case CURLE_RANGE_ERROR:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "no_range_support", message: message), retry: true, restart: true)), resumed)
+      return AttemptFailure.result("no_range_support", message, retry: true, restart: true, resumed: resumed)
     case CURLE_FILESIZE_EXCEEDED:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "too_large", message: "larger than max_bytes (\(settings.maxBytes))"), retry: false, restart: true)), resumed)
+      return AttemptFailure.result("too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
     case CURLE_WRITE_ERROR where sink.tooLarge:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "too_large", message: "larger than max_bytes (\(settings.maxBytes))"), retry: false, restart: true)), resumed)
+      return AttemptFailure.result("too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
     case CURLE_OPERATION_TIMEDOUT:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "timeout", message: message), retry: true)), resumed)
+      return AttemptFailure.result("timeout", message, retry: true, resumed: resumed)
     case CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING,
          CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR, CURLE_FTP_ACCEPT_TIMEOUT, CURLE_HTTP2, CURLE_HTTP2_STREAM:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "connection", message: message), retry: true)), resumed)
+      return AttemptFailure.result("connection", message, retry: true, resumed: resumed)
     case CURLE_FILE_COULDNT_READ_FILE, CURLE_REMOTE_FILE_NOT_FOUND:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "not_found", message: message), retry: false, restart: true)), resumed)
+      return AttemptFailure.result("not_found", message, retry: false, restart: true, resumed: resumed)
     default:
-      return (.failure(AttemptFailure(failure: FetchFailure(reason: "curl_\(code.rawValue)", message: message), retry: false)), resumed)
+      return AttemptFailure.result("curl_\(code.rawValue)", message, retry: false, resumed: resumed)
     }
   }
 }
