@@ -100,6 +100,33 @@ struct ReverseTests {
     #expect(pieces.joined(separator: "\n\n") == text)
   }
 
+  @Test func chineseSectionsAreCutByEstimatedTokensWhenAsked() throws {
+    #expect(SegmentCleaner.estimatedTokens(String(repeating: "abcd", count: 100)) == 100)
+    #expect(SegmentCleaner.estimatedTokens(String(repeating: "语言模型", count: 25)) == 200)
+    #expect(SegmentCleaner.estimatedTokens("한국어 テキスト") == 2 * 3 + 1 + 2 * 4)
+    // The corpus's Chinese page: 3,000 characters fit max_chars but not a 2,048-token context.
+    let page = try String(contentsOfFile: repositoryPath("Seeds/documents/web/inverse-scaling-u-shape.zh.txt"), encoding: .utf8)
+    let section = Document.Section(heading: "", text: String(page.prefix(3000)))
+    var settings = CleaningSettings()
+    settings.minChars = 100
+    settings.maxTokens = 1200
+    let dropped = StatsRecorder()
+    #expect(SegmentCleaner(settings: settings, stats: dropped).segments(of: section).isEmpty)
+    #expect(dropped.snapshot.filters.first { $0.name == "length" }?.dropped == ["too_many_tokens": 1])
+    settings.splitLong = true
+    let cut = StatsRecorder()
+    let pieces = SegmentCleaner(settings: settings, stats: cut).segments(of: section)
+    #expect(pieces.count >= 3, "\(pieces.map(\.count))")
+    #expect(pieces.allSatisfy { SegmentCleaner.estimatedTokens($0) <= 1200 })
+    #expect(cut.snapshot.filters.first { $0.name == "length" }?.dropped["too_many_tokens"] == nil)
+    // English text of the same length is far under the limit: one piece, as before.
+    let abstracts = try String(contentsOfFile: repositoryPath("Seeds/documents/web/quantization-scaling-and-ama.en.txt"), encoding: .utf8)
+    let english = Document.Section(heading: "", text: String(abstracts.prefix(2900)))
+    #expect(SegmentCleaner.estimatedTokens(english.text) < 800)
+    let kept = StatsRecorder()
+    #expect(SegmentCleaner(settings: settings, stats: kept).segments(of: english).count == 1, "\(kept.snapshot.filters)")
+  }
+
   @Test(arguments: [
     ("One sentence.", 1), ("First. Second! Third? ", 3), ("e.g. this is one sentence.", 1), ("Pi is 3.14 here.", 1),
     ("Wait?! Really.", 2), ("No end", 1), ("第一句。第二句！", 2), ("Ends with a dot.", 1),
