@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import Synchronization
 
 /// One stage as recorded in `DIR/plan.json`, so that `status` and `stats` can read
 /// a run directory without the pipeline file.
@@ -95,22 +96,45 @@ public struct RunDirectory: Sendable {
   }
 
   /// Everything recorded on disk for a stage: its finished shards' stats plus a
-  /// global stage's `stage.stats.json`.
-  public func diskStats(_ folder: String) -> StageStats {
-    var total = StageStats()
+  /// global stage's `stage.stats.json`. `cached`: reuse the last total while the
+  /// files look unchanged (size and modification time, whose clock is coarse), for
+  /// displays refreshed every second; final figures read the files.
+  public func diskStats(_ folder: String, cached: Bool = false) -> StageStats {
     let dir = stageDirectory(folder)
     let names = FileSystem.list(dir)
     let present = Set(names)
-    for name in names where name.hasSuffix(".stats.json") {
-      // A shard's stats count only once the shard itself is in place.
-      if name.hasPrefix("shard-"), !present.contains(name.replacingOccurrences(of: ".stats.json", with: ".jsonl.gz")) {
-        continue
-      }
+    // A shard's stats count only once the shard itself is in place.
+    let files = names.filter {
+      $0.hasSuffix(".stats.json")
+        && (!$0.hasPrefix("shard-") || present.contains($0.replacingOccurrences(of: ".stats.json", with: ".jsonl.gz")))
+    }
+    let identity = files.map { $0 + "=" + (FileSystem.identity(dir + "/" + $0) ?? "") }.joined(separator: "\n")
+    if cached, let total = DiskStatsCache.shared.total(dir, identity: identity) { return total }
+    var total = StageStats()
+    for name in files {
       if let bytes = try? FileSystem.read(dir + "/" + name), let stats = StageStats.decode(bytes) {
         total.merge(stats)
       }
     }
+    DiskStatsCache.shared.store(dir, identity: identity, total: total)
     return total
+  }
+}
+
+/// The last merged total of each stage folder's statistics files, reused while
+/// the same files with the same sizes and modification times are there: the
+/// live progress line and the periodic `stats.json` re-read every finished
+/// shard's statistics, which change only when a shard finishes.
+final class DiskStatsCache: Sendable {
+  static let shared = DiskStatsCache()
+  private let entries = Mutex<[String: (identity: String, total: StageStats)]>([:])
+
+  func total(_ folder: String, identity: String) -> StageStats? {
+    entries.withLock { $0[folder] }.flatMap { $0.identity == identity ? $0.total : nil }
+  }
+
+  func store(_ folder: String, identity: String, total: StageStats) {
+    entries.withLock { $0[folder] = (identity, total) }
   }
 }
 

@@ -20,7 +20,8 @@ extension Runner {
       }
       FileSystem.remove(path)
     }
-    let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats())
+    let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats(),
+                                   cached: !final)
     try? FileSystem.writeAtomically(report.encoded(), to: directory.statsFile, durable: false)
   }
 
@@ -40,7 +41,8 @@ extension Runner {
     let targets = Dictionary(pipeline.stages.compactMap { s in s.stage.progressTarget.map { (s.name, $0) } },
                              uniquingKeysWith: { a, _ in a })
     while !Task.isCancelled {
-      let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats())
+      let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats(),
+                                     cached: true)
       // A stage's input size is known once the stage before it is complete.
       var inputs: [String: Int] = [:]
       for (i, entry) in report.stages.enumerated() where i > 0 && report.stages[i - 1].status == "complete" {

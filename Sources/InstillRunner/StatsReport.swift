@@ -39,12 +39,13 @@ public struct StatsReport: Codable, Sendable {
     case stages
   }
 
-  public static func build(directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats]) -> StatsReport {
+  public static func build(directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats],
+                           cached: Bool = false) -> StatsReport {
     var entries: [StageEntry] = []
     var upstreamShards: Int?
     for entry in plan {
       let manifest = directory.manifest(entry.folder).flatMap { $0.fingerprint == entry.fingerprint ? $0 : nil }
-      var stats = directory.diskStats(entry.folder)
+      var stats = directory.diskStats(entry.folder, cached: cached)
       let running = live[entry.folder]
       if let running { stats.merge(running) }
       let total = manifest?.shards ?? (entry.shape == StageShape.map.rawValue ? upstreamShards : nil)

@@ -338,6 +338,32 @@ struct RunCommandTests {
     #expect(stats?.wallSeconds == 100)
   }
 
+  @Test func cachedStageTotalsFollowNewAndRewrittenFiles() throws {
+    let dir = TempDir()
+    let directory = RunDirectory(dir.path)
+    let folder = "02-map"
+    try FileManager.default.createDirectory(atPath: directory.stageDirectory(folder), withIntermediateDirectories: true)
+    func finishShard(_ shard: Int, records: Int) throws {
+      var stats = StageStats()
+      stats.recordsIn = records
+      stats.recordsOut = records
+      try FileSystem.writeAtomically(stats.encoded(), to: directory.shardStatsPath(folder, shard))
+      try FileSystem.writeAtomically([0x1f, 0x8b], to: directory.shardPath(folder, shard))
+    }
+    for shard in 0..<50 { try finishShard(shard, records: 10) }
+    #expect(directory.diskStats(folder, cached: true).recordsIn == 500)
+    #expect(directory.diskStats(folder, cached: true).recordsIn == 500)
+    // A new shard, a shard's stats without its shard file (not counted yet), a stage file rewritten.
+    try finishShard(50, records: 7)
+    var pending = StageStats()
+    pending.recordsIn = 1000
+    try FileSystem.writeAtomically(pending.encoded(), to: directory.shardStatsPath(folder, 51))
+    #expect(directory.diskStats(folder, cached: true).recordsIn == 507)
+    directory.addWallTime(2.5, folder: folder)
+    #expect(directory.diskStats(folder, cached: true).wallSeconds == 2.5)
+    #expect(directory.diskStats(folder, cached: true) == directory.diskStats(folder))
+  }
+
   @Test func baseURLOverrideNeedsAnOpenAIPipeline() async throws {
     let dir = TempDir()
     LocalModelTests.questions(dir, count: 3)
