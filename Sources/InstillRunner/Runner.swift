@@ -77,8 +77,7 @@ public final class Runner: Sendable {
         // A job-array task goes on with its own shards through a chain of map
         // stages (shard i of one feeds shard i of the next) and stops at the
         // first stage that needs every task's shards.
-        let next = selected.dropFirst(offset + 1).first
-        if next?.shape != .map || next.map({ $0.index != stage.index + 1 }) ?? true { break }
+        guard let next = selected.dropFirst(offset + 1).first, next.shape == .map, next.index == stage.index + 1 else { break }
       }
       writeStats(final: true)
       return outcome
