@@ -197,23 +197,8 @@ struct SlurmTests {
     let info = try await Self.slurm("sinfo", "-h", "-o", "%T")
     try #require(info.status == 0 && !info.stdout.isEmpty, "no Slurm here: Scripts/test starts one with Scripts/slurm-up")
     let dir = TempDir()
-    _ = writeQA(dir, count: 4000)
-    let p = dir.write("plain.yaml", """
-      name: slurm-plain
-      seed: 3
-      stages:
-        - name: seeds
-          kind: read
-          path: qa.jsonl
-          format: jsonl
-          fields: {instruction: q, output: a}
-          records_per_shard: 500
-        - name: clean
-          kind: filter
-          filters: [{type: length, field: instruction, min: 3, max: 12}]
-        - kind: export
-          shuffle: false
-      """)
+    // The run-command tests' pipeline: read 4,000 records in 8 shards → filter → export.
+    let p = RunCommandTests().pipeline(dir, count: 4000)
     let run = dir.file("run")
     try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
     let holder = RunLock(directory: run)
