@@ -61,10 +61,8 @@ public struct LLMSettings: Sendable {
       throw node.error("base_url is for provider openai; provider local starts its own server", field: "llm.base_url")
     }
     if let url = s.baseURL {
-      guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-        throw try map.require("base_url").error("must start with http:// or https://")
-      }
-      s.baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+      guard let normalized = normalizedURL(url) else { throw try map.require("base_url").error("must start with http:// or https://") }
+      s.baseURL = normalized
     }
     s.model = try map.optionalString("model")
     s.apiKeyEnv = try map.optionalString("api_key_env")
@@ -110,9 +108,15 @@ public struct LLMSettings: Sendable {
       throw InstillError.input("--base-url needs a pipeline with llm.provider: openai (this one starts the embedded local model)",
                                file: pipelineFile, field: "llm.provider")
     }
-    guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+    guard let normalized = Self.normalizedURL(url) else {
       throw InstillError.input("--base-url must start with http:// or https:// (got '\(url)')", field: "--base-url")
     }
-    baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+    baseURL = normalized
+  }
+
+  /// An http(s) endpoint without its trailing slash; nil for anything else.
+  static func normalizedURL(_ url: String) -> String? {
+    guard url.hasPrefix("http://") || url.hasPrefix("https://") else { return nil }
+    return url.hasSuffix("/") ? String(url.dropLast()) : url
   }
 }

@@ -108,15 +108,15 @@ public struct RunDirectory: Sendable {
       $0.hasSuffix(".stats.json")
         && (!$0.hasPrefix("shard-") || present.contains($0.replacingOccurrences(of: ".stats.json", with: ".jsonl.gz")))
     }
-    let identity = files.map { $0 + "=" + (FileSystem.identity(dir + "/" + $0) ?? "") }.joined(separator: "\n")
-    if cached, let total = DiskStatsCache.shared.total(dir, identity: identity) { return total }
+    let identity = cached ? files.map { $0 + "=" + (FileSystem.identity(dir + "/" + $0) ?? "") }.joined(separator: "\n") : nil
+    if let identity, let total = DiskStatsCache.shared.total(dir, identity: identity) { return total }
     var total = StageStats()
     for name in files {
       if let bytes = try? FileSystem.read(dir + "/" + name), let stats = StageStats.decode(bytes) {
         total.merge(stats)
       }
     }
-    DiskStatsCache.shared.store(dir, identity: identity, total: total)
+    if let identity { DiskStatsCache.shared.store(dir, identity: identity, total: total) }
     return total
   }
 }
@@ -139,6 +139,19 @@ final class DiskStatsCache: Sendable {
 }
 
 extension RunDirectory {
+  /// Each planned stage with its manifest (when it belongs to this plan) and its
+  /// number of shards when known: from the manifest, or for a map stage from the
+  /// stage before it.
+  public func stageSizes(_ plan: [PlanEntry]) -> [(entry: PlanEntry, manifest: StageManifest?, shards: Int?)] {
+    var upstream: Int?
+    return plan.map { entry in
+      let manifest = manifest(entry.folder).flatMap { $0.fingerprint == entry.fingerprint ? $0 : nil }
+      let shards = manifest?.shards ?? (entry.shape == StageShape.map.rawValue ? upstream : nil)
+      upstream = shards
+      return (entry, manifest, shards)
+    }
+  }
+
   /// The tasks of an N-task job array (`--shard-index I --shard-count N` owns the
   /// shards with `shard % N == I`) that still own a missing output shard of a map
   /// stage: the tasks to resubmit. `stages` limits the map stages looked at (all
@@ -149,13 +162,8 @@ extension RunDirectory {
       throw InstillError.input("no stage named '\(name)' (stages: \(plan.map(\.name).joined(separator: ", ")))", field: "--stage")
     }
     var tasks = Set<Int>()
-    var upstreamShards: Int?
-    for entry in plan {
-      let manifest = manifest(entry.folder).flatMap { $0.fingerprint == entry.fingerprint ? $0 : nil }
-      let isMap = entry.shape == StageShape.map.rawValue
-      let total = manifest?.shards ?? (isMap ? upstreamShards : nil)
-      upstreamShards = total
-      guard isMap, names.isEmpty || names.contains(entry.name), manifest == nil else { continue }
+    for (entry, manifest, total) in stageSizes(plan) {
+      guard entry.shape == StageShape.map.rawValue, names.isEmpty || names.contains(entry.name), manifest == nil else { continue }
       guard let total else {
         throw InstillError.failure("stage \(entry.name) cannot be split into tasks yet: the stages before it are not complete")
       }
@@ -207,19 +215,15 @@ public struct LiveTaskStats: Codable, Sendable {
     return (try? [UInt8](encoder.encode(self))) ?? []
   }
 
-  /// The shards in progress of the tasks still running in a run directory
-  /// (a file left by a killed task is ignored: its task's lock is free).
-  public static func running(in directory: RunDirectory) -> [String: StageStats]? {
+  /// The shards in progress of the running `tasks` (their indexes), merged. A file
+  /// left by a task that is not running (killed) is ignored.
+  public static func merged(in directory: RunDirectory, tasks: [Int]) -> [String: StageStats] {
     var merged: [String: StageStats] = [:]
-    var any = false
-    for name in FileSystem.list(directory.liveDirectory) where name.hasPrefix("task-") && name.hasSuffix(".json") {
-      guard let index = Int(name.dropFirst(5).dropLast(5)),
-            RunLock.holder(directory: directory.path, shardIndex: index) != nil,
-            let bytes = try? FileSystem.read(directory.liveDirectory + "/" + name),
+    for index in tasks {
+      guard let bytes = try? FileSystem.read(directory.liveTaskPath(index)),
             let task = try? JSONDecoder().decode(LiveTaskStats.self, from: Data(bytes)) else { continue }
-      any = true
       for (folder, stats) in task.stages { merged[folder, default: StageStats()].merge(stats) }
     }
-    return any ? merged : nil
+    return merged
   }
 }

@@ -25,9 +25,9 @@ public final class RunLock {
   public func acquire(shardIndex: Int?, shardCount: Int? = nil) throws(InstillError) {
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw InstillError.failure("cannot open lock file: \(String(cString: strerror(errno)))", file: path) }
-    var lock = Self.range(shardIndex: shardIndex, type: Int16(F_WRLCK))
+    var lock = Self.share(shardIndex, type: F_WRLCK)
     if fcntl(fd, F_SETLK, &lock) != 0 {
-      let holder = Self.holder(fd: fd, shardIndex: shardIndex)
+      let holder = Self.conflict(fd, Self.share(shardIndex))?.l_pid
       close(fd)
       fd = -1
       throw InstillError(.locked, "another instill process\(holder.map { " (pid \($0))" } ?? "") is working in this run directory", file: path)
@@ -42,24 +42,14 @@ public final class RunLock {
   }
 
   private func markShardCount(_ count: Int) throws(InstillError) {
-    var mark = flock()
-    mark.l_type = Int16(F_RDLCK)
-    mark.l_whence = Int16(SEEK_SET)
-    mark.l_start = Self.countBase + off_t(count)
-    mark.l_len = 1
+    var mark = Self.region(Self.countBase + off_t(count), 1, type: F_RDLCK)
     _ = fcntl(fd, F_SETLK, &mark)
     // Any other process's mark below or above ours is a task with another count.
-    for (start, length) in [(Self.countBase, off_t(count)), (Self.countBase + off_t(count) + 1, off_t(0))] {
-      var probe = flock()
-      probe.l_type = Int16(F_WRLCK)
-      probe.l_whence = Int16(SEEK_SET)
-      probe.l_start = start
-      probe.l_len = length
-      if fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) {
-        let other = probe.l_start - Self.countBase
+    for probe in [Self.region(Self.countBase, off_t(count)), Self.region(Self.countBase + off_t(count) + 1, 0)] {
+      if let other = Self.conflict(fd, probe) {
         release()
         throw InstillError.input(
-          "tasks started with --shard-count \(other) are working in this run directory (pid \(probe.l_pid)); "
+          "tasks started with --shard-count \(other.l_start - Self.countBase) are working in this run directory (pid \(other.l_pid)); "
             + "every task of a job array must use the same --shard-count (this one has \(count))",
           field: "--shard-count")
       }
@@ -73,31 +63,11 @@ public final class RunLock {
 
   /// The pid of a process holding any part of the lock, or nil when free.
   public static func holder(directory: String) -> Int32? {
-    let path = directory + "/lock"
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    return holder(fd: fd, shardIndex: nil)
+    withLockFile(directory) { conflict($0, share(nil))?.l_pid } ?? nil
   }
 
-  /// The pid holding one job-array task's share (`shardIndex`), or the whole run
-  /// directory (nil: the byte no task takes, held only by a run without --shard-index).
-  public static func holder(directory: String, shardIndex: Int?) -> Int32? {
-    let fd = open(directory + "/lock", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var probe = flock()
-    probe.l_type = Int16(F_WRLCK)
-    probe.l_whence = Int16(SEEK_SET)
-    probe.l_start = off_t(shardIndex.map { 1 + $0 } ?? 0)
-    probe.l_len = 1
-    guard fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) else { return nil }
-    return probe.l_pid
-  }
-
-  /// Who works in a run directory now, for `instill status`: a whole run (its
-  /// pid), the tasks of a job array (their `--shard-count` and the indexes
-  /// running), or nobody.
+  /// Who works in a run directory now: a whole run (its pid), the tasks of a job
+  /// array (their `--shard-count` and the indexes running), or nobody.
   public enum Holders: Equatable, Sendable {
     case free
     case run(pid: Int32)
@@ -105,40 +75,44 @@ public final class RunLock {
   }
 
   public static func holders(directory: String) -> Holders {
-    if let pid = holder(directory: directory, shardIndex: nil) { return .run(pid: pid) }
+    withLockFile(directory) { fd -> Holders in
+      // Byte 0 is taken only by a run without --shard-index.
+      if let run = conflict(fd, region(0, 1)) { return .run(pid: run.l_pid) }
+      guard let mark = conflict(fd, region(countBase, 0)) else {
+        return conflict(fd, share(nil)).map { .run(pid: $0.l_pid) } ?? .free
+      }
+      let count = Int(mark.l_start - countBase)
+      return .tasks(count: count, running: (0..<count).filter { conflict(fd, share($0)) != nil })
+    } ?? .free
+  }
+
+  /// Opens the lock file read-only for probing; nil when there is none.
+  private static func withLockFile<T>(_ directory: String, _ body: (Int32) -> T) -> T? {
     let fd = open(directory + "/lock", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return .free }
+    guard fd >= 0 else { return nil }
     defer { close(fd) }
-    var mark = flock()
-    mark.l_type = Int16(F_WRLCK)
-    mark.l_whence = Int16(SEEK_SET)
-    mark.l_start = countBase
-    mark.l_len = 0
-    guard fcntl(fd, F_GETLK, &mark) == 0, mark.l_type != Int16(F_UNLCK) else {
-      return holder(fd: fd, shardIndex: nil).map { .run(pid: $0) } ?? .free
-    }
-    let count = Int(mark.l_start - countBase)
-    let running = (0..<count).filter { holder(directory: directory, shardIndex: $0) != nil }
-    return .tasks(count: count, running: running)
+    return body(fd)
   }
 
-  private static func holder(fd: Int32, shardIndex: Int?) -> Int32? {
-    var probe = range(shardIndex: shardIndex, type: Int16(F_WRLCK))
+  /// The lock another process holds that would block `probe`, or nil.
+  private static func conflict(_ fd: Int32, _ probe: flock) -> flock? {
+    var probe = probe
     guard fcntl(fd, F_GETLK, &probe) == 0, probe.l_type != Int16(F_UNLCK) else { return nil }
-    return probe.l_pid
+    return probe
   }
 
-  private static func range(shardIndex: Int?, type: Int16) -> flock {
+  /// A task's byte (1 + shard index), or the whole file for a run without --shard-index.
+  private static func share(_ shardIndex: Int?, type: Int32 = F_WRLCK) -> flock {
+    shardIndex.map { region(off_t(1 + $0), 1, type: type) } ?? region(0, 0, type: type)
+  }
+
+  /// `length` bytes from `start` (0: to the end of the file).
+  private static func region(_ start: off_t, _ length: off_t, type: Int32 = F_WRLCK) -> flock {
     var lock = flock()
-    lock.l_type = type
+    lock.l_type = Int16(type)
     lock.l_whence = Int16(SEEK_SET)
-    if let shardIndex {
-      lock.l_start = off_t(1 + shardIndex)
-      lock.l_len = 1
-    } else {
-      lock.l_start = 0
-      lock.l_len = 0
-    }
+    lock.l_start = start
+    lock.l_len = length
     return lock
   }
 }

@@ -217,7 +217,7 @@ public final class Runner: Sendable {
         }
       }
     }
-    if !todo.isEmpty { addStageWallTime(stage, seconds(since: started)) }
+    if !todo.isEmpty { directory.addWallTime(seconds(since: started), folder: stage.folder) }
     try control.check()
     if !waitingFor.isEmpty {
       return try notReady(stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
@@ -304,11 +304,6 @@ public final class Runner: Sendable {
       throw error
     }
     return .complete
-  }
-
-  /// Adds this run's elapsed time on a map stage to its `stage.stats.json`.
-  private func addStageWallTime(_ stage: PlannedStage, _ elapsed: Double) {
-    directory.addWallTime(elapsed, folder: stage.folder)
   }
 
   /// An interrupted attempt's LLM spending (requests, tokens, failures) is kept

@@ -3,7 +3,6 @@ import InstillCore
 import Synchronization
 
 extension Runner {
-  /// Writes `DIR/stats.json`: every stage's finished shards plus what is running now.
   /// Rewrites `DIR/stats.json` with every stage's counts, the shards in progress
   /// included. A job-array task instead writes only its shards in progress to
   /// `DIR/live/task-NNNNN.json` (readers merge the running tasks' files with the

@@ -42,14 +42,10 @@ public struct StatsReport: Codable, Sendable {
   public static func build(directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats],
                            cached: Bool = false) -> StatsReport {
     var entries: [StageEntry] = []
-    var upstreamShards: Int?
-    for entry in plan {
-      let manifest = directory.manifest(entry.folder).flatMap { $0.fingerprint == entry.fingerprint ? $0 : nil }
+    for (entry, manifest, total) in directory.stageSizes(plan) {
       var stats = directory.diskStats(entry.folder, cached: cached)
       let running = live[entry.folder]
       if let running { stats.merge(running) }
-      let total = manifest?.shards ?? (entry.shape == StageShape.map.rawValue ? upstreamShards : nil)
-      upstreamShards = total
       let done = manifest?.shards ?? directory.finishedShards(entry.folder).count
       let status: String
       if manifest != nil {
@@ -79,12 +75,17 @@ public struct StatsReport: Codable, Sendable {
       throw InstillError.input("not a run directory (no plan.json): \(directory.path)", file: directory.path)
     }
     let onDisk = (try? FileSystem.read(directory.statsFile)).flatMap { try? JSONDecoder().decode(StatsReport.self, from: Data($0)) }
-    // While a whole run holds the lock, its stats.json includes the shards in progress.
-    if RunLock.holder(directory: directory.path, shardIndex: nil) != nil, let onDisk {
-      return onDisk
+    var live: [String: StageStats] = [:]
+    switch RunLock.holders(directory: directory.path) {
+    case .run:
+      // A whole run's stats.json includes its shards in progress.
+      if let onDisk { return onDisk }
+    case .tasks(_, let running):
+      // Job-array tasks publish their shards in progress in DIR/live/.
+      live = LiveTaskStats.merged(in: directory, tasks: running)
+    case .free:
+      break
     }
-    // Job-array tasks publish their shards in progress in DIR/live/.
-    let live = RunLock.holder(directory: directory.path) != nil ? LiveTaskStats.running(in: directory) ?? [:] : [:]
     return build(directory: directory, plan: plan, pipelineName: onDisk?.pipeline ?? frozenName(directory) ?? "", live: live)
   }
 

@@ -29,6 +29,18 @@ struct MetricsTests {
     return (server, pipeline)
   }
 
+  /// One stage's entry in `instill stats --json` output.
+  static func stage(_ stats: JSONObject, _ name: String) -> JSONObject {
+    stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string(name) }?.objectValue ?? [:]
+  }
+
+  /// `instill stats --json` of a run (empty when it cannot be read yet) and its `generate` stage.
+  func generateInProgress(_ run: String) async throws -> (stats: JSONObject, generate: JSONObject) {
+    let result = try await instill("stats", run, "--json")
+    let stats = result.status == 0 ? (try? JSONParser.parse(result.stdout).objectValue) ?? [:] : [:]
+    return (stats, Self.stage(stats, "generate"))
+  }
+
   func sample(_ text: String, _ name: String, _ labels: [String: String]) -> Double? {
     for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
       guard let close = line.lastIndex(of: "}") else { continue }
@@ -108,17 +120,17 @@ extension MetricsTests {
     var seen: JSONObject?
     for _ in 0..<100 {
       try await Task.sleep(for: .milliseconds(200))
-      let result = try await instill("stats", run, "--json")
-      guard result.status == 0, let stats = try? JSONParser.parse(result.stdout).objectValue,
-            stats["running_stage"] == .string("generate") else { continue }
-      let generate = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string("generate") }?.objectValue
-      if (generate?["stats"]?.objectValue?["records_in"]?.intValue ?? 0) > 0 { seen = stats; break }
+      let (stats, generate) = try await generateInProgress(run)
+      if stats["running_stage"] == .string("generate"), (generate["stats"]?.objectValue?["records_in"]?.intValue ?? 0) > 0 {
+        seen = stats
+        break
+      }
     }
     let stats = try #require(seen, "stats --json never showed the generate stage running")
     #expect(stats["schema_version"] == .int(1))
     #expect(stats["complete"] == .bool(false))
     #expect(stats["updated_at"]?.stringValue?.hasPrefix("20") == true)
-    let generate = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string("generate") }?.objectValue ?? [:]
+    let generate = Self.stage(stats, "generate")
     #expect(generate["status"] == .string("running"))
     #expect(generate["shards_total"] == .int(3))
     let table = try await instill("stats", run)
@@ -192,8 +204,7 @@ extension MetricsTests {
     }
     defer { for task in tasks where task.isRunning { kill(task.processIdentifier, SIGKILL) } }
     func generateIn() async throws -> (Int, JSONObject) {
-      let stats = try JSONParser.parse(try await instill("stats", run, "--json").stdout).objectValue ?? [:]
-      let generate = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"] == .string("generate") }?.objectValue ?? [:]
+      let (stats, generate) = try await generateInProgress(run)
       return (generate["stats"]?.objectValue?["records_in"]?.intValue ?? 0, stats)
     }
     var both = false

@@ -366,16 +366,7 @@ struct RunCommandTests {
 
   @Test func baseURLOverrideNeedsAnOpenAIPipeline() async throws {
     let dir = TempDir()
-    LocalModelTests.questions(dir, count: 3)
-    let p = dir.write("local.yaml", """
-      name: local
-      stages:
-        - kind: read
-          path: questions.jsonl
-        - kind: generate
-          prompt: "{instruction}"
-        - kind: export
-      """)
+    let p = LocalModelTests.pipeline(dir, llm: "  provider: local", count: 3)
     let refused = try await instill("run", p, "--run-dir", dir.file("run"), "--base-url", "http://127.0.0.1:9/v1")
     #expect(refused.status == 2)
     #expect(refused.stderr.contains("llm.provider"), "\(refused.stderr)")
