@@ -34,6 +34,14 @@ public struct Record: Sendable, Hashable {
     set { fields["meta"] = .object(newValue) }
   }
 
+  /// The value at a dotted path split into keys (`["meta", "root"]`), or nil.
+  public func value(at path: [String]) -> JSONValue? {
+    guard let first = path.first else { return nil }
+    var value = fields[first]
+    for key in path.dropFirst() { value = value?.objectValue?[key] }
+    return value
+  }
+
   /// The compact JSON line for this record (no trailing newline).
   public var jsonBytes: [UInt8] {
     var out: [UInt8] = []

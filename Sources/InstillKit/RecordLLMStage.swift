@@ -35,16 +35,28 @@ extension RecordLLMStage {
     let (model, sampling, extraBody) = llm.resolved(for: session)
     context.stats.declareFilters(filterNames)
     let settings = llm
+    var deferred = RequestsDeferred(stage: context.stageName, kinds: [:])
     try await forEachInOrder(next: { try input.read() }, limit: session.backend.maxConcurrency,
                              control: context.control) { record, index in
-      let call = RecordCall(index: index, session: session, llm: settings, model: model, sampling: sampling,
-                            extraBody: extraBody, context: context)
-      return (record, try await self.work(on: record, call))
+      let call = RecordCall(index: index, key: record.id ?? "#\(index)", session: session, llm: settings, model: model,
+                            sampling: sampling, extraBody: extraBody, context: context)
+      do {
+        return (record, Result<Work, RequestDeferred>.success(try await self.work(on: record, call)))
+      } catch let failure as RequestDeferred {
+        // The other records go on; this one waits for the next run.
+        return (record, .failure(failure))
+      }
     } consume: { item, index in
-      let sink = RecordSink(index: index, model: model, output: output, context: context)
-      try finish(item.1, item.0, sink)
-      context.stats.recordIn(sink.inputs)
+      switch item.1 {
+      case .failure(let failure): deferred.kinds[failure.kind, default: 0] += 1
+      case .success(let work):
+        guard deferred.count == 0 else { return }  // the shard is redone anyway: write nothing more
+        let sink = RecordSink(index: index, model: model, output: output, context: context)
+        try finish(work, item.0, sink)
+        context.stats.recordIn(sink.inputs)
+      }
     }
+    if deferred.count > 0 { throw deferred }
   }
 }
 
@@ -53,6 +65,9 @@ extension RecordLLMStage {
 public struct RecordCall: Sendable {
   /// The record's position in its shard.
   public let index: Int
+  /// The record's id (or `#position`): with the pipeline seed, the stage and a
+  /// request's purpose it decides the sampling seed of requests that set none.
+  public let key: String
   public let session: LLMSession
   public let llm: StageLLM
   public let model: String
@@ -64,10 +79,21 @@ public struct RecordCall: Sendable {
   /// A chat or completion request (as the stage's `endpoint` says) with the
   /// resolved model and sampling, or `sampling` when given. `draw` tells apart
   /// deliberate repeats of the same request (it is part of the journal key only).
+  ///
+  /// A sampled request (temperature not 0) that no layer gives a `seed` gets one
+  /// drawn from the pipeline seed, the stage, the record, `purpose` (what the
+  /// request is for, e.g. `answer`) and `draw`: a server that honours seeds then
+  /// gives the same reply on every run, so a run killed at any moment resumes
+  /// to the uninterrupted run's bytes.
   public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
-                      sampling: Sampling? = nil, draw: Int = 0) -> LLMRequest {
-    llm.request(chat: messages(), completion: prompt(), model: model, sampling: sampling ?? self.sampling,
-                extraBody: extraBody, draw: draw)
+                      sampling: Sampling? = nil, purpose: String = "", draw: Int = 0) -> LLMRequest {
+    var chosen = sampling ?? self.sampling
+    if chosen.seed == nil, chosen.temperature != 0 {
+      var random = SeededRandom(seed: context.seed, stream: "\(context.stageName)/\(key)/\(purpose)", item: UInt64(draw))
+      chosen.seed = Int(random.next() >> 33)
+    }
+    return llm.request(chat: messages(), completion: prompt(), model: model, sampling: chosen,
+                       extraBody: extraBody, draw: draw)
   }
 
   /// Sends a request (or answers it from the journal). A final failure is

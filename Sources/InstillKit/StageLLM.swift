@@ -47,6 +47,9 @@ public struct StageLLM: Sendable {
     self.perRequestFallback = perRequestFallback
   }
 
+  /// What `--explain` says of the seed the kit gives a sampled request that has none.
+  public static let kitSeed = "drawn per record and request from the pipeline seed (sampled requests)"
+
   /// The method's decoding overridden by the stage's `sampling:`.
   public var sampling: Sampling { methodSampling.overridden(by: stageSampling) }
 
@@ -98,7 +101,7 @@ public struct StageLLM: Sendable {
     let layers: [(String, [String: String])] = [
       ("stage sampling", stageSampling.fieldTexts), ("method", methodSampling.fieldTexts),
       ("method, per request", perRequest), ("llm.sampling", pipelineSampling.fieldTexts),
-      ("method, per request", perRequestFallback),
+      ("method, per request", perRequestFallback.merging(["seed": Self.kitSeed]) { method, _ in method }),
     ]
     for key in Sampling.keys {
       let found = layers.first { $0.1[key] != nil }

@@ -28,6 +28,10 @@ public struct LLMSettings: Sendable {
   /// Seconds one request may spend waiting on 429 replies before it counts as failed
   /// (429 retries do not use up `maxRetries`).
   public var maxRateLimitWait = 900.0
+  /// A request that failed transiently (timeouts, 5xx, dropped connections)
+  /// after its retries leaves its record for the next run; after failing so in
+  /// this many separate runs it is given up and the record dropped.
+  public var transientRuns = 3
   /// Defaults for every stage; a stage's `sampling` overrides them.
   public var sampling = Sampling()
   /// Server-specific fields merged into every request body; a stage's `extra_body` overrides its keys.
@@ -43,7 +47,7 @@ public struct LLMSettings: Sendable {
 
   public static let keys = [
     "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
-    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "extra_body", "sampling", "local",
+    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "transient_runs", "extra_body", "sampling", "local",
   ]
 
   /// Reads the section; with no section, the embedded local model is used.
@@ -74,6 +78,7 @@ public struct LLMSettings: Sendable {
     s.retryBaseDelay = try map.double("retry_base_delay", default: 1, in: 0...3600)
     s.maxRetryDelay = try map.double("max_retry_delay", default: 60, in: 0...3600)
     s.maxRateLimitWait = try map.double("max_rate_limit_wait", default: 900, in: 0...86_400)
+    s.transientRuns = try map.int("transient_runs", default: 3, in: 1...1000)
     if let sampling = try map.map("sampling") {
       s.sampling = try Sampling.parse(sampling)
       try sampling.finish()
@@ -99,19 +104,40 @@ public struct LLMSettings: Sendable {
     return s
   }
 
-  /// `instill run --base-url`: the endpoint decided when the job runs (a model
-  /// served by another job, say), replacing `llm.base_url`. Only for provider
-  /// openai: the address is not part of a stage's fingerprint or journal keys,
-  /// so moving the server does not invalidate finished work.
-  public mutating func override(baseURL url: String, pipelineFile: String) throws(InstillError) {
-    guard provider == .openai else {
-      throw InstillError.input("--base-url needs a pipeline with llm.provider: openai (this one starts the embedded local model)",
-                               file: pipelineFile, field: "llm.provider")
+  /// `instill run --base-url URL --model NAME --api-key-env VAR`: point any
+  /// pipeline at an OpenAI-compatible endpoint without editing it. A pipeline
+  /// of provider local becomes provider openai (its `local:` settings no longer
+  /// apply). The address and the key's variable are in no stage's fingerprint
+  /// and in no journal key, so moving the server keeps finished work; the model
+  /// is sent in every request and so stays in the journal key (another model's
+  /// replies are never taken for this one's), but not in the fingerprint.
+  public mutating func override(baseURL url: String?, model newModel: String?, apiKeyEnv: String?,
+                                pipelineFile: String) throws(InstillError) {
+    if let url {
+      guard let normalized = Self.normalizedURL(url) else {
+        throw InstillError.input("--base-url must start with http:// or https:// (got '\(url)')", field: "--base-url")
+      }
+      if provider == .local {
+        guard newModel != nil || model != nil else {
+          throw InstillError.input("--base-url on a pipeline of the embedded local model needs --model NAME "
+            + "(the model the endpoint serves)", file: pipelineFile, field: "--model")
+        }
+        provider = .openai
+        localReproducible = false
+      }
+      baseURL = normalized
+    } else if provider == .local, newModel != nil || apiKeyEnv != nil {
+      throw InstillError.input("--model and --api-key-env go with --base-url for a pipeline of the embedded local model "
+        + "(llm.provider: local)", file: pipelineFile, field: newModel != nil ? "--model" : "--api-key-env")
     }
-    guard let normalized = Self.normalizedURL(url) else {
-      throw InstillError.input("--base-url must start with http:// or https:// (got '\(url)')", field: "--base-url")
+    if let newModel {
+      guard !newModel.isEmpty else { throw InstillError.input("--model is empty", field: "--model") }
+      model = newModel
     }
-    baseURL = normalized
+    if let apiKeyEnv {
+      guard !apiKeyEnv.isEmpty else { throw InstillError.input("--api-key-env is empty", field: "--api-key-env") }
+      self.apiKeyEnv = apiKeyEnv
+    }
   }
 
   /// An http(s) endpoint without its trailing slash; nil for anything else.

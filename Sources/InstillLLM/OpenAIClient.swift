@@ -15,6 +15,7 @@ public final class OpenAIClient: LLMBackend {
   public let defaultModel: String
   public let defaultSampling: Sampling
   public var defaultExtraBody: JSONObject { settings.extraBody }
+  public var transientRunLimit: Int { settings.transientRuns }
   public let maxConcurrency: Int
   let settings: LLMSettings
   let apiKey: String?

@@ -44,8 +44,11 @@ public final class GreedyDedup {
     process(tokens: texts.map(tokens))
   }
 
-  public func process(tokens batch: [[UInt32]]) -> [Decision] {
+  /// - Parameter groups: each text's group (nil: none); a text is compared only
+  ///   with pool texts of other groups (seeds have none, so every text meets them).
+  public func process(tokens batch: [[UInt32]], groups: [Int32]? = nil) -> [Decision] {
     guard !batch.isEmpty else { return [] }
+    let groups = groups ?? [Int32](repeating: RougePool.noGroup, count: batch.count)
     // Phase 1: every candidate against the pool as it was before the batch, in parallel.
     var results = [Nearest](repeating: .none, count: batch.count)
     let pool = self.pool
@@ -58,9 +61,10 @@ public final class GreedyDedup {
         while i < batch.count {
           // First only "is anything above the threshold?" (the shortest prefix);
           // the report floor's wider search is needed only by texts that stay.
-          var found = pool.nearest(batch[i], scratch: scratches[w], atLeast: pool.threshold)
+          let group = groups[i]
+          var found = pool.nearest(batch[i], scratch: scratches[w], atLeast: pool.threshold, group: group)
           if found.score <= pool.threshold, pool.reportFloor < pool.threshold {
-            found = pool.nearest(batch[i], scratch: scratches[w])
+            found = pool.nearest(batch[i], scratch: scratches[w], group: group)
           }
           out.buffer[i] = found
           i += workers
@@ -76,14 +80,15 @@ public final class GreedyDedup {
     for (i, tokens) in batch.enumerated() {
       var best = results[i]
       if local.count > 0 {
-        var inBatch = local.nearest(tokens, scratch: scratch, atLeast: best.score > pool.threshold ? pool.threshold : nil)
+        var inBatch = local.nearest(tokens, scratch: scratch, atLeast: best.score > pool.threshold ? pool.threshold : nil,
+                                    group: groups[i])
         inBatch.item = inBatch.item.map { start + $0 }
         best.consider(inBatch)
       }
       let kept = best.score <= pool.threshold
       if kept {
-        pool.insert(tokens)
-        local.insert(tokens)
+        pool.insert(tokens, group: groups[i])
+        local.insert(tokens, group: groups[i])
       }
       decisions.append(Decision(kept: kept, nearest: best))
     }

@@ -67,6 +67,10 @@ public final class RougePool: @unchecked Sendable {
   let order: TokenOrder
   public private(set) var tokens: [[UInt32]] = []
   var elements: [[UInt64]] = []
+  /// Each item's group (`noGroup` when it has none): a query never matches an
+  /// item of its own group.
+  var groups: [Int32] = []
+  public static let noGroup: Int32 = -1
   /// Element → (item, position of the element in the item's sorted list), for
   /// the first elements of each item (its prefix).
   var index: [UInt64: [Posting]] = [:]
@@ -107,11 +111,13 @@ public final class RougePool: @unchecked Sendable {
     max(1, Int((probe * Double(m + n) / 2 - 1e-7).rounded(.up)))
   }
 
-  public func insert(_ itemTokens: [UInt32]) {
+  /// Adds an item; `group` (when not `noGroup`) hides it from queries of the same group.
+  public func insert(_ itemTokens: [UInt32], group: Int32 = RougePool.noGroup) {
     let id = Int32(tokens.count)
     let e = order.elements(itemTokens)
     tokens.append(itemTokens)
     elements.append(e)
+    groups.append(group)
     guard !itemTokens.isEmpty else { return }
     let prefix = itemTokens.count - Self.alpha(itemTokens.count, probe) + 1
     for (position, element) in e.prefix(prefix).enumerated() {
@@ -139,9 +145,12 @@ public final class RougePool: @unchecked Sendable {
   /// checked by their full multiset overlap (LCS ≤ overlap) and only then get
   /// a bit-parallel LCS.
   ///
-  /// - Parameter atLeast: only neighbours at or above this similarity need to be
-  ///   found (default: the pool's report floor or threshold, whichever is lower).
-  public func nearest(_ query: [UInt32], scratch: Scratch, from firstItem: Int = 0, atLeast: Double? = nil) -> Nearest {
+  /// - Parameters:
+  ///   - atLeast: only neighbours at or above this similarity need to be
+  ///     found (default: the pool's report floor or threshold, whichever is lower).
+  ///   - group: items of this group are not candidates (`noGroup`: every item is).
+  public func nearest(_ query: [UInt32], scratch: Scratch, from firstItem: Int = 0, atLeast: Double? = nil,
+                      group: Int32 = RougePool.noGroup) -> Nearest {
     let m = query.count
     guard m > 0, !tokens.isEmpty else { return .none }
     let probe = max(self.probe, atLeast ?? self.probe)
@@ -164,7 +173,9 @@ public final class RougePool: @unchecked Sendable {
     let longest = min(maxLength, 1 << 16)
     scratch.required.removeAll(keepingCapacity: true)
     for n in 0...longest { scratch.required.append(Int32(Self.requiredOverlap(m, n, probe))) }
+    let grouped = group != Self.noGroup
     tokens.withUnsafeBufferPointer { tokens in
+      groups.withUnsafeBufferPointer { groups in
       scratch.stamps.withUnsafeMutableBufferPointer { stamps in
         scratch.counts.withUnsafeMutableBufferPointer { counts in
           for (i, element) in qe.prefix(prefix).enumerated() {
@@ -173,6 +184,8 @@ public final class RougePool: @unchecked Sendable {
               for entry in posting {
                 let item = Int(entry.item)
                 if item < firstItem { continue }
+                // Same lineage: never a candidate (pruned here, before any counting).
+                if grouped && groups[item] == group { continue }
                 let n = tokens[item].count
                 if n < minLength || n > maxLength { continue }
                 if stamps[item] != stamp {
@@ -193,6 +206,7 @@ public final class RougePool: @unchecked Sendable {
             }
           }
         }
+      }
       }
     }
     guard !scratch.candidates.isEmpty else { return .none }
@@ -236,8 +250,8 @@ public final class RougePool: @unchecked Sendable {
   }
 
   /// True when `query` scores above the threshold against some item.
-  public func rejects(_ query: [UInt32], scratch: Scratch) -> Bool {
-    nearest(query, scratch: scratch).score > threshold
+  public func rejects(_ query: [UInt32], scratch: Scratch, group: Int32 = RougePool.noGroup) -> Bool {
+    nearest(query, scratch: scratch, group: group).score > threshold
   }
 
 }

@@ -15,6 +15,7 @@ final class InFlightBackend: LLMBackend {
   var defaultSampling: Sampling { inner.defaultSampling }
   var defaultExtraBody: JSONObject { inner.defaultExtraBody }
   var maxConcurrency: Int { inner.maxConcurrency }
+  var transientRunLimit: Int { inner.transientRunLimit }
 
   func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts) {
     count.add(1, ordering: .relaxed)

@@ -184,6 +184,8 @@ public final class Runner: Sendable {
       if FileSystem.exists(directory.shardPath(previous.folder, shard)) { todo.append(shard) } else { waitingFor.append(shard) }
     }
     // Shards are independent; a few at once keep an LLM server busy across shard ends.
+    // A shard left unfinished by transiently failed requests does not stop the others.
+    var deferred = RequestsDeferred(stage: stage.name, kinds: [:])
     try await withThrowingTaskGroup(of: Void.self) { group in
       var next = 0
       var running = 0
@@ -201,6 +203,9 @@ public final class Runner: Sendable {
         do {
           try await group.next()
           running -= 1
+        } catch let failure as RequestsDeferred {
+          running -= 1
+          deferred.merge(failure)
         } catch {
           // Let the other shards reach a clean point, then report the most serious error.
           control.requestStop("an error in stage \(stage.name)")
@@ -219,6 +224,7 @@ public final class Runner: Sendable {
     }
     if !todo.isEmpty { directory.addWallTime(seconds(since: started), folder: stage.folder) }
     try control.check()
+    if deferred.count > 0 { throw deferred }
     if !waitingFor.isEmpty {
       return try notReady(stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
     }

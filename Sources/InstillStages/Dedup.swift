@@ -6,6 +6,10 @@ import InstillRouge
 public struct DedupOptions: Sendable {
   /// The fields compared; several are joined with a newline (e.g. input and output).
   public var fields = ["instruction"]
+  /// Lineage: dotted paths (`meta.root`), the first one a record has naming its
+  /// group; a record is compared only with records of other groups (and with
+  /// every record that has none). Empty: every record is compared with all.
+  public var group: [[String]] = []
   /// Drop a record whose ROUGE-L F against a kept one is above this.
   public var threshold = 0.7
   public var tokenizer = RougeTokenizer.rougeScore
@@ -29,6 +33,15 @@ public struct DedupOptions: Sendable {
     } else {
       o.fields = [try params.string("field", default: o.fields[0])]
     }
+    if let node = params.node("group") {
+      let paths: [String]
+      if case .scalar = node.node { paths = [try node.string()] } else { paths = try params.stringList("group") ?? [] }
+      guard !paths.isEmpty else { throw node.error("group is an empty list") }
+      o.group = try paths.map { path throws(InstillError) in
+        guard let parts = parsePath(path) else { throw node.error("'\(path)' is not a dotted path such as meta.root or id") }
+        return parts
+      }
+    }
     o.threshold = try params.double("threshold", default: o.threshold, in: 0...1)
     o.tokenizer = RougeTokenizer(rawValue: try params.choice("tokenizer", RougeTokenizer.allCases.map(\.rawValue), default: "rouge_score")) ?? .rougeScore
     o.exact = try params.bool("exact", default: true)
@@ -36,6 +49,27 @@ public struct DedupOptions: Sendable {
     o.batchSize = try params.int("batch_size", default: o.batchSize, in: 1...1_000_000)
     o.threads = try params.int("threads", default: o.threads, in: 1...256)
     return o
+  }
+}
+
+extension DedupOptions {
+  /// `meta.root` → ["meta", "root"]; nil when a part is empty.
+  public static func parsePath(_ path: String) -> [String]? {
+    let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    return parts.isEmpty || parts.contains(where: \.isEmpty) ? nil : parts
+  }
+
+  /// The record's group: the value at the first `group` path it has (text as
+  /// is, anything else as JSON), or nil.
+  public func groupKey(of record: Record) -> String? {
+    for path in group {
+      switch record.value(at: path) {
+      case nil, .null?: continue
+      case .string(let s)?: return s
+      case let value?: return JSONWriter.string(value)
+      }
+    }
+    return nil
   }
 }
 
@@ -49,6 +83,7 @@ public final class DedupEngine {
   var poolIDs: [String] = []
   var poolTexts: [String] = []
   var exactSeen = Set<String>()
+  var groupIDs: [String: Int32] = [:]
   let keepTexts: Bool
 
   /// - Parameters:
@@ -90,11 +125,23 @@ public final class DedupEngine {
     if options.exact { exactSeen.insert(Self.normalized(text)) }
   }
 
+  /// A small number for a group name (the pool compares numbers).
+  func groupID(_ key: String?) -> Int32 {
+    guard let key else { return RougePool.noGroup }
+    if let id = groupIDs[key] { return id }
+    let id = Int32(groupIDs.count)
+    groupIDs[key] = id
+    return id
+  }
+
   /// Decides a batch in order; calls `kept` or `dropped` for each record.
+  /// Exact repeats are dropped whatever their group (a literal copy is never
+  /// new data); the ROUGE-L test compares a record only with other groups.
   public func process(_ batch: [(record: Record, id: String, text: String)], stats: StatsRecorder,
                       emit: (Record) throws -> Void) throws {
     var survivors: [Int] = []
     var tokens: [[UInt32]] = []
+    var groups: [Int32] = []
     var duplicateOfBatch = Set<String>()
     for (i, item) in batch.enumerated() {
       if options.exact {
@@ -108,10 +155,11 @@ public final class DedupEngine {
       }
       survivors.append(i)
       tokens.append(dedup.tokens(item.text))
+      groups.append(options.group.isEmpty ? RougePool.noGroup : groupID(options.groupKey(of: item.record)))
     }
     // Exact duplicates within the batch were dropped above only if an equal text
     // came first; the ROUGE pass below then sees each text once.
-    let decisions = dedup.process(tokens: tokens)
+    let decisions = dedup.process(tokens: tokens, groups: options.group.isEmpty ? nil : groups)
     for (k, i) in survivors.enumerated() {
       let item = batch[i]
       let decision = decisions[k]

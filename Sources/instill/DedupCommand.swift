@@ -11,7 +11,8 @@ struct Dedup: AsyncParsableCommand {
       Greedy in input order over all inputs: a record is kept when its ROUGE-L F against every record kept \
       before it (and every --against record) is at most the threshold, as Self-Instruct and Alpaca do, with \
       rouge-score's default tokenizer. Exact repeats (case and white space folded) are dropped first. Records \
-      keep their order; kept ones get meta.rouge_l_max and meta.rouge_l_nearest.
+      keep their order; kept ones get meta.rouge_l_max and meta.rouge_l_nearest. With --group, a record is \
+      compared only with records of other groups (an Evol lineage, a core example and its paraphrases).
       """)
 
   @Argument(help: "Input files (.jsonl or .jsonl.gz), read in order.")
@@ -25,6 +26,12 @@ struct Dedup: AsyncParsableCommand {
 
   @Option(help: "The text field compared; repeat it to compare several fields joined by newlines.")
   var field: [String] = ["instruction"]
+
+  @Option(help: ArgumentHelp(
+    "Lineage: a dotted path (meta.root, id) naming a record's group; records are compared only with other groups. "
+      + "Repeat it for fallbacks: the first path a record has counts (e.g. --group meta.parent --group id).",
+    valueName: "path"))
+  var group: [String] = []
 
   @Option(parsing: .upToNextOption, help: "Reference files: their records are kept in the pool but not written.")
   var against: [String] = []
@@ -55,6 +62,12 @@ struct Dedup: AsyncParsableCommand {
       var options = DedupOptions()
       options.fields = field
       options.threshold = threshold
+      options.group = try group.map { path throws(InstillError) in
+        guard let parts = DedupOptions.parsePath(path) else {
+          throw InstillError.input("'\(path)' is not a dotted path such as meta.root or id", field: "--group")
+        }
+        return parts
+      }
       options.tokenizer = RougeTokenizer(rawValue: tokenizer) ?? .rougeScore
       options.exact = !noExact
       options.reportFloor = reportFloor

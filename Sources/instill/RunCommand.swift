@@ -34,8 +34,14 @@ struct Run: AsyncParsableCommand {
   var stage: [String] = []
 
   @Option(name: .customLong("base-url"),
-          help: "Send requests to this OpenAI-compatible endpoint instead of the pipeline's llm.base_url (provider openai).")
+          help: "Send requests to this OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1) instead of the pipeline's; a pipeline of the embedded model (provider local) then needs --model.")
   var baseURL: String?
+
+  @Option(name: .customLong("model"), help: "The model to ask (replaces llm.model; a stage's own model still wins).")
+  var model: String?
+
+  @Option(name: .customLong("api-key-env"), help: "The environment variable holding the endpoint's API key (replaces llm.api_key_env).")
+  var apiKeyEnv: String?
 
   @Flag(name: .customLong("force-config"), help: "Accept a changed pipeline file; recompute the stages it affects.")
   var forceConfig = false
@@ -89,7 +95,9 @@ struct Run: AsyncParsableCommand {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
       var settings = try LLMSettings.parse(loaded.llm)
-      if let baseURL { try settings.override(baseURL: baseURL, pipelineFile: pipeline) }
+      if baseURL != nil || model != nil || apiKeyEnv != nil {
+        try settings.override(baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv, pipelineFile: pipeline)
+      }
       let backend = loaded.usesLLM ? try LLMBackends.make(settings, serverLog: RunDirectory(runDir).serverLog, logger: logger) : nil
       var options = RunOptions()
       options.stages = stage

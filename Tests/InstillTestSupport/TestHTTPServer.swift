@@ -20,6 +20,9 @@ public final class TestHTTPServer: Sendable {
     case reset
     /// Never answers (the client's timeout must fire).
     case hang
+    /// Sends the head announcing `announced` bytes and `body`, then nothing more
+    /// while the connection stays open (a stalled download).
+    case stalled(status: Int, headers: [(String, String)], body: [UInt8], announced: Int)
   }
 
   public typealias Handler = @Sendable (_ method: String, _ uri: String, _ body: [UInt8]) async -> Reply
@@ -126,6 +129,11 @@ public final class TestHTTPServer: Sendable {
         channel.close(promise: nil)
       case .hang:
         break
+      case .stalled(let status, let headers, let body, let announced):
+        var h = HTTPHeaders(headers)
+        h.replaceOrAdd(name: "Content-Length", value: "\(announced)")
+        channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)), promise: nil)
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
       }
     }
   }

@@ -112,6 +112,44 @@ struct DedupCommandTests {
 
   /// Instances of one task share the instruction: compared on input and output,
   /// different examples of a task stay and repeated examples go.
+  /// An Evol-like set: each lineage's rounds grow their parent by a few words.
+  /// Without a group, dedup removes most rounds; with `--group meta.root` (or
+  /// the stage's `group:`) only a near copy from another lineage goes.
+  @Test func groupsCompareRecordsOnlyAcrossLineages() async throws {
+    let dir = TempDir()
+    var lines = ""
+    let roots = ["Explain why the sky looks blue during the day.", "Give three tips for keeping houseplants alive in winter."]
+    for (r, root) in roots.enumerated() {
+      var text = root
+      for round in 0...3 {
+        if round > 0 { text += " Also mention detail number \(round) clearly." }
+        let record: JSONObject = ["id": .string("r\(r)-e\(round)"), "instruction": .string(text),
+                                  "meta": .object(["root": .string("r\(r)"), "round": .int(round)])]
+        lines += JSONWriter.string(.object(record)) + "\n"
+      }
+    }
+    // A near copy of the first lineage's seed from another lineage, and one with no lineage at all.
+    lines += JSONWriter.string(.object(["id": .string("x"), "instruction": .string("Explain why the sky looks so blue during the day."),
+                                        "meta": .object(["root": .string("x")])])) + "\n"
+    lines += JSONWriter.string(.object(["id": .string("y"), "instruction": .string("Give three tips for keeping houseplants alive in the winter.")])) + "\n"
+    let input = dir.write("evol.jsonl", lines)
+    let plain = dir.file("plain.jsonl")
+    try await instill(expect: 0, "dedup", input, "--output", plain)
+    #expect(try RecordReader.readAll(path: plain).compactMap(\.id) == ["r0-e0", "r0-e2", "r1-e0", "r1-e2"])
+    let grouped = dir.file("grouped.jsonl")
+    try await instill(expect: 0, "dedup", input, "--output", grouped, "--group", "meta.root")
+    let kept = try RecordReader.readAll(path: grouped)
+    #expect(kept.compactMap(\.id) == ["r0-e0", "r0-e1", "r0-e2", "r0-e3", "r1-e0", "r1-e1", "r1-e2", "r1-e3"])
+    // The nearest neighbour reported is of another lineage (or none).
+    #expect(kept.allSatisfy { ($0.meta["rouge_l_nearest"]?.stringValue ?? "r9").prefix(2) != ($0.id ?? "").prefix(2) })
+    // Fallback paths: the first one a record has names its group.
+    let fallback = dir.file("fallback.jsonl")
+    try await instill(expect: 0, "dedup", input, "--output", fallback, "--group", "meta.parent", "--group", "meta.root")
+    #expect(try RecordReader.readAll(path: fallback).count == 8)
+    let bad = try await instill("dedup", input, "--output", dir.file("bad.jsonl"), "--group", "meta..root")
+    #expect(bad.status == 2 && bad.stderr.contains("--group"), "\(bad.stderr)")
+  }
+
   @Test func severalFieldsAreComparedJoined() async throws {
     let dir = TempDir()
     let input = dir.write("in.jsonl", """

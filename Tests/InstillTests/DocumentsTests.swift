@@ -161,6 +161,28 @@ struct DocumentsTests {
     #expect(xmlFailed.stderr.contains(/cut\.xml:[0-9]+: not a readable MediaWiki XML dump/), "\(xmlFailed.stderr)")
   }
 
+  /// A download that stalls halfway, from a server that ignores ranges: the
+  /// retry's range request gets the whole page (no_range_support), the next
+  /// attempt stalls again. What the user is told is the stall: `timeout`.
+  @Test func aStalledDownloadIsReportedAsATimeout() async throws {
+    let dir = TempDir()
+    let bytes = Array(("<html><body><h2>Tides</h2><p>" + (try prose(2)) + "</p></body></html>").utf8)
+    let server = try TestHTTPServer(withHeaders: { _, _, headers, _ in
+      if headers["range"] != nil {
+        return .respond(status: 200, headers: [("Content-Type", "text/html")], body: bytes)
+      }
+      return .stalled(status: 200, headers: [("Content-Type", "text/html")], body: Array(bytes.prefix(bytes.count / 2)),
+                      announced: bytes.count)
+    })
+    defer { server.stop() }
+    let url = "http://127.0.0.1:\(server.port)/stalls"
+    let keys = "sources: [\"\(url)\", \"\(repositoryPath("Seeds/documents/arxiv-abstracts.jsonl"))\"]\n"
+      + "min_chars: 300\ndownload: {retries: 1, retry_delay: 0, stall_timeout: 1}"
+    let run = try await runDocuments(dir, keys, name: "stall")
+    let stats = try await stageStats(run, "documents")
+    #expect(filterDrops(stats)["source"] == ["timeout": 1], "\(filterDrops(stats))")
+  }
+
   @Test func anInterruptedDownloadIsResumedWithARangeRequest() async throws {
     let dir = TempDir()
     let page = "<html><body><h2>Tides</h2><p>" + (try prose(2)) + "</p><h2>Spring tides</h2><p>" + (try prose(3))
@@ -211,6 +233,7 @@ struct DocumentsTests {
     #expect(ranges.withLock { $0 }.count == 2)
     #expect(try segments(both).count == 2)
     let bothStats = try await stageStats(both, "documents")
+    #expect(bothStats["counters"]?.objectValue?["urls_resumed"] == .int(1), "a retry within the run resumed too")
     #expect(filterDrops(bothStats)["source"] == ["http_404": 1])
     let examples = bothStats["filters"]?.arrayValue?.first { $0.objectValue?["name"] == .string("source") }?
       .objectValue?["examples"]?.objectValue?["http_404"]?.arrayValue?.compactMap(\.stringValue) ?? []

@@ -63,6 +63,28 @@ struct EvolTests {
     #expect(EvolRules.checkResponse("Blue light scatters most.") == nil)
   }
 
+  /// The prompt_leak rule on 25 legitimate prompts that use "new task", "new
+  /// prompt" or "original task" in their own sense, and on 10 copied labels or
+  /// phrases (the earlier phrase list flagged 24 of the 25 and caught 9 of the 10).
+  @Test func leakRulesKeepLegitimatePromptsAndCatchCopiedLabels() throws {
+    let text = String(decoding: try FileSystem.read(repositoryPath("Tests/InstillTests/Fixtures/evol-leak-prompts.txt")),
+                      as: UTF8.self)
+    let markers = try OperationSet.named("general").markers + OperationSet.named("code").markers
+    var legitimate = 0, leaks = 0
+    for line in text.split(separator: "\n") {
+      if line.hasPrefix("ok ") {
+        legitimate += 1
+        let verdict = EvolRules.checkEvolved(String(line.dropFirst(3)), parent: "Say hi.", markers: markers)
+        #expect(verdict == nil, "flagged a legitimate prompt: \(line)")
+      } else if line.hasPrefix("leak ") {
+        leaks += 1
+        let verdict = EvolRules.checkEvolved(String(line.dropFirst(5)), parent: "Say hi.", markers: markers)
+        #expect(verdict?.filter == "prompt_leak", "missed a leak: \(line)")
+      }
+    }
+    #expect(legitimate == 25 && leaks == 10)
+  }
+
   @Test func aUserOperationFileIsValidatedLikeThePipeline() async throws {
     let dir = TempDir()
     dir.write("seeds.json", "[{\"instruction\": \"Say hi.\", \"input\": \"\", \"output\": \"\"}]")
@@ -163,8 +185,10 @@ struct EvolTests {
     #expect(byID["b-e1"] == nil)
     #expect(byID["b-e2"]?.meta["parent"] == .string("b"))
     #expect(byID["b-e2"]?.instruction == "Describe a stuck door. (round)")
-    // c: the judge never sees an information gain.
-    #expect(records.filter { $0.meta["root"] == .string("c") }.isEmpty)
+    // c: the judge never sees an information gain: only the root, answered, is left of its lineage.
+    #expect(records.filter { $0.meta["root"] == .string("c") }.compactMap(\.id) == ["c"])
+    #expect(byID["c"]?.output == "An answer to: Describe the same thing twice.")
+    #expect(byID["c"]?.meta["round"] == .int(0))
     // d: the input is kept apart when the evolution kept it.
     #expect(byID["d-e1"]?.input == "Rivers carry water to the sea.")
     #expect(byID["d-e1"]?.instruction == "Summarize the text.\n\n (round)" || byID["d-e1"]?.instruction.hasPrefix("Summarize the text.") == true)

@@ -25,7 +25,7 @@ struct KitTests {
       let text = request.messages.last?.content ?? ""
       let delay = Int(SHA256.hex(text).prefix(2), radix: 16) ?? 0
       try await Task.sleep(for: .milliseconds(delay % 25))
-      if text.contains("fail me") { return (.failure(LLMFailure(kind: "http_500", message: "boom")), LLMAttempts()) }
+      if text.contains("fail me") { return (.failure(LLMFailure(kind: "http_400", message: "refused")), LLMAttempts()) }
       return (.success(LLMResponse(choices: [LLMChoice(text: "R(\(text))", finishReason: "stop")], promptTokens: 3,
                                    completionTokens: 2)), LLMAttempts())
     }
@@ -163,7 +163,9 @@ struct KitTests {
     #expect(generate.contains(#/temperature\s+1\s+\(llm\.sampling\)/#), "\(generate)")
     #expect(generate.contains(#/max_tokens\s+77\s+\(stage sampling\)/#), "\(generate)")
     #expect(generate.contains(#/model\s+other-model\s+\(stage\)/#), "\(generate)")
-    #expect(generate.contains(#/seed\s+not sent\s+\(server default\)/#), "\(generate)")
+    // A sampled request gets a seed from the pipeline seed, the record and the request's purpose.
+    #expect(generate.contains(#/seed\s+drawn per record and request from the pipeline seed \(sampled requests\)\s+\(method, per request\)/#),
+            "\(generate)")
   }
 
   @Test func anUnknownFilterTypeIsAnInputErrorListingTheKnownOnes() async throws {

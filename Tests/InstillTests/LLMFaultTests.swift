@@ -161,6 +161,80 @@ struct LLMFaultTests {
     #expect((llm?["failed"]?.objectValue?.count ?? 0) == 0)
   }
 
+  /// A server on which every 5th request (by content) times out on every
+  /// attempt while `outage` is on; the others are answered.
+  final class Outage: Sendable {
+    let on = Mutex(true)
+  }
+
+  static func outageServer(_ outage: Outage, log: RequestLog) throws -> TestHTTPServer {
+    try TestHTTPServer { (_: String, uri: String, body: [UInt8]) async -> TestHTTPServer.Reply in
+      guard uri.hasSuffix("/completions") else { return .respond(status: 404, headers: [], body: []) }
+      let key = SHA256.hex(body)
+      log.add(key)
+      if outage.on.withLock({ $0 }), Self.failsInOutage(key) { return .hang }
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+  }
+
+  static func failsInOutage(_ key: String) -> Bool { (UInt8(String(key.prefix(2)), radix: 16) ?? 0) % 5 == 0 }
+
+  /// Short timeouts and one retry, so that an outage is quick to sit out.
+  static func impatientPipeline(_ dir: TempDir, baseURL: String) -> String {
+    let text = String(decoding: (try? FileSystem.read(pipeline(dir, baseURL: baseURL))) ?? [], as: UTF8.self)
+    return dir.write("generate.yaml", text.replacingOccurrences(of: "timeout: 3", with: "timeout: 0.5")
+      .replacingOccurrences(of: "max_retries: 4", with: "max_retries: 1"))
+  }
+
+  @Test func requestsThatTimeOutAfterEveryRetryAreRetriedByTheNextRun() async throws {
+    let expected = try await referenceDigest()
+    let dir = TempDir()
+    let log = RequestLog()
+    let outage = Outage()
+    let server = try Self.outageServer(outage, log: log)
+    defer { server.stop() }
+    let p = Self.impatientPipeline(dir, baseURL: server.baseURL)
+    let run = dir.file("run")
+    let first = try await instill("run", p, "--run-dir", run)
+    #expect(first.status == 1, "a timed-out request must leave the run unfinished: \(first.stderr)")
+    #expect(first.stderr.contains("Run the same command again"), "\(first.stderr)")
+    #expect(!FileSystem.exists(run + "/data"))
+    // The answered requests are journaled; the shards that needed the others are unfinished.
+    let answered = Set(log.all.filter { !Self.failsInOutage($0) })
+    let journaled = journalLineCount(run + "/stages/02-generate/journal")
+    #expect(journaled == answered.count)
+
+    outage.on.withLock { $0 = false }
+    let sentBefore = log.count
+    try await instill(expect: 0, "run", p, "--run-dir", run)
+    #expect(treeDigest(run + "/data") == expected, "the dataset differs from a run without the outage")
+    let resent = Array(log.all.dropFirst(sentBefore))
+    #expect(Set(resent).isDisjoint(with: answered), "a journaled request was sent again")
+    #expect(resent.count == 60 - answered.count, "exactly the failed requests are sent again: \(resent.count)")
+    let stats = try await stageStats(run, "generate")
+    #expect(stats["records_out"]?.intValue == 60)
+    #expect((stats["dropped"]?.objectValue?.count ?? 0) == 0)
+  }
+
+  @Test func aRequestThatFailsInThreeRunsIsGivenUp() async throws {
+    let dir = TempDir()
+    let log = RequestLog()
+    let outage = Outage()
+    let server = try Self.outageServer(outage, log: log)
+    defer { server.stop() }
+    let p = Self.impatientPipeline(dir, baseURL: server.baseURL)
+    let run = dir.file("run")
+    try await instill(expect: 1, "run", p, "--run-dir", run)
+    try await instill(expect: 1, "run", p, "--run-dir", run)
+    try await instill(expect: 0, "run", p, "--run-dir", run)
+    let failing = Set(log.all.filter(Self.failsInOutage)).count
+    #expect(failing > 3)
+    let stats = try await stageStats(run, "generate")
+    #expect(stats["dropped"]?.objectValue?["llm_failed:timeout"]?.intValue == failing)
+    #expect(stats["counters"]?.objectValue?["requests_given_up"]?.intValue == failing)
+    #expect(stats["records_out"]?.intValue == 60 - failing)
+  }
+
   @Test func anEndpointThatRefusesConnectionsStopsTheRunWithExit1NamingIt() async throws {
     let dir = TempDir()
     // A port nobody listens on: bind one, note it, close it.

@@ -123,6 +123,44 @@ struct RougeTests {
     }
   }
 
+  /// With groups (lineages), a text is compared only with kept texts of other
+  /// groups; texts without a group meet every kept text. Decisions and
+  /// reported neighbours equal brute force, at any batch size.
+  @Test(arguments: [1, 37, 512])
+  func groupedDecisionsEqualBruteForce(batchSize: Int) {
+    var random = SeededRandom(seed: 77)
+    let base = (0..<30).map { _ in (0..<(4 + random.below(16))).map { _ in UInt32(random.below(30)) } }
+    var items: [(tokens: [UInt32], group: Int32)] = []
+    for _ in 0..<500 {
+      var t = base[random.below(base.count)]
+      for _ in 0..<random.below(4) { t.insert(UInt32(random.below(30)), at: random.below(t.count + 1)) }
+      // 12 lineages, and some texts with none.
+      let group = random.below(5) == 0 ? RougePool.noGroup : Int32(random.below(12))
+      items.append((t, group))
+    }
+    let dedup = GreedyDedup(threshold: 0.7, reportFloor: 0, threads: 2)
+    var decisions: [GreedyDedup.Decision] = []
+    for chunk in stride(from: 0, to: items.count, by: batchSize) {
+      let slice = items[chunk..<min(items.count, chunk + batchSize)]
+      decisions += dedup.process(tokens: slice.map(\.tokens), groups: slice.map(\.group))
+    }
+    var kept: [(tokens: [UInt32], group: Int32)] = []
+    var keptInOwnGroup = 0
+    for (item, decision) in zip(items, decisions) {
+      let others = kept.filter { $0.group == RougePool.noGroup || $0.group != item.group }
+      let best = others.map { RougeL.fmeasure($0.tokens, item.tokens) }.max() ?? 0
+      #expect(decision.kept == (best <= 0.7))
+      if best > 0 { #expect(abs(decision.nearest.score - best) < 1e-12) }
+      if best <= 0.7 {
+        if kept.contains(where: { $0.group == item.group && item.group != RougePool.noGroup
+          && RougeL.fmeasure($0.tokens, item.tokens) > 0.7 }) { keptInOwnGroup += 1 }
+        kept.append(item)
+      }
+    }
+    // The groups mattered: some texts were kept only because their near twin is of their own lineage.
+    #expect(keptInOwnGroup > 10)
+  }
+
   @Test func unicodeTokenizerSplitsCJKAndKeepsAccents() {
     #expect(RougeTokenizer.unicode.tokens("Café naïve 日本語 test") == ["café", "naïve", "日", "本", "語", "test"])
     #expect(RougeTokenizer.rougeScore.tokens("Café naïve 日本語 test") == ["caf", "na", "ve", "test"])

@@ -364,12 +364,42 @@ struct RunCommandTests {
     #expect(directory.diskStats(folder, cached: true) == directory.diskStats(folder))
   }
 
-  @Test func baseURLOverrideNeedsAnOpenAIPipeline() async throws {
+  /// `--base-url URL --model NAME` points a pipeline of the embedded model at
+  /// any OpenAI-compatible endpoint without editing it. The address is in no
+  /// fingerprint (moving the server resumes the run); the model is in every
+  /// journal key (another model's replies are never reused).
+  @Test func anyPipelineRunsAgainstAnEndpointGivenOnTheCommandLine() async throws {
     let dir = TempDir()
     let p = LocalModelTests.pipeline(dir, llm: "  provider: local", count: 3)
-    let refused = try await instill("run", p, "--run-dir", dir.file("run"), "--base-url", "http://127.0.0.1:9/v1")
-    #expect(refused.status == 2)
-    #expect(refused.stderr.contains("llm.provider"), "\(refused.stderr)")
+    let noModel = try await instill("run", p, "--run-dir", dir.file("run"), "--base-url", "http://127.0.0.1:9/v1")
+    #expect(noModel.status == 2)
+    #expect(noModel.stderr.contains("--model"), "\(noModel.stderr)")
+    let modelOnly = try await instill("run", p, "--run-dir", dir.file("run"), "--model", "m")
+    #expect(modelOnly.status == 2 && modelOnly.stderr.contains("--base-url"), "\(modelOnly.stderr)")
+
+    let models = RequestLog()
+    let keys = RequestLog()
+    let server = try TestHTTPServer { _, _, body in
+      models.add((try? JSONParser.parse(body))?.objectValue?["model"]?.stringValue ?? "")
+      keys.add(SHA256.hex(body))
+      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
+    defer { server.stop() }
+    let run = dir.file("run")
+    let first = try await instill("run", p, "--run-dir", run, "--base-url", server.baseURL, "--model", "served-model",
+                                  "--max-requests", "1")
+    #expect(first.status == 3, "\(first.stderr)")
+    #expect(models.all == ["served-model"])
+    // The same run, resumed through another address of the same server: no refusal, nothing sent twice.
+    let other = server.baseURL.replacingOccurrences(of: "127.0.0.1", with: "localhost") + "/"
+    try await instill(expect: 0, "run", p, "--run-dir", run, "--base-url", other, "--model", "served-model")
+    #expect(models.all == ["served-model", "served-model", "served-model"])
+    #expect(Set(keys.all).count == 3)
+    // A reply journaled for one model does not answer for another.
+    let run2 = dir.file("run2")
+    try await instill(expect: 3, "run", p, "--run-dir", run2, "--base-url", server.baseURL, "--model", "a", "--max-requests", "1")
+    try await instill(expect: 0, "run", p, "--run-dir", run2, "--base-url", server.baseURL, "--model", "b")
+    #expect(Array(models.all.suffix(4)) == ["a", "b", "b", "b"])
     let listed = try await instill("validate", "--stages", p)
     #expect(listed.stdout == "read\tread\tglobal\t-\ngenerate\tgenerate\tmap\tllm\nexport\texport\tglobal\t-\n")
   }

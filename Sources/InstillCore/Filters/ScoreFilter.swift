@@ -19,10 +19,7 @@ public struct ScoreFilter: RecordFilter {
   }
 
   static func number(in record: Record, at path: [String]) -> Double? {
-    guard let first = path.first else { return nil }
-    var value = first == "meta" ? JSONValue.object(record.meta) : record[first]
-    for key in path.dropFirst() { value = value?.objectValue?[key] }
-    return value?.doubleValue
+    record.value(at: path)?.doubleValue
   }
 
   static func format(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }

@@ -210,6 +210,7 @@ public struct LLMFailure: Error, Sendable, CustomStringConvertible {
 
 extension LLMBackend {
   public var defaultExtraBody: JSONObject { [:] }
+  public var transientRunLimit: Int { 3 }
 }
 
 /// What a backend reports per request, besides the outcome.
@@ -231,5 +232,7 @@ public protocol LLMBackend: Sendable {
   var defaultExtraBody: JSONObject { get }
   /// How many requests the backend runs at once; stages keep this many in flight.
   var maxConcurrency: Int { get }
+  /// After how many separate runs a transiently failing request is given up (a drop).
+  var transientRunLimit: Int { get }
   func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
 }

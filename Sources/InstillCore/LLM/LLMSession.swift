@@ -6,12 +6,14 @@ import Foundation
 public final class LLMSession: Sendable {
   public let backend: any LLMBackend
   public let journal: Journal
+  public let transientFailures: TransientFailureLog
   let control: RunControl
   let stats: StatsRecorder
 
   public init(backend: any LLMBackend, journal: Journal, control: RunControl, stats: StatsRecorder) {
     self.backend = backend
     self.journal = journal
+    transientFailures = TransientFailureLog(path: TransientFailureLog.path(besideJournal: journal.path))
     self.control = control
     self.stats = stats
   }
@@ -19,8 +21,10 @@ public final class LLMSession: Sendable {
   public var defaultModel: String { backend.defaultModel }
 
   /// The response to `request`, or why it failed. Throws `StoppedEarly` when the
-  /// budget is spent or a stop was asked for (before sending), and the backend's
-  /// error when the endpoint is unusable.
+  /// budget is spent or a stop was asked for (before sending), the backend's
+  /// error when the endpoint is unusable, and `RequestDeferred` when the request
+  /// failed transiently (timeouts, 5xx, …) in fewer than the backend's
+  /// `transientRunLimit` separate runs: a later run may well get the reply.
   public func send(_ request: LLMRequest) async throws -> Result<LLMResponse, LLMFailure> {
     let key = request.key
     if let cached = journal.response(for: key) {
@@ -41,8 +45,17 @@ public final class LLMSession: Sendable {
         s.llm.failed[failure.kind, default: 0] += 1
       }
     }
-    if case .success(let response) = result {
+    switch result {
+    case .success(let response):
       try journal.append(key: key, response: response)
+    case .failure(let failure) where failure.isTransient:
+      let runs = try transientFailures.record(key: key, kind: failure.kind, run: control.runID)
+      if runs < backend.transientRunLimit {
+        stats.update { $0.counters["requests_deferred", default: 0] += 1 }
+        throw RequestDeferred(kind: failure.kind)
+      }
+      stats.update { $0.counters["requests_given_up", default: 0] += 1 }
+    case .failure: break
     }
     return result
   }

@@ -9,6 +9,8 @@ public final class RunControl: Sendable {
   public let maxRequests: Int?
   private let requests = Atomic<Int>(0)
   private let stopReason = Mutex<String?>(nil)
+  /// This process's run, for counting in how many separate runs a request failed.
+  public let runID = UUID().uuidString
 
   public init(maxTime: Double? = nil, maxRequests: Int? = nil) {
     self.deadline = maxTime.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }

@@ -85,7 +85,7 @@ extension GrowthStage {
         var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         return RoundPrompt(prompt(seeds: seeds, accepted: accepted, random: &random), random: &random)
       }
-      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control,
+      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control, stageName: context.stageName,
                                         chat: chatMessages(for:))
       for (k, result) in replies.enumerated() {
         guard accepted.count < growth.target else { break }  // replies past the target are journaled, not used

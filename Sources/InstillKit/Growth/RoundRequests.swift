@@ -15,16 +15,30 @@ struct RoundPrompt: Sendable {
 
 /// Sends one round's prompts concurrently (at most the backend's concurrency in
 /// flight) and returns the results in prompt order, never arrival order.
-func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl,
+func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl, stageName: String,
                chat: @escaping @Sendable (String) -> [ChatMessage] = { [.user($0)] })
   async throws -> [Result<LLMResponse, LLMFailure>] {
   let (model, sampling, extraBody) = llm.resolved(for: session)
   var results: [Result<LLMResponse, LLMFailure>] = []
+  var deferred = RequestsDeferred(stage: stageName, kinds: [:])
   try await forEachInOrder(prompts, limit: session.backend.maxConcurrency, control: control) { prompt, _ in
     var seeded = sampling
     if seeded.seed == nil { seeded.seed = prompt.seed }
-    return try await session.send(llm.request(chat: chat(prompt.text), completion: prompt.text, model: model,
-                                              sampling: seeded, extraBody: extraBody))
-  } consume: { result, _ in results.append(result) }
+    do {
+      return Result<Result<LLMResponse, LLMFailure>, RequestDeferred>.success(
+        try await session.send(llm.request(chat: chat(prompt.text), completion: prompt.text, model: model,
+                                           sampling: seeded, extraBody: extraBody)))
+    } catch let failure as RequestDeferred {
+      return .failure(failure)
+    }
+  } consume: { result, _ in
+    switch result {
+    case .success(let reply): results.append(reply)
+    case .failure(let failure): deferred.kinds[failure.kind, default: 0] += 1
+    }
+  }
+  // The next rounds' prompts depend on this round's replies: stop here, the
+  // next run replays the round from the journal and retries only what failed.
+  if deferred.count > 0 { throw deferred }
   return results
 }

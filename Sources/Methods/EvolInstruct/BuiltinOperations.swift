@@ -59,8 +59,34 @@ enum BuiltinOperations {
         template: |
           You rewrite prompts to make them harder. Rewrite the prompt below so that it is more demanding for a capable AI assistant, while a person can still make sense of it and answer it.
           Keep every part that is not plain prose (tables, code, formulas) and keep any input the prompt provides.
-          Make it harder in this one way: add structured data the task must work with, such as a piece of code, a table, JSON, an SQL query or a formula.
+          Make it harder in this one way: add structured data the task must work with, such as a piece of code, a table, JSON, an SQL query, XML or a formula.
           The new prompt may be only 10 to 20 words longer than the old one, not counting the added data. Reply with the new prompt alone, without any heading or label.
+
+          Five prompts made harder this way:
+
+          Prompt: Sort a list of numbers.
+          Harder prompt: Sort the readings in this JSON document from largest to smallest and return the result as valid JSON.
+          {"station": "Harbor", "readings": [12.5, 3.1, 44.0, 7.25]}
+
+          Prompt: Find the best-paid employee.
+          Harder prompt: Write an SQL query that returns the best-paid employee of each department from this table, ties included.
+          CREATE TABLE staff (name TEXT, department TEXT, salary INTEGER);
+
+          Prompt: Describe how sales went.
+          Harder prompt: Describe the trend in this table and name the region whose sales grew fastest from the first to the second quarter.
+          | region | Q1  | Q2  |
+          |--------|-----|-----|
+          | North  | 120 | 150 |
+          | South  | 200 | 190 |
+
+          Prompt: Tell me about this book.
+          Harder prompt: Using the XML record below, describe the book and say how many years passed between its first and latest edition.
+          <book><title>Tides</title><first-edition>1998</first-edition><latest-edition>2021</latest-edition></book>
+
+          Prompt: Check whether a word is a palindrome.
+          Harder prompt: This Python function should tell whether a word is a palindrome, but it answers False for "Level". Fix it and explain the mistake.
+          def is_palindrome(word):
+              return word == word[::-1]
 
           #Original Prompt#:
           {instruction}

@@ -10,9 +10,16 @@ public enum EvolRules {
   public static let filterNames = ["empty", "unchanged", "prompt_leak", "no_information_gain", "sorry_short",
                                    "stopwords_only"]
 
-  /// Phrases of the evolving prompts that must not show up in an evolved instruction.
-  public static let leakPhrases = ["given prompt", "rewritten prompt", "created prompt", "original prompt", "new prompt",
-                                   "original task", "new task"]
+  /// Phrases of the evolving prompts that must not show up anywhere in an
+  /// evolved instruction: they only ever talk about the rewriting itself.
+  /// ("new task", "new prompt" and "original task" are not among them: "add a
+  /// new task to the list" is a fine prompt. They count only as a label, below.)
+  public static let leakPhrases = ["given prompt", "rewritten prompt", "created prompt", "original prompt"]
+
+  /// A line that starts with a label of the evolving prompt ("New Prompt:",
+  /// "**Rewritten task:**", "Harder prompt:"): the model copied the template's form.
+  nonisolated(unsafe) static let leakLabel =
+    /(?im)^[\s*_#>-]*(new|original|rewritten|given|created|harder)\s+(prompt|task|instruction)[\s*_#]*:/
 
   /// Why an evolved instruction fails before any further request, or nil.
   public static func checkEvolved(_ evolved: String, parent: String, markers: [String]) -> (filter: String, reason: String)? {
@@ -23,6 +30,7 @@ public enum EvolRules {
     let lowered = evolved.lowercased()
     for marker in markers where lowered.contains(marker.lowercased()) { return ("prompt_leak", "copied_marker") }
     for phrase in leakPhrases where lowered.contains(phrase) { return ("prompt_leak", "copied_phrase") }
+    if evolved.contains(leakLabel) { return ("prompt_leak", "copied_label") }
     return nil
   }
 

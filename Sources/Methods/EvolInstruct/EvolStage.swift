@@ -10,8 +10,14 @@ import InstillKit
 /// evolution becomes the parent of the next round; a failed one leaves the
 /// parent in place to be evolved again. A map stage: lineages are independent.
 ///
+/// The paper's dataset merges the seeds (D0) with every round, so each input
+/// record is passed on too (`include_roots`, default true; `meta.round` 0),
+/// answered by the LLM when it has no output. Every record carries
+/// `meta.root`, its lineage, for a `dedup` with `group: meta.root`.
+///
 /// Records in are evolution attempts (plus the root when `include_roots`), so
-/// in = out + every rule's drops + `llm_failed:KIND` (+ `not_last` with `emit: last`).
+/// in = out + every rule's drops + `llm_failed:KIND` (+ `root_unanswered:REASON`,
+/// + `not_last` with `emit: last`).
 public struct EvolStage: RecordLLMStage {
   public enum Emit: String, Sendable, CaseIterable { case all, last }
   public enum JudgeFailure: String, Sendable, CaseIterable { case keep, drop }
@@ -20,7 +26,7 @@ public struct EvolStage: RecordLLMStage {
   public var rounds = 4
   public var weights: [String: Double] = [:]
   public var emit = Emit.all
-  public var includeRoots = false
+  public var includeRoots = true
   public var judgeFailure = JudgeFailure.drop
   /// The evolving request's decoding (the paper's: temperature 1, top_p 0.95, max_tokens 2048).
   public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.95, maxTokens: 2048),
@@ -62,7 +68,7 @@ public struct EvolStage: RecordLLMStage {
         }
       }
       s.emit = Emit(rawValue: try params.choice("emit", Emit.allCases.map(\.rawValue), default: "all")) ?? .all
-      s.includeRoots = try params.bool("include_roots", default: false)
+      s.includeRoots = try params.bool("include_roots", default: true)
       s.judgeFailure = JudgeFailure(rawValue: try params.choice("judge_failure", JudgeFailure.allCases.map(\.rawValue),
                                                                default: "drop")) ?? .drop
       if let map = try params.map("answer_sampling") { s.answerSampling = s.answerSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
@@ -71,11 +77,16 @@ public struct EvolStage: RecordLLMStage {
     }
   }
 
-  public func work(on record: Record, _ call: RecordCall) async throws -> [EvolAttempt] {
+  public func work(on record: Record, _ call: RecordCall) async throws -> EvolWork {
     let rootID = record.id ?? "\(call.index)"
     var current = EvolPrompts.evolvable(instruction: record.instruction, input: record.input)
-    var attempts: [EvolAttempt] = []
+    var work = EvolWork()
     let defaults = call.session.backend.defaultSampling
+    if includeRoots, Text.isBlank(record.output) {
+      work.rootAnswer = try await call.send(call.request(chat: [.user(current)], completion: current,
+                                                         sampling: defaults.overridden(by: answerSampling),
+                                                         purpose: "answer"))
+    }
     for round in 1...rounds {
       var random = call.random(key: rootID, item: UInt64(round))
       let operation = operations.pick(&random, weights: weights)
@@ -85,9 +96,9 @@ public struct EvolStage: RecordLLMStage {
       attempt.outcome = try await evolveOnce(&attempt, operation: operation, sampling: sampling, call: call,
                                              defaults: defaults)
       if case .success = attempt.outcome, let evolved = attempt.evolved { current = evolved }
-      attempts.append(attempt)
+      work.attempts.append(attempt)
     }
-    return attempts
+    return work
   }
 
   /// Evolve, check, judge, answer, check: stops at the first failure.
@@ -108,7 +119,7 @@ public struct EvolStage: RecordLLMStage {
     }
     switch try await call.send(call.request(chat: EvolPrompts.judgeMessages(first: a.parent, second: evolved),
                                             completion: EvolPrompts.judgePrompt(first: a.parent, second: evolved),
-                                            sampling: defaults.overridden(by: judgeSampling))) {
+                                            sampling: defaults.overridden(by: judgeSampling), purpose: "judge")) {
     case .failure(let f): return .failed(kind: f.kind, passed: 4)
     case .success(let r): a.judge = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -120,7 +131,7 @@ public struct EvolStage: RecordLLMStage {
     case .notEqual: break
     }
     switch try await call.send(call.request(chat: [.user(evolved)], completion: evolved,
-                                            sampling: defaults.overridden(by: answerSampling))) {
+                                            sampling: defaults.overridden(by: answerSampling), purpose: "answer")) {
     case .failure(let f): return .failed(kind: f.kind, passed: 5)
     case .success(let r):
       a.answer = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -130,17 +141,11 @@ public struct EvolStage: RecordLLMStage {
     return .success
   }
 
-  public func finish(_ attempts: [EvolAttempt], _ record: Record, _ sink: RecordSink) throws {
+  public func finish(_ work: EvolWork, _ record: Record, _ sink: RecordSink) throws {
+    let attempts = work.attempts
     let rootID = record.id ?? sink.fallbackID
     sink.inputs = attempts.count + (includeRoots ? 1 : 0)
-    if includeRoots {
-      var root = record
-      var meta = root.meta
-      meta["method"] = .string("evol_instruct")
-      meta["round"] = .int(0)
-      root.meta = meta
-      try sink.emit(root)
-    }
+    if includeRoots { try emitRoot(record, answer: work.rootAnswer, rootID: rootID, sink: sink) }
     let lastSuccess = attempts.lastIndex { if case .success = $0.outcome { true } else { false } }
     var parentID = rootID
     for (i, a) in attempts.enumerated() {
@@ -175,6 +180,33 @@ public struct EvolStage: RecordLLMStage {
     }
   }
 
+  /// The seed itself (D0), with its own output or the LLM's answer to it.
+  func emitRoot(_ record: Record, answer: Result<LLMResponse, LLMFailure>?, rootID: String, sink: RecordSink) throws {
+    var root = record
+    var meta = root.meta
+    switch answer {
+    case nil: break
+    case .failure(let f)?:
+      sink.drop("llm_failed:\(f.kind)")
+      return
+    case .success(let r)?:
+      let text = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+      if let (_, reason) = EvolRules.checkResponse(text) {
+        sink.drop("root_unanswered:\(reason)")
+        return
+      }
+      root["output"] = .string(text)
+      meta["model"] = .string(sink.model)
+      if r.truncated { meta["truncated"] = .bool(true) }
+    }
+    if root.id == nil { root.id = rootID }
+    meta["method"] = .string("evol_instruct")
+    meta["root"] = .string(rootID)
+    meta["round"] = .int(0)
+    root.meta = meta
+    try sink.emit(root)
+  }
+
   func evolvedRecord(_ a: EvolAttempt, id: String, rootID: String, parentID: String, rootInput: String, model: String) -> Record {
     let (instruction, input) = EvolPrompts.split(a.evolved ?? "", rootInput: rootInput)
     var record = Record(["id": .string(id), "instruction": .string(instruction), "input": .string(input),
@@ -187,6 +219,13 @@ public struct EvolStage: RecordLLMStage {
     record.meta = meta
     return record
   }
+}
+
+/// What the LLM said about one input record: the root's answer (when it is
+/// passed on without an output) and every round's attempt.
+public struct EvolWork: Sendable {
+  public var rootAnswer: Result<LLMResponse, LLMFailure>?
+  public var attempts: [EvolAttempt] = []
 }
 
 /// One round of one lineage: what was asked and how it ended.

@@ -15,7 +15,9 @@ public struct ReverseInstructStage: OneRequestStage {
   public enum Mode: String, Sendable, CaseIterable { case longform, backtranslate }
 
   public var mode = Mode.longform
-  public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.9, maxTokens: 96, stop: ["\n\n"]),
+  /// 256 tokens let a 2–4 sentence instruction through (Humpback's average
+  /// about 350 characters); the blank-line stop ends it after its paragraph.
+  public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.9, maxTokens: 256, stop: ["\n\n"]),
                             perRequestFallback: ["seed": "drawn per document from the pipeline seed"])
   public var textField = "text"
   public var styleWeights: [(ReversePrompts.Style, Double)] = ReversePrompts.Style.allCases.map { ($0, 1) }
@@ -139,14 +141,19 @@ public struct ReverseInstructStage: OneRequestStage {
   public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
     let document = record.string(textField) ?? ""
     let choice = choose(document, id: record.id ?? "\(sink.index)")
-    let instruction = ReversePrompts.clean(response.text, style: choice.style)
+    var instruction = ReversePrompts.clean(response.text, style: choice.style)
     let label = choice.style?.rawValue ?? "backtranslate"
     sink.count("style.\(label).asked")
     if instruction.isEmpty {
       return sink.filter("instruction", kept: false, reason: "empty", example: "\(label): \(response.text)")
     }
     if response.truncated {
-      return sink.filter("instruction", kept: false, reason: "truncated", example: "\(label): \(instruction)")
+      // Cut at the length limit: its complete sentences still make an instruction.
+      guard let whole = ReversePrompts.completeSentences(instruction) else {
+        return sink.filter("instruction", kept: false, reason: "truncated", example: "\(label): \(instruction)")
+      }
+      instruction = whole
+      sink.count("trimmed_to_last_sentence")
     }
     if Self.echoes(instruction, document) {
       return sink.filter("instruction", kept: false, reason: "echo", example: "\(label): \(instruction)")

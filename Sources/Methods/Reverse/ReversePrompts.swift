@@ -89,6 +89,26 @@ public enum ReversePrompts {
     return max(1, count)
   }
 
+  /// The text up to its last sentence end (`.`, `!`, `?` before white space or
+  /// the end, a CJK full stop), or nil when it has no complete sentence.
+  public static func completeSentences(_ text: String) -> String? {
+    let scalars = Array(text.unicodeScalars)
+    var end: Int?
+    for (i, s) in scalars.enumerated() {
+      switch s {
+      case "。", "！", "？": end = i + 1
+      case ".", "!", "?":
+        if i + 1 == scalars.count || scalars[i + 1].properties.isWhitespace { end = i + 1 }
+      default: break
+      }
+    }
+    guard let end else { return nil }
+    var view = String.UnicodeScalarView()
+    view.append(contentsOf: scalars[..<end])
+    let out = Text.trimmed(String(view))
+    return out.isEmpty ? nil : out
+  }
+
   /// The instruction in a reply: labels, quotes and emphasis removed, the first paragraph only.
   public static func clean(_ reply: String, style: Style?) -> String {
     var text = Text.trimmed(reply)

@@ -6,13 +6,15 @@ import InstillKit
 /// LLM rates each (instruction, output) pair on a 5-point scale (our wording of
 /// the rubric), with brief reasoning and a last line `Score: n`. Pairs scoring
 /// at least `min_score` are kept (filter `score`); a reply without a score is
-/// `unparseable` and kept or dropped by `on_unparseable`. The score and the
-/// reasoning go to `meta.curation`.
+/// `unparseable` and kept or dropped by `on_unparseable`. Scores may have
+/// decimals ("Score: 4.5"), and so may `min_score`; `min_score: a5` is the
+/// paper's main, stricter set (score ≥ 4.5), `a4` its larger one (≥ 4). The
+/// score and the reasoning go to `meta.curation`.
 public struct SelfCurateStage: OneRequestStage {
   public enum OnUnparseable: String, Sendable, CaseIterable { case keep, drop }
 
   public var llm = StageLLM(sampling: Sampling(temperature: 0, maxTokens: 256))
-  public var minScore = 4
+  public var minScore = 4.0
   public var onUnparseable = OnUnparseable.drop
 
   public init() {}
@@ -23,11 +25,20 @@ public struct SelfCurateStage: OneRequestStage {
     catalog.register("self_curate") { params, _ throws(InstillError) in
       var s = SelfCurateStage()
       try s.llm.parse(params)
-      s.minScore = try params.int("min_score", default: s.minScore, in: 1...5)
+      s.minScore = try Self.parseMinScore(params)
       s.onUnparseable = OnUnparseable(rawValue: try params.choice("on_unparseable", OnUnparseable.allCases.map(\.rawValue),
                                                                  default: "drop")) ?? .drop
       return s
     }
+  }
+
+  /// The paper's named sets: A5 (its main setting, "score ≥ 4.5") and A4 (≥ 4).
+  public static let namedSets: [String: Double] = ["a5": 4.5, "a4": 4]
+
+  static func parseMinScore(_ params: ConfigMap) throws(InstillError) -> Double {
+    guard let node = params.node("min_score") else { return 4 }
+    if let text = try? node.string(), let named = namedSets[text.lowercased()] { return named }
+    return try params.double("min_score", default: 4, in: 1...5)
   }
 
   static let rubric = """
@@ -85,15 +96,20 @@ public struct SelfCurateStage: OneRequestStage {
     return text + prompt(record) + "\n\nReasoning:"
   }
 
-  /// The last `Score: n` (n from 1 to 5) of a reply, and the text before it.
-  public static func score(_ reply: String) -> (score: Int, reasoning: String)? {
-    guard let match = reply.matches(of: /(?i)score\W{0,4}\s*([1-5])(?![0-9.])/).last,
-          let n = Int(match.output.1) else { return nil }
+  /// The last `Score: n` (n from 1 to 5, decimals allowed: "Score: 4.5") of a
+  /// reply, and the text before it.
+  public static func score(_ reply: String) -> (score: Double, reasoning: String)? {
+    guard let match = reply.matches(of: /(?i)score\W{0,4}\s*([1-5](?:\.[0-9]+)?)(?![0-9])/).last(where: {
+      (Double($0.output.1) ?? 9) <= 5
+    }), let n = Double(match.output.1) else { return nil }
     // Markdown around the score line ("**Score:** 4") is not part of the reasoning.
     let reasoning = reply[..<match.range.lowerBound].trimmingCharacters(in: CharacterSet.whitespacesAndNewlines
       .union(CharacterSet(charactersIn: "*_#")))
     return (n, reasoning)
   }
+
+  /// 4 for 4.0, 4.5 for 4.5.
+  static func format(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
 
   public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
     .send(call.request(chat: Self.messages(record), completion: Self.completionPrompt(record)))
@@ -110,11 +126,12 @@ public struct SelfCurateStage: OneRequestStage {
       return try sink.emit(out)
     }
     sink.filter("unparseable", kept: true)
-    sink.count("score_\(score)")
+    sink.count("score_\(Self.format(score))")
     let keep = score >= minScore
-    sink.filter("score", kept: keep, reason: "below_\(minScore)", example: "\(score): \(record.instruction)")
+    sink.filter("score", kept: keep, reason: "below_\(Self.format(minScore))", example: "\(Self.format(score)): \(record.instruction)")
     guard keep else { return }
-    meta["curation"] = .object(["score": .int(score), "reasoning": .string(reasoning), "model": .string(sink.model)])
+    let value: JSONValue = score == score.rounded() ? .int(Int(score)) : .double(score)
+    meta["curation"] = .object(["score": value, "reasoning": .string(reasoning), "model": .string(sink.model)])
     out.meta = meta
     try sink.emit(out)
   }

@@ -27,9 +27,14 @@ public struct InstancesStage: OneRequestStage {
       var s = InstancesStage()
       try s.llm.parse(params)
       s.maxInstances = try params.int("max_instances", default: s.maxInstances, in: 1...1000)
+      // The original stops at "Example 6" for its 5 instances: one past the limit.
+      s.llm.methodSampling.stop = Self.stops(maxInstances: s.maxInstances)
       return s
     }
   }
+
+  /// Stop sequences: the example after the last one kept, or a new task.
+  public static func stops(maxInstances: Int) -> [String] { ["Example \(maxInstances + 1)", "Task:"] }
 
   public static let filterNames = ["truncated", "invalid", "conflicting_outputs", "duplicate", "max_instances"]
   public var filterNames: [String] { Self.filterNames }

@@ -72,19 +72,33 @@ struct Fetcher {
       return .failure(FetchFailure(reason: "io", message: "\(error)"))
     }
     let part = final + ".part"
-    var firstResume: Int64 = -1
+    // Where the download first went on from bytes already on disk (an earlier
+    // run's or an earlier attempt's), 0 if it never did.
+    var resumedFrom: Int64 = 0
+    // The last failure that is not merely the consequence of resuming (a server
+    // without range support, a stale part file): what to report in the end.
+    var cause: FetchFailure?
     var attempt = 0
     while true {
       let outcome = transfer(url, to: part)
-      if firstResume < 0 { firstResume = outcome.resumedFrom }
+      if resumedFrom == 0 { resumedFrom = outcome.resumedFrom }
       switch outcome.result {
       case .success(let type):
         guard rename(part, final) == 0 else {
           return .failure(FetchFailure(reason: "io", message: "cannot rename \(part): \(String(cString: strerror(errno)))"))
         }
-        return .success(FetchedFile(path: final, resumedFrom: firstResume, contentType: type))
+        return .success(FetchedFile(path: final, resumedFrom: resumedFrom, contentType: type))
       case .failure(let failure):
-        guard failure.retry, attempt < settings.retries else { return .failure(failure.failure) }
+        let resumeConsequence = ["no_range_support", "http_416"].contains(failure.failure.reason)
+        if !resumeConsequence { cause = failure.failure }
+        guard failure.retry, attempt < settings.retries else {
+          // A stalled download retried on a server without ranges ends in
+          // no_range_support; the stall is what went wrong.
+          if resumeConsequence, let cause {
+            return .failure(FetchFailure(reason: cause.reason, message: cause.message + "; then: " + failure.failure.message))
+          }
+          return .failure(failure.failure)
+        }
         if failure.restart { FileSystem.remove(part) }
         let delay = settings.retryDelay * pow(2, Double(attempt))
         log("\(url): \(failure.failure.message); retrying in \(delay) s (\(FileSystem.size(part) ?? 0) bytes kept)")

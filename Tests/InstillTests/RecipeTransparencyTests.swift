@@ -1,0 +1,123 @@
+import Foundation
+import InstillCore
+import InstillTestSupport
+import Testing
+
+/// Every shipped recipe, shrunk, against an ideal scripted model (IdealModel):
+/// what each method makes must reach the dataset. A recipe whose own filters
+/// or dedup throw away the data that defines its method fails here.
+@Suite(.serialized)
+struct RecipeTransparencyTests {
+  /// Shipped pipelines with their large targets made small.
+  static let recipes: [(file: String, shrink: [(String, String)])] = [
+    ("self-instruct.yaml", [("target: 200", "target: 16")]),
+    ("quickstart.yaml", [("target: 30", "target: 12")]),
+    ("alpaca.yaml", [("target: 100", "target: 16")]),
+    ("evol-instruct.yaml", []),
+    ("evol-code.yaml", []),
+    ("unnatural-instructions.yaml", [("target: 100", "target: 16")]),
+    ("reverse-instructions.yaml", []),
+    ("backtranslation.yaml", []),
+    ("slurm/reverse-instructions.yaml", []),
+  ]
+
+  static func everyShippedPipelineIsListed() -> Bool {
+    let shipped = FileSystem.filesBelow(repositoryPath("Pipelines")).filter { $0.hasSuffix(".yaml") }
+      .map { String($0.dropFirst(repositoryPath("Pipelines").count + 1)) }
+    return Set(shipped) == Set(recipes.map(\.file))
+  }
+
+  @Test func everyShippedPipelineIsCovered() {
+    #expect(Self.everyShippedPipelineIsListed(), "a pipeline under Pipelines/ is missing from the transparency test")
+  }
+
+  /// Runs a shipped recipe (seed paths made absolute, targets shrunk) against
+  /// the ideal model, through `--base-url` and `--model` as a user would.
+  static func run(_ file: String, shrink: [(String, String)], in dir: TempDir) async throws -> String {
+    var text = String(decoding: try FileSystem.read(repositoryPath("Pipelines/" + file)), as: UTF8.self)
+    let seeds = repositoryPath("Seeds")
+    text = text.replacingOccurrences(of: "../../Seeds", with: seeds).replacingOccurrences(of: "../Seeds", with: seeds)
+    for (old, new) in shrink {
+      #expect(text.contains(old), "\(file) no longer says \(old)")
+      text = text.replacingOccurrences(of: old, with: new)
+    }
+    let pipeline = dir.write((file as NSString).lastPathComponent, text)
+    let server = try TestHTTPServer { _, _, body in IdealModel.reply(to: body) }
+    defer { server.stop() }
+    let run = dir.file("run")
+    let result = try await instill("run", pipeline, "--run-dir", run, "--base-url", server.baseURL, "--model", "ideal")
+    #expect(result.status == 0, "\(file): \(result.stderr.suffix(2000))")
+    return run
+  }
+
+  /// Every exported record (train and validation).
+  static func dataset(_ run: String) throws -> [Record] {
+    let data = run + "/data"
+    return try FileSystem.list(data).filter { $0.hasSuffix(".jsonl.gz") }.sorted()
+      .flatMap { try RecordReader.readAll(path: data + "/" + $0) }
+  }
+
+  static func counter(_ stats: JSONObject, _ name: String) -> Int {
+    stats["counters"]?.objectValue?[name]?.intValue ?? 0
+  }
+
+  @Test(arguments: ["self-instruct.yaml", "quickstart.yaml"])
+  func selfInstructKeepsEveryInstanceThatPassedTheInstanceFilters(file: String) async throws {
+    let dir = TempDir()
+    let recipe = Self.recipes.first { $0.file == file }!
+    let run = try await Self.run(file, shrink: recipe.shrink, in: dir)
+    let instances = try await stageStats(run, "instances")["records_out"]?.intValue ?? 0
+    let data = try Self.dataset(run)
+    #expect(instances > 30, "\(file): only \(instances) instances from the ideal model")
+    #expect(data.count == instances, "\(file): \(data.count) of \(instances) instances reached the dataset")
+  }
+
+  @Test func alpacaKeepsEveryTask() async throws {
+    let dir = TempDir()
+    let run = try await Self.run("alpaca.yaml", shrink: Self.recipes[2].shrink, in: dir)
+    let tasks = try await stageStats(run, "alpaca")["records_out"]?.intValue ?? 0
+    #expect(tasks == 16)
+    #expect(try Self.dataset(run).count == tasks)
+  }
+
+  @Test(arguments: ["evol-instruct.yaml", "evol-code.yaml"])
+  func evolKeepsTheSeedsAndEveryRound(file: String) async throws {
+    let dir = TempDir()
+    let run = try await Self.run(file, shrink: [], in: dir)
+    let evolve = try await stageStats(run, "evolve")
+    let seeds = try await stageStats(run, "seeds")["records_out"]?.intValue ?? 0
+    let data = try Self.dataset(run)
+    func inData(round: Int) -> Int { data.filter { $0.meta["round"] == .string("\(round)") }.count }
+    #expect(inData(round: 0) == seeds, "\(file): \(inData(round: 0)) of \(seeds) seeds in the dataset")
+    for round in 1...4 {
+      let succeeded = Self.counter(evolve, "round.\(round).succeeded")
+      #expect(succeeded == seeds, "\(file): the ideal model's round \(round) should always succeed")
+      #expect(Double(inData(round: round)) >= 0.9 * Double(succeeded),
+              "\(file) round \(round): \(inData(round: round)) of \(succeeded) evolutions reached the dataset")
+    }
+  }
+
+  @Test func unnaturalKeepsTheParaphrases() async throws {
+    let dir = TempDir()
+    let run = try await Self.run("unnatural-instructions.yaml", shrink: Self.recipes[5].shrink, in: dir)
+    let paraphrase = try await stageStats(run, "paraphrase")
+    let core = try await stageStats(run, "outputs")["records_out"]?.intValue ?? 0
+    let kept = (paraphrase["records_out"]?.intValue ?? 0) - core
+    let data = try Self.dataset(run)
+    let paraphrases = data.filter { $0.meta["method"] == .string("unnatural_paraphrase") }.count
+    #expect(core == 16)
+    #expect(kept == 2 * core, "the ideal model's paraphrases should all pass the paraphrase checks")
+    #expect(Double(paraphrases) >= 0.9 * Double(kept), "\(paraphrases) of \(kept) paraphrases reached the dataset")
+    #expect(data.count - paraphrases == core, "every core example reaches the dataset")
+  }
+
+  @Test(arguments: ["reverse-instructions.yaml", "backtranslation.yaml", "slurm/reverse-instructions.yaml"])
+  func reverseInstructionsKeepEverySegment(file: String) async throws {
+    let dir = TempDir()
+    let run = try await Self.run(file, shrink: [], in: dir)
+    let segments = try await stageStats(run, "documents")["records_out"]?.intValue ?? 0
+    let data = try Self.dataset(run)
+    #expect(segments > 50)
+    #expect(data.count == segments, "\(file): \(data.count) of \(segments) segments reached the dataset")
+  }
+}
