@@ -349,11 +349,17 @@ struct LocalModelTests {
       #expect(tried == succeeded + dropped, "round \(round): \(counters)")
     }
     let out = stats["records_out"]?.intValue ?? 0
-    #expect(stats["records_in"]?.intValue == 40)
+    // 20 seeds (passed on as round 0) + 2 rounds of 20 attempts.
+    #expect(stats["records_in"]?.intValue == 60)
     for record in try RecordReader.readAll(path: run + "/stages/02-evol_instruct/shard-00000.jsonl.gz") {
       let meta = record.meta
       #expect(meta["method"] == .string("evol_instruct"))
       #expect(meta["root"]?.stringValue?.isEmpty == false)
+      if meta["round"] == .int(0) {
+        #expect(meta["root"]?.stringValue == record.id, "a seed is its own lineage's root")
+        #expect(!record.output.isEmpty, "a seed passed on is answered")
+        continue
+      }
       #expect(meta["parent"]?.stringValue?.isEmpty == false)
       #expect(meta["operation"]?.stringValue?.isEmpty == false)
       #expect(meta["round"] == .int(1) || meta["round"] == .int(2))
