@@ -31,7 +31,9 @@ let package = Package(
     .systemLibrary(name: "CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
     // libcurl (Debian: libcurl4-openssl-dev): fetching document URLs.
     .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-    // Records, JSON, gzip JSONL I/O, pipeline configuration, errors, statistics.
+    // The ground floor: records, JSON, gzip JSONL I/O, pipeline configuration and
+    // the stage catalog, the stage protocol, errors, statistics. Knows no method,
+    // filter or endpoint.
     .target(
       name: "InstillCore",
       dependencies: ["CZlib", "CBzip2", .product(name: "Yams", package: "Yams"),
@@ -39,19 +41,26 @@ let package = Package(
                      .product(name: "Crypto", package: "swift-crypto"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
-    // Run directory, locking, the stage runner, status and stats reports.
+    // Quality filters (one file each under Filters/) and the text utilities they
+    // share (Text/): adding a filter is a file here and a line in FilterCatalog.
     .target(
-      name: "InstillRunner",
-      dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log"),
-                     .product(name: "Prometheus", package: "swift-prometheus"),
-                     .product(name: "Plot", package: "Plot")],
+      name: "InstillFilters",
+      dependencies: ["InstillCore"],
+      swiftSettings: strict),
+    // Talking to an LLM, independent of transport: requests and sampling, the
+    // backend protocol, the journaled session, transient-failure bookkeeping,
+    // prompt values (templates, few-shot prompts).
+    .target(
+      name: "InstillLLM",
+      dependencies: ["InstillCore", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
     // Spawning a child that dies with its parent (the embedded llama-server).
     .target(name: "CSpawn"),
-    // The OpenAI-compatible HTTP client, rate limits, retries, the embedded local server.
+    // Concrete endpoints: the OpenAI-compatible HTTP client, rate limits, the
+    // embedded llama-server, and the `llm` section's settings.
     .target(
-      name: "InstillLLM",
-      dependencies: ["InstillCore", "CSpawn",
+      name: "InstillEndpoints",
+      dependencies: ["InstillCore", "InstillLLM", "CSpawn",
                      .product(name: "AsyncHTTPClient", package: "async-http-client"),
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -59,43 +68,65 @@ let package = Package(
       swiftSettings: strict),
     // Exact ROUGE-L (rouge-score semantics) and fast greedy near-duplicate removal.
     .target(name: "InstillRouge", swiftSettings: strict),
-    // The method kit: per-record LLM stages, the growth loop, stage LLM settings.
+    // Run directory, locking, the stage runner, status and stats reports.
+    .target(
+      name: "InstillRunner",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", .product(name: "Logging", package: "swift-log"),
+                     .product(name: "Prometheus", package: "swift-prometheus"),
+                     .product(name: "Plot", package: "Plot")],
+      swiftSettings: strict),
+    // The method kit: per-record LLM stages, the growth loop, stage LLM settings,
+    // filter trails and typed parameters. Only the kit touches sessions and concurrency.
     .target(
       name: "InstillKit",
-      dependencies: ["InstillCore", "InstillRouge"],
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillRouge"],
       swiftSettings: strict),
+    // Document ingestion, a source any method can use: the `documents` stage,
+    // the URL fetcher (libcurl), HTML and XML (libxml2), Wikipedia dumps and markup.
+    .target(
+      name: "InstillDocuments",
+      dependencies: ["InstillCore", "InstillFilters", "InstillRouge", "CXML2", "CCurl"],
+      swiftSettings: strict),
+    // Built-in stages: read, filter, export, generate, dedup.
+    .target(
+      name: "InstillStages",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit", "InstillRouge"],
+      swiftSettings: strict),
+    // LLM judges that rate any method's records (`self_curate`).
+    .target(
+      name: "InstillJudges",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
+      path: "Sources/Judges",
+      swiftSettings: strict),
+    // The generation methods, one folder each (prompts, parser, stages, registration).
     // Self-Instruct and its Alpaca variant.
     .target(
       name: "InstillSelfInstruct",
-      dependencies: ["InstillCore", "InstillKit"],
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
       path: "Sources/Methods/SelfInstruct",
       swiftSettings: strict),
     // Evol-Instruct.
     .target(
       name: "InstillEvolInstruct",
-      dependencies: ["InstillCore", "InstillKit"],
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
       path: "Sources/Methods/EvolInstruct",
       swiftSettings: strict),
     // Unnatural Instructions.
     .target(
       name: "InstillUnnatural",
-      dependencies: ["InstillCore", "InstillKit", "InstillRouge"],
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit", "InstillRouge"],
       path: "Sources/Methods/Unnatural",
       swiftSettings: strict),
-    // Reverse instructions (LongForm, instruction backtranslation) and self-curation.
+    // Reverse instructions (LongForm, instruction backtranslation).
     .target(
       name: "InstillReverse",
-      dependencies: ["InstillCore", "InstillKit", "InstillRouge", "CXML2", "CCurl"],
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit", "InstillRouge"],
       path: "Sources/Methods/Reverse",
-      swiftSettings: strict),
-    // Built-in stages: read, filter, export, generate, dedup.
-    .target(
-      name: "InstillStages",
-      dependencies: ["InstillCore", "InstillKit", "InstillRouge"],
       swiftSettings: strict),
     .executableTarget(
       name: "instill",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillEndpoints", "InstillRunner", "InstillStages",
+                     "InstillRouge", "InstillKit", "InstillDocuments", "InstillJudges", "InstillSelfInstruct",
                      "InstillEvolInstruct", "InstillUnnatural", "InstillReverse",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
@@ -105,23 +136,37 @@ let package = Package(
       dependencies: ["InstillCore", "InstillRouge"],
       path: "Benchmarks/instill-bench",
       swiftSettings: strict),
-    // Test helpers: the built binary, temporary folders, the fake endpoint, statistics.
+    // Test helpers, one file per concern: temporary folders, running the built
+    // binary, run files and statistics, kill-and-resume, the scripted endpoint
+    // and the ideal model, test tags (`live` marks tests beyond the package).
     .target(
       name: "InstillTestSupport",
-      dependencies: ["InstillCore",
+      dependencies: ["InstillCore", "InstillRunner",
                      .product(name: "NIOCore", package: "swift-nio"),
                      .product(name: "NIOPosix", package: "swift-nio"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],
       path: "Tests/InstillTestSupport",
       swiftSettings: strict),
+    // Unit and end-to-end tests against scripted endpoints: `Scripts/test --fast`.
     .testTarget(
       name: "InstillTests",
-      dependencies: ["InstillCore", "InstillRunner", "InstillStages", "InstillLLM", "InstillRouge", "InstillKit", "InstillSelfInstruct",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillRunner", "InstillStages",
+                     "InstillRouge", "InstillKit", "InstillDocuments", "InstillJudges", "InstillSelfInstruct",
                      "InstillEvolInstruct", "InstillUnnatural", "InstillReverse", "InstillTestSupport",
-                     .product(name: "NIOCore", package: "swift-nio"),
-                     .product(name: "NIOPosix", package: "swift-nio"),
+                     .product(name: "Logging", package: "swift-log"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],
       exclude: ["Fixtures"],
+      swiftSettings: strict),
+    // Tests against things beyond the package (`Scripts/test` runs them, `--fast`
+    // does not): the embedded llama-server and model, Slurm, Chromium, Python's
+    // `datasets`, a minute of rate limiting.
+    .testTarget(
+      name: "InstillLiveTests",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillEndpoints", "InstillRunner", "InstillTestSupport",
+                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                     .product(name: "Logging", package: "swift-log"),
+                     .product(name: "NIOCore", package: "swift-nio"),
+                     .product(name: "NIOHTTP1", package: "swift-nio")],
       swiftSettings: strict),
   ]
 )

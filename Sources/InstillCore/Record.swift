@@ -34,19 +34,24 @@ public struct Record: Sendable, Hashable {
     set { fields["meta"] = .object(newValue) }
   }
 
+  /// Changes `meta` in place: `record.updateMeta { $0["round"] = .int(2) }`.
+  public mutating func updateMeta(_ change: (inout JSONObject) throws -> Void) rethrows {
+    var meta = self.meta
+    try change(&meta)
+    self.meta = meta
+  }
+
+  /// A dotted path split into keys: `meta.root` → ["meta", "root"]; nil when a part is empty.
+  public static func path(_ dotted: String) -> [String]? {
+    let parts = dotted.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+    return parts.isEmpty || parts.contains(where: \.isEmpty) ? nil : parts
+  }
+
   /// The value at a dotted path split into keys (`["meta", "root"]`), or nil.
   public func value(at path: [String]) -> JSONValue? {
     guard let first = path.first else { return nil }
     var value = fields[first]
     for key in path.dropFirst() { value = value?.objectValue?[key] }
     return value
-  }
-
-  /// The compact JSON line for this record (no trailing newline).
-  public var jsonBytes: [UInt8] {
-    var out: [UInt8] = []
-    out.reserveCapacity(256)
-    JSONWriter.write(fields, into: &out)
-    return out
   }
 }

@@ -1,4 +1,5 @@
 import InstillCore
+import InstillLLM
 
 /// A map stage that asks the LLM about each record. A method writes two hooks:
 ///
@@ -76,24 +77,30 @@ public struct RecordCall: Sendable {
   public let extraBody: JSONObject
   let context: StageContext
 
-  /// A chat or completion request (as the stage's `endpoint` says) with the
-  /// resolved model and sampling, or `sampling` when given. `draw` tells apart
-  /// deliberate repeats of the same request (it is part of the journal key only).
+  /// The prompt as a chat or completion request (as the stage's `endpoint`
+  /// says) with the resolved model and sampling, or `sampling` when given.
+  /// `draw` tells apart deliberate repeats of the same request (it is part of
+  /// the journal key only).
   ///
-  /// A sampled request (temperature not 0) that no layer gives a `seed` gets one
-  /// drawn from the pipeline seed, the stage, the record, `purpose` (what the
-  /// request is for, e.g. `answer`) and `draw`: a server that honours seeds then
-  /// gives the same reply on every run, so a run killed at any moment resumes
-  /// to the uninterrupted run's bytes.
-  public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
-                      sampling: Sampling? = nil, purpose: String = "", draw: Int = 0) -> LLMRequest {
+  /// A request that no layer gives a `seed` gets `seed` when the method drew
+  /// one itself (e.g. per round, from the record's operation stream), and a
+  /// sampled request (temperature not 0) otherwise gets one drawn from the
+  /// pipeline seed, the stage, the record, `purpose` (what the request is for,
+  /// e.g. `answer`) and `draw`: a server that honours seeds then gives the same
+  /// reply on every run, so a run killed at any moment resumes to the
+  /// uninterrupted run's bytes.
+  public func request(_ prompt: FewShotPrompt, sampling: Sampling? = nil, purpose: String = "", draw: Int = 0,
+                      seed: Int? = nil) -> LLMRequest {
     var chosen = sampling ?? self.sampling
-    if chosen.seed == nil, chosen.temperature != 0 {
-      var random = SeededRandom(seed: context.seed, stream: "\(context.stageName)/\(key)/\(purpose)", item: UInt64(draw))
-      chosen.seed = Int(random.next() >> 33)
+    if chosen.seed == nil {
+      if let seed {
+        chosen.seed = seed
+      } else if chosen.temperature != 0 {
+        var random = SeededRandom(seed: context.seed, stream: "\(context.stageName)/\(key)/\(purpose)", item: UInt64(draw))
+        chosen.seed = random.nextSeed()
+      }
     }
-    return llm.request(chat: messages(), completion: prompt(), model: model, sampling: chosen,
-                       extraBody: extraBody, draw: draw)
+    return llm.request(prompt, model: model, sampling: chosen, extraBody: extraBody, draw: draw)
   }
 
   /// Sends a request (or answers it from the journal). A final failure is

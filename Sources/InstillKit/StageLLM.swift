@@ -1,4 +1,5 @@
 import InstillCore
+import InstillLLM
 
 /// A stage that calls the LLM. The runner starts the embedded server for it, and
 /// `instill validate --explain` shows its effective endpoint, model and sampling.
@@ -40,11 +41,12 @@ public struct StageLLM: Sendable {
   /// sampling `seed` drawn per prompt from the pipeline seed). Shown by `--explain`.
   public var perRequestFallback: [String: String] = [:]
 
-  public init(sampling: Sampling = Sampling(), perRequest: [String: String] = [:],
-              perRequestFallback: [String: String] = [:]) {
+  /// - Parameter seedDrawnPer: what a method that draws request seeds itself
+  ///   draws them per (`"prompt"`, `"record and round"`), for `--explain`.
+  public init(sampling: Sampling = Sampling(), perRequest: [String: String] = [:], seedDrawnPer: String? = nil) {
     methodSampling = sampling
     self.perRequest = perRequest
-    self.perRequestFallback = perRequestFallback
+    if let seedDrawnPer { perRequestFallback["seed"] = "drawn per \(seedDrawnPer) from the pipeline seed" }
   }
 
   /// What `--explain` says of the seed the kit gives a sampled request that has none.
@@ -55,7 +57,7 @@ public struct StageLLM: Sendable {
 
   /// Reads `endpoint`, `model` and `sampling` from a stage entry.
   public mutating func parse(_ params: ConfigMap) throws(InstillError) {
-    endpoint = LLMRequest.Endpoint(rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
+    endpoint = try params.choice("endpoint", default: .chat)
     endpointIsSet = params.has("endpoint")
     model = try params.optionalString("model")
     if let map = try params.map("sampling") {
@@ -76,12 +78,12 @@ public struct StageLLM: Sendable {
     return (model ?? session.defaultModel, session.backend.defaultSampling.overridden(by: sampling), extra)
   }
 
-  /// A chat request with `messages`, or a completion request with `prompt`, as configured.
-  public func request(chat messages: @autoclosure () -> [ChatMessage], completion prompt: @autoclosure () -> String,
-                      model: String, sampling: Sampling, extraBody: JSONObject = [:], draw: Int = 0) -> LLMRequest {
+  /// The prompt as a chat or a completion request, as the stage's `endpoint` says.
+  public func request(_ prompt: FewShotPrompt, model: String, sampling: Sampling, extraBody: JSONObject = [:],
+                      draw: Int = 0) -> LLMRequest {
     endpoint == .chat
-      ? .chat(messages(), model: model, sampling: sampling, draw: draw, extraBody: extraBody)
-      : .completion(prompt(), model: model, sampling: sampling, draw: draw, extraBody: extraBody)
+      ? .chat(prompt.messages, model: model, sampling: sampling, draw: draw, extraBody: extraBody)
+      : .completion(prompt.text, model: model, sampling: sampling, draw: draw, extraBody: extraBody)
   }
 
   /// One line of `--explain`: a setting, its effective value and where it came from.

@@ -248,10 +248,4 @@ public final class RougePool: @unchecked Sendable {
       }
     }
   }
-
-  /// True when `query` scores above the threshold against some item.
-  public func rejects(_ query: [UInt32], scratch: Scratch, group: Int32 = RougePool.noGroup) -> Bool {
-    nearest(query, scratch: scratch, group: group).score > threshold
-  }
-
 }

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import Plot
 
 /// `instill report DIR`: one self-contained HTML page (no network, no scripts,

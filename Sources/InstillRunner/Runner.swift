@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillLLM
 import Logging
 import Synchronization
 

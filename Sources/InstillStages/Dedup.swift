@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import InstillRouge
 
 /// Settings of near-duplicate removal (the `dedup` stage and `instill dedup`).
@@ -38,12 +39,12 @@ public struct DedupOptions: Sendable {
       if case .scalar = node.node { paths = [try node.string()] } else { paths = try params.stringList("group") ?? [] }
       guard !paths.isEmpty else { throw node.error("group is an empty list") }
       o.group = try paths.map { path throws(InstillError) in
-        guard let parts = parsePath(path) else { throw node.error("'\(path)' is not a dotted path such as meta.root or id") }
+        guard let parts = Record.path(path) else { throw node.error("'\(path)' is not a dotted path such as meta.root or id") }
         return parts
       }
     }
     o.threshold = try params.double("threshold", default: o.threshold, in: 0...1)
-    o.tokenizer = RougeTokenizer(rawValue: try params.choice("tokenizer", RougeTokenizer.allCases.map(\.rawValue), default: "rouge_score")) ?? .rougeScore
+    o.tokenizer = try params.choice("tokenizer", default: RougeTokenizer.rougeScore)
     o.exact = try params.bool("exact", default: true)
     o.reportFloor = try params.double("report_floor", default: o.reportFloor, in: 0...1)
     o.batchSize = try params.int("batch_size", default: o.batchSize, in: 1...1_000_000)
@@ -53,12 +54,6 @@ public struct DedupOptions: Sendable {
 }
 
 extension DedupOptions {
-  /// `meta.root` → ["meta", "root"]; nil when a part is empty.
-  public static func parsePath(_ path: String) -> [String]? {
-    let parts = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-    return parts.isEmpty || parts.contains(where: \.isEmpty) ? nil : parts
-  }
-
   /// The record's group: the value at the first `group` path it has (text as
   /// is, anything else as JSON), or nil.
   public func groupKey(of record: Record) -> String? {
@@ -167,10 +162,10 @@ public final class DedupEngine {
       if decision.kept {
         stats.filter("rouge_l", kept: true)
         var record = item.record
-        var meta = record.meta
-        meta["rouge_l_max"] = decision.nearest.item == nil ? .null : .double(Self.rounded(decision.nearest.score))
-        meta["rouge_l_nearest"] = nearestID.map(JSONValue.string) ?? .null
-        record.meta = meta
+        record.updateMeta { meta in
+          meta["rouge_l_max"] = decision.nearest.item == nil ? .null : .double(Self.rounded(decision.nearest.score))
+          meta["rouge_l_nearest"] = nearestID.map(JSONValue.string) ?? .null
+        }
         poolIDs.append(item.id)
         if keepTexts { poolTexts.append(item.text) }
         if options.exact { exactSeen.insert(Self.normalized(item.text)) }
@@ -187,7 +182,6 @@ public final class DedupEngine {
   static func rounded(_ x: Double) -> Double { (x * 1e6).rounded() / 1e6 }
 
   public var keptBytes: Int { dedup.pool.approximateBytes }
-  public var poolCount: Int { dedup.pool.count }
 }
 
 /// Runs an engine over records: pass 1 builds the token order, pass 2 decides.

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillFilters
 
 /// `kind: export` — writes the dataset to `DIR/data/` (through the runner, which
 /// publishes the folder only when the stage has succeeded): gzip JSONL shards named
@@ -27,7 +28,7 @@ public struct ExportStage: GlobalStage {
       guard context.isLastStage else { throw params.owner.error("the export stage must be the last stage") }
       guard !context.isFirstStage else { throw params.owner.error("the export stage needs a stage before it") }
       return ExportStage(
-        format: Format(rawValue: try params.choice("format", Format.allCases.map(\.rawValue), default: "messages")) ?? .messages,
+        format: try params.choice("format", default: Format.messages),
         recordsPerShard: try params.int("records_per_shard", default: 50_000, in: 1...100_000_000),
         validationRatio: try params.double("validation_ratio", default: 0, in: 0...0.9),
         shuffle: try params.bool("shuffle", default: true),

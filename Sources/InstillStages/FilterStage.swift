@@ -1,4 +1,5 @@
 import InstillCore
+import InstillFilters
 
 /// `kind: filter` — applies quality filters in order; each filter keeps its own
 /// counts (seen, kept, dropped by reason, examples).

@@ -1,6 +1,7 @@
 import Foundation
 import InstillCore
 import InstillKit
+import InstillLLM
 
 /// `kind: generate` — one LLM response per record from a prompt template with
 /// `{field}` placeholders; the reply goes into `output_field`.
@@ -32,8 +33,7 @@ public struct GenerateStage: OneRequestStage {
     case .failure(let missing):
       return .skip("missing_field:\(missing.name)")
     case .success(let prompt):
-      return .send(call.request(chat: (system.map { [ChatMessage.system($0)] } ?? []) + [.user(prompt)],
-                                completion: (system.map { $0 + "\n\n" } ?? "") + prompt))
+      return .send(call.request(FewShotPrompt(system: system, query: prompt)))
     }
   }
 
@@ -43,10 +43,10 @@ public struct GenerateStage: OneRequestStage {
     if response.truncated && dropTruncated { return sink.drop("truncated_reply") }
     var record = record
     record[outputField] = .string(text)
-    var meta = record.meta
-    meta["model"] = .string(sink.model)
-    if response.truncated { meta["truncated"] = .bool(true) }
-    record.meta = meta
+    record.updateMeta { meta in
+      meta["model"] = .string(sink.model)
+      if response.truncated { meta["truncated"] = .bool(true) }
+    }
     try sink.emit(record)
   }
 }

@@ -27,7 +27,7 @@ public struct ReadStage: GlobalStage {
       guard context.isFirstStage else {
         throw params.owner.error("a read stage must be the first stage of the pipeline")
       }
-      let format = Format(rawValue: try params.choice("format", Format.allCases.map(\.rawValue), default: "jsonl")) ?? .jsonl
+      let format = try params.choice("format", default: Format.jsonl)
       var fields: [(String, String)] = []
       if let map = try params.map("fields") {
         for key in map.keys { fields.append((key, try map.string(key))) }

@@ -63,7 +63,7 @@ struct Dedup: AsyncParsableCommand {
       options.fields = field
       options.threshold = threshold
       options.group = try group.map { path throws(InstillError) in
-        guard let parts = DedupOptions.parsePath(path) else {
+        guard let parts = Record.path(path) else {
           throw InstillError.input("'\(path)' is not a dotted path such as meta.root or id", field: "--group")
         }
         return parts

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import InstillCore
+import InstillEndpoints
 import InstillKit
 import InstillLLM
 import InstillRunner

@@ -1,14 +1,16 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import InstillCore
-import InstillRunner
+import InstillDocuments
 import InstillEvolInstruct
-import InstillSelfInstruct
+import InstillJudges
 import InstillReverse
-import InstillUnnatural
+import InstillRunner
+import InstillSelfInstruct
 import InstillStages
+import InstillUnnatural
 import Logging
+import Synchronization
 
 @main
 struct Instill: AsyncParsableCommand {
@@ -27,6 +29,8 @@ struct Instill: AsyncParsableCommand {
 func stageCatalog() -> StageCatalog {
   var catalog = StageCatalog()
   catalog.registerBuiltins()
+  catalog.registerDocuments()
+  catalog.registerJudges()
   catalog.registerSelfInstruct()
   catalog.registerEvolInstruct()
   catalog.registerUnnatural()

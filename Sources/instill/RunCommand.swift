@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import InstillCore
+import InstillEndpoints
 import InstillLLM
 import InstillRunner
 import Logging
@@ -14,7 +15,7 @@ struct Run: AsyncParsableCommand {
   @Argument(help: "The pipeline file (YAML).")
   var pipeline: String
 
-  @Option(name: .customLong("run-dir"), help: "The run directory (created if missing).")
+  @Option(help: "The run directory (created if missing).")
   var runDir: String
 
   @Option(name: .customLong("max-requests"), help: "Stop cleanly (exit 3) after this many LLM requests.")

@@ -151,7 +151,7 @@ struct AlpacaTests {
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
-    let records = try RecordReader.readAll(path: run + "/stages/02-alpaca/shard-00000.jsonl.gz")
+    let records = try stageRecords(run, "02-alpaca")
     #expect(records.count == 5)
     #expect(records.allSatisfy { $0.instruction.hasPrefix("Use q") && $0.input.isEmpty && $0.output == "It is a tag." })
     // Like the original: the ten most similar pool texts (8 seeds + earlier accepted ones).

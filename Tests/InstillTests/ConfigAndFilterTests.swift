@@ -1,6 +1,7 @@
 import InstillCore
-import InstillTestSupport
+import InstillFilters
 import InstillStages
+import InstillTestSupport
 import Testing
 
 struct ConfigTests {

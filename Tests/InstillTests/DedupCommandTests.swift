@@ -172,7 +172,7 @@ struct DedupCommandTests {
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
-    let kept = try RecordReader.readAll(path: run + "/stages/02-dedup/shard-00000.jsonl.gz").compactMap(\.id)
+    let kept = try stageRecords(run, "02-dedup").compactMap(\.id)
     // c repeats a's example (ROUGE 1.0); d's "\n77 F" shares 2 of a's 4 tokens (F = 2/3 ≤ 0.7).
     #expect(kept == ["a", "b", "d"])
     let out = dir.file("out.jsonl")

@@ -173,7 +173,7 @@ struct EvolTests {
     }
     let run = dir.file("run")
     try await instill(expect: 0, "run", pipeline(emit: "all"), "--run-dir", run)
-    let records = try RecordReader.readAll(path: run + "/stages/02-evol_instruct/shard-00000.jsonl.gz")
+    let records = try stageRecords(run, "02-evol_instruct")
     let byID = Dictionary(uniqueKeysWithValues: records.compactMap { r in r.id.map { ($0, r) } })
     // a: three successes in a chain.
     #expect(byID["a-e1"]?.meta["parent"] == .string("a"))
@@ -211,7 +211,7 @@ struct EvolTests {
     // emit: last keeps only the final success of each lineage.
     let last = dir.file("last")
     try await instill(expect: 0, "run", pipeline(emit: "last"), "--run-dir", last)
-    let lastRecords = try RecordReader.readAll(path: last + "/stages/02-evol_instruct/shard-00000.jsonl.gz")
+    let lastRecords = try stageRecords(last, "02-evol_instruct")
     #expect(lastRecords.compactMap(\.id).sorted() == ["a", "a-e3", "b", "b-e3", "c", "d", "d-e3"])
   }
 }

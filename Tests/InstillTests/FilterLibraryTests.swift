@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import InstillTestSupport
 import Testing
 

@@ -115,12 +115,12 @@ struct InstancesTests {
   }
 
   @Test func promptsUseTheRightTemplateInBothForms() {
-    let text = InstancePrompts.completionPrompt("Sort  the list.", classification: false)
+    let text = InstancePrompts.prompt("Sort  the list.", classification: false).text
     #expect(text.hasSuffix("\n\nTask: Sort the list.\n"))
     #expect(text.contains("Example 2\n") && !text.contains("Class label:"))
-    let labels = InstancePrompts.completionPrompt("Is it a fruit?", classification: true)
+    let labels = InstancePrompts.prompt("Is it a fruit?", classification: true).text
     #expect(labels.contains("Class label: Positive\n") && !labels.contains("Example 1"))
-    let chat = InstancePrompts.chatMessages("Is it a fruit?", classification: true)
+    let chat = InstancePrompts.prompt("Is it a fruit?", classification: true).messages
     #expect(chat.count == 2 + 2 * InstancePrompts.outputFirstDemos.count)
     #expect(chat.last == .user("Task: Is it a fruit?"))
     #expect(chat.filter { $0.role == "assistant" }.allSatisfy { $0.content.hasPrefix("Class label: ") })
@@ -168,7 +168,7 @@ struct InstancesTests {
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
-    let records = try RecordReader.readAll(path: run + "/stages/02-instances/shard-00000.jsonl.gz")
+    let records = try stageRecords(run, "02-instances")
     // Task a: "Number: 8" has two labels, so the whole task goes; task b: one unique
     // instance (350 tokens for generation tasks), the trailing-colon one dropped; task c: none.
     // Task d carries its own instances (a seed task): passed on without a request.

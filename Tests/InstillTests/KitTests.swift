@@ -1,6 +1,7 @@
 import Foundation
 import InstillCore
 import InstillKit
+import InstillLLM
 import InstillRunner
 import InstillStages
 import InstillTestSupport
@@ -37,10 +38,8 @@ struct KitTests {
     var filterNames: [String] { ["judge"] }
 
     func work(on record: Record, _ call: RecordCall) async throws -> [String] {
-      guard case .success(let rewrite) = try await call.send(call.request(chat: [.user("rewrite: \(record.instruction)")],
-                                                                          completion: "")) else { return [] }
-      guard case .success(let verdict) = try await call.send(call.request(chat: [.user("judge: \(rewrite.text)")],
-                                                                          completion: "")) else { return [rewrite.text] }
+      guard case .success(let rewrite) = try await call.send(call.request(.single("rewrite: \(record.instruction)"))) else { return [] }
+      guard case .success(let verdict) = try await call.send(call.request(.single("judge: \(rewrite.text)"))) else { return [rewrite.text] }
       return [rewrite.text, verdict.text]
     }
 
@@ -91,7 +90,7 @@ struct KitTests {
 
     var outputs: [String] = []
     for shard in 0..<4 {
-      for record in try RecordReader.readAll(path: run + "/stages/02-rewrite_and_judge/shard-0000\(shard).jsonl.gz") {
+      for record in try stageRecords(run, "02-rewrite_and_judge", shards: shard..<shard + 1) {
         outputs.append(record.output)
       }
     }

@@ -41,42 +41,12 @@ struct LLMFaultTests {
     }
   }
 
-  static func pipeline(_ dir: TempDir, baseURL: String, count: Int = 60, extraLLM: String = "", endpoint: String = "chat") -> String {
-    var seeds = ""
-    for i in 0..<count {
-      seeds += JSONWriter.string(.object(["instruction": .string("Question number \(i): why is the sky blue on day \(i * 7)?")])) + "\n"
-    }
-    dir.write("questions.jsonl", seeds)
-    return dir.write("generate.yaml", """
-      name: fault-test
-      seed: 3
-      llm:
-        provider: openai
-        base_url: \(baseURL)
-        model: fake-model
-        max_concurrency: 4
-        timeout: 3
-        max_retries: 4
-        retry_base_delay: 0.05
-        \(extraLLM)
-      stages:
-        - kind: read
-          path: questions.jsonl
-          records_per_shard: 15
-        - kind: generate
-          endpoint: \(endpoint)
-          prompt: "Answer briefly. {instruction}"
-          sampling: {temperature: 0.7, max_tokens: 64}
-        - kind: export
-          format: alpaca
-      """)
-  }
 
   func referenceDigest(count: Int = 60) async throws -> [String: String] {
     let dir = TempDir()
     let server = try Self.faultyServer(nil, log: RequestLog())
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL, count: count)
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL, count: count)
     let result = try await instill("run", p, "--run-dir", dir.file("run"))
     #expect(result.status == 0, "\(result.stderr)")
     return treeDigest(dir.file("run") + "/data")
@@ -89,7 +59,7 @@ struct LLMFaultTests {
     let log = RequestLog()
     let server = try Self.faultyServer(fault, log: log)
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL)
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(fault): \(result.stderr)")
@@ -109,7 +79,7 @@ struct LLMFaultTests {
       return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
     }
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL, count: 12, endpoint: "completion")
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL, count: 12, endpoint: "completion")
     let run = dir.file("run")
     try await instill(expect: 0, "run", p, "--run-dir", run)
     // Every request went to /completions with a plain prompt, and each answer is
@@ -123,42 +93,6 @@ struct LLMFaultTests {
       let expected = "Answer " + String(SHA256.hex(prompt).prefix(12)) + " for: " + String(prompt.suffix(40))
       #expect(record.output == expected)
     }
-  }
-
-  /// Half of all attempts are rate limited (429 with Retry-After) for the first
-  /// minute, then the endpoint is healthy. Rate limiting only slows the run: it
-  /// completes with the dataset of a run without any 429.
-  @Test func aMinuteOfRateLimitingSlowsTheRunButNeverStopsIt() async throws {
-    let expected = try await referenceDigest(count: 100)
-    let dir = TempDir()
-    let started = ContinuousClock.now
-    let limited = Mutex(0)
-    let attempts = Mutex<[String: Int]>([:])
-    let server = try TestHTTPServer { _, _, body in
-      let key = SHA256.hex(body)
-      let n = attempts.withLock { a -> Int in
-        a[key, default: 0] += 1
-        return a[key]!
-      }
-      // Every other attempt of a request, by a fixed rule, while the minute lasts.
-      let coin = ((Int(key.prefix(2), radix: 16) ?? 0) + n) % 2 == 0
-      if ContinuousClock.now - started < .seconds(60), coin {
-        limited.withLock { $0 += 1 }
-        return .respond(status: 429, headers: [("Retry-After", "1")], body: Array("{\"error\":\"rate limited\"}".utf8))
-      }
-      try? await Task.sleep(for: .seconds(2))  // a slow endpoint, so the run spans the limited minute
-      return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
-    }
-    defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL, count: 100)
-    let run = dir.file("run")
-    try await instill(expect: 0, "run", p, "--run-dir", run)
-    #expect(treeDigest(run + "/data") == expected)
-    #expect(limited.withLock { $0 } >= 40, "the endpoint rate-limited too little to prove anything")
-    #expect(ContinuousClock.now - started > .seconds(60), "the run ended before the rate limiting did")
-    let llm = try await stageStats(run, "generate")["llm"]?.objectValue
-    #expect(llm?["requests_sent"]?.intValue == 100)
-    #expect((llm?["failed"]?.objectValue?.count ?? 0) == 0)
   }
 
   /// A server on which every 5th request (by content) times out on every
@@ -181,7 +115,7 @@ struct LLMFaultTests {
 
   /// Short timeouts and one retry, so that an outage is quick to sit out.
   static func impatientPipeline(_ dir: TempDir, baseURL: String) -> String {
-    let text = String(decoding: (try? FileSystem.read(pipeline(dir, baseURL: baseURL))) ?? [], as: UTF8.self)
+    let text = String(decoding: (try? FileSystem.read(TestPipelines.generate(dir, baseURL: baseURL))) ?? [], as: UTF8.self)
     return dir.write("generate.yaml", text.replacingOccurrences(of: "timeout: 3", with: "timeout: 0.5")
       .replacingOccurrences(of: "max_retries: 4", with: "max_retries: 1"))
   }
@@ -241,7 +175,7 @@ struct LLMFaultTests {
     let closed = try TestHTTPServer { _, _, _ in .reset }
     let url = closed.baseURL
     closed.stop()
-    let p = Self.pipeline(dir, baseURL: url)
+    let p = TestPipelines.generate(dir, baseURL: url)
     let started = ContinuousClock.now
     let result = try await instill(expect: 1, "run", p, "--run-dir", dir.file("run"))
     #expect(result.stderr.contains("the LLM endpoint \(url) is unreachable"), "\(result.stderr)")
@@ -255,7 +189,7 @@ struct LLMFaultTests {
     let dir = TempDir()
     let server = try TestHTTPServer { _, _, _ in .respond(status: 500, headers: [], body: Array("{\"error\":\"down for maintenance\"}".utf8)) }
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL)
     let started = Date()
     let result = try await instill("run", p, "--run-dir", dir.file("run"))
     #expect(result.status == 1, "\(result.stderr)")
@@ -277,7 +211,7 @@ struct LLMFaultTests {
       return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
     }
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL)
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
@@ -296,7 +230,7 @@ struct LLMFaultTests {
       .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
     }
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL, extraLLM: "api_key_env: INSTILL_TEST_KEY")
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL, extraLLM: "api_key_env: INSTILL_TEST_KEY")
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run, "-v", environment: ["INSTILL_TEST_KEY": marker])
     #expect(result.status == 0, "\(result.stderr)")
@@ -318,7 +252,7 @@ struct LLMFaultTests {
     // The server rejects a missing or wrong key with 401, which is not retried.
     let guardServer = try AuthCheckingServer(expected: "Bearer \(marker)")
     defer { guardServer.server.stop() }
-    let p = Self.pipeline(dir, baseURL: guardServer.server.baseURL, count: 10, extraLLM: "api_key_env: INSTILL_TEST_KEY")
+    let p = TestPipelines.generate(dir, baseURL: guardServer.server.baseURL, count: 10, extraLLM: "api_key_env: INSTILL_TEST_KEY")
     let ok = try await instill("run", p, "--run-dir", dir.file("ok"), environment: ["INSTILL_TEST_KEY": marker])
     #expect(ok.status == 0, "\(ok.stderr)")
     #expect(guardServer.rejections.count == 0)
@@ -335,7 +269,7 @@ struct LLMFaultTests {
     let log = RequestLog()
     let server = try Self.faultyServer(nil, log: log)
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL)
     let run = dir.file("run")
     let first = try await instill("run", p, "--run-dir", run, "--max-requests", "25")
     #expect(first.status == 3, "\(first.stderr)")
@@ -355,7 +289,7 @@ struct LLMFaultTests {
     let log = RequestLog()
     let server = try Self.faultyServer(nil, log: log, delay: .milliseconds(60))
     defer { server.stop() }
-    let p = Self.pipeline(dir, baseURL: server.baseURL)
+    let p = TestPipelines.generate(dir, baseURL: server.baseURL)
     let run = dir.file("run")
     let process = try launchInstill(["run", p, "--run-dir", run, "--quiet"])
     while log.count < 20 { try await Task.sleep(for: .milliseconds(10)) }

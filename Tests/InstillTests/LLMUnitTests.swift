@@ -1,7 +1,8 @@
 import Foundation
 import InstillCore
-import InstillTestSupport
 import InstillKit
+import InstillLLM
+import InstillTestSupport
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillDocuments
 import InstillReverse
 import InstillTestSupport
 import Testing
@@ -188,7 +189,7 @@ struct ReverseTests {
       """)
     let run = dir.file("run")
     try await instill(expect: 0, "run", pipeline, "--run-dir", run)
-    let out = try RecordReader.readAll(path: run + "/stages/02-reverse_instruct/shard-00000.jsonl.gz")
+    let out = try stageRecords(run, "02-reverse_instruct")
     #expect(out.count == 30)
     var styles: [String: Int] = [:]
     for record in out {
@@ -262,7 +263,7 @@ struct ReverseTests {
     // The demonstrations are the same for every document (a stable, cacheable prefix).
     let prefixes = requests.map { Array(($0["messages"]?.arrayValue ?? []).dropLast()) }
     #expect(prefixes.count == 3 && prefixes[0] == prefixes[1] && prefixes[1] == prefixes[2])
-    let out = try RecordReader.readAll(path: dir.file("run") + "/stages/02-reverse_instruct/shard-00000.jsonl.gz")
+    let out = try stageRecords(dir.file("run"), "02-reverse_instruct")
     #expect(out.map(\.instruction) == ["How do tides work?", "How do tides work?"])
     #expect(out.first?.meta["reverse"]?.objectValue?["mode"] == .string("backtranslate"))
     let stats = try await stageStats(dir.file("run"), "reverse_instruct")

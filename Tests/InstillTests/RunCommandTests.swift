@@ -9,38 +9,9 @@ import Testing
 @Suite(.serialized)
 struct RunCommandTests {
   /// A pipeline over `count` generated records, split into many shards.
-  func pipeline(_ dir: TempDir, count: Int, exportFormat: String = "messages", perShard: Int = 500,
-                validation: Double = 0.1) -> String {
-    _ = writeQA(dir, count: count)
-    return dir.write("pipeline.yaml", """
-      name: qa-test
-      seed: 11
-      stages:
-        - name: seeds
-          kind: read
-          path: qa.jsonl
-          format: jsonl
-          fields: {instruction: q, output: a}
-          records_per_shard: \(perShard)
-        - name: clean
-          kind: filter
-          filters:
-            - type: length
-              field: instruction
-              min: 3
-              max: 12
-            - type: keywords
-              words: [image]
-        - kind: export
-          format: \(exportFormat)
-          records_per_shard: 700
-          validation_ratio: \(validation)
-      """)
-  }
-
   @Test func completeRunThenRerunChangesNothing() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 3000)
+    let p = TestPipelines.qa(dir, count: 3000)
     let run = dir.file("run")
     let first = try await instill("run", p, "--run-dir", run)
     #expect(first.status == 0, "\(first.stderr)")
@@ -79,7 +50,7 @@ struct RunCommandTests {
 
   @Test func killNineAtRandomMomentsGivesAnIdenticalDataset() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 60_000, perShard: 2000)
+    let p = TestPipelines.qa(dir, count: 60_000, perShard: 2000)
     let reference = dir.file("reference")
     #expect(try await instill("run", p, "--run-dir", reference).status == 0)
     let expected = treeDigest(reference + "/data")
@@ -109,7 +80,7 @@ struct RunCommandTests {
 
   @Test func lockedRunDirectoryExits4AtOnce() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 100)
+    let p = TestPipelines.qa(dir, count: 100)
     let run = dir.file("run")
     try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
     // Another process holds the lock (a POSIX record lock, as instill takes it).
@@ -134,7 +105,7 @@ struct RunCommandTests {
 
   @Test func maxTimeStopsWithExit3AndTheNextRunCompletes() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 80_000, perShard: 1000)
+    let p = TestPipelines.qa(dir, count: 80_000, perShard: 1000)
     let reference = dir.file("reference")
     #expect(try await instill("run", p, "--run-dir", reference).status == 0)
 
@@ -152,7 +123,7 @@ struct RunCommandTests {
 
   @Test func sigtermStopsCleanlyAndResumes() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 80_000, perShard: 1000)
+    let p = TestPipelines.qa(dir, count: 80_000, perShard: 1000)
     let run = dir.file("run")
     let err = Pipe()
     let process = try launchInstill(["run", p, "--run-dir", run], stderr: err)
@@ -207,7 +178,7 @@ struct RunCommandTests {
 
   @Test func everyStageAddsUpAndStatsAreReadable() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 5000)
+    let p = TestPipelines.qa(dir, count: 5000)
     let run = dir.file("run")
     #expect(try await instill("run", p, "--run-dir", run).status == 0)
     let stats = try await statsJSON(run)
@@ -243,7 +214,7 @@ struct RunCommandTests {
 
   @Test func jobArrayTasksShareARunDirectoryAndMatchASingleRun() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 20_000, perShard: 1000)
+    let p = TestPipelines.qa(dir, count: 20_000, perShard: 1000)
     let single = dir.file("single")
     #expect(try await instill("run", p, "--run-dir", single).status == 0)
     let shared = dir.file("shared")
@@ -263,7 +234,7 @@ struct RunCommandTests {
 
   /// The quick pipeline with a second map stage after `clean`.
   func twoMapStages(_ dir: TempDir, count: Int, perShard: Int) -> String {
-    let text = String(decoding: try! FileSystem.read(pipeline(dir, count: count, perShard: perShard)), as: UTF8.self)
+    let text = String(decoding: try! FileSystem.read(TestPipelines.qa(dir, count: count, perShard: perShard)), as: UTF8.self)
     let extra = """
         - name: short
           kind: filter
@@ -307,7 +278,7 @@ struct RunCommandTests {
 
   @Test func taskWithAnotherShardCountIsRefusedWhileTheArrayRuns() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 4000, perShard: 1000)
+    let p = TestPipelines.qa(dir, count: 4000, perShard: 1000)
     let run = dir.file("run")
     try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
     // This process plays task 0 of a 4-task array that is still running.
@@ -370,7 +341,7 @@ struct RunCommandTests {
   /// journal key (another model's replies are never reused).
   @Test func anyPipelineRunsAgainstAnEndpointGivenOnTheCommandLine() async throws {
     let dir = TempDir()
-    let p = LocalModelTests.pipeline(dir, llm: "  provider: local", count: 3)
+    let p = TestPipelines.generate(dir, llm: "  provider: local", count: 3)
     let noModel = try await instill("run", p, "--run-dir", dir.file("run"), "--base-url", "http://127.0.0.1:9/v1")
     #expect(noModel.status == 2)
     #expect(noModel.stderr.contains("--model"), "\(noModel.stderr)")
@@ -406,10 +377,10 @@ struct RunCommandTests {
 
   @Test func changedPipelineIsRefusedUnlessForced() async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 2000)
+    let p = TestPipelines.qa(dir, count: 2000)
     let run = dir.file("run")
     #expect(try await instill("run", p, "--run-dir", run).status == 0)
-    let seedsShard = try FileSystem.read(run + "/stages/01-seeds/shard-00000.jsonl.gz")
+    let seedsShard = try FileSystem.read(shardFile(run, "01-seeds"))
     let text = String(decoding: try FileSystem.read(p), as: UTF8.self)
     dir.write("pipeline.yaml", text.replacingOccurrences(of: "max: 12", with: "max: 8"))
     let refused = try await instill("run", p, "--run-dir", run)
@@ -420,7 +391,7 @@ struct RunCommandTests {
     #expect(forced.status == 0, "\(forced.stderr)")
     #expect(forced.stderr.contains("recomputing clean, export"))
     // The unchanged first stage was kept as it was.
-    #expect(try FileSystem.read(run + "/stages/01-seeds/shard-00000.jsonl.gz") == seedsShard)
+    #expect(try FileSystem.read(shardFile(run, "01-seeds")) == seedsShard)
     let fresh = dir.file("fresh")
     #expect(try await instill("run", p, "--run-dir", fresh).status == 0)
     #expect(treeDigest(run + "/data") == treeDigest(fresh + "/data"))
@@ -429,7 +400,7 @@ struct RunCommandTests {
   @Test(arguments: ["messages", "alpaca", "sharegpt"])
   func exportFormatsHaveTheirShape(format: String) async throws {
     let dir = TempDir()
-    let p = pipeline(dir, count: 300, exportFormat: format, validation: 0)
+    let p = TestPipelines.qa(dir, count: 300, exportFormat: format, validation: 0)
     let run = dir.file("run")
     #expect(try await instill("run", p, "--run-dir", run).status == 0)
     let records = try RecordReader.readAll(path: run + "/data/train-00000-of-00001.jsonl.gz")

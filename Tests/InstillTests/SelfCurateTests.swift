@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillJudges
 import InstillReverse
 import InstillTestSupport
 import Testing
@@ -47,7 +48,7 @@ struct SelfCurateTests {
     }
     let run = dir.file("run")
     try await instill(expect: 0, "run", pipeline("drop"), "--run-dir", run)
-    let kept = try RecordReader.readAll(path: run + "/stages/02-self_curate/shard-00000.jsonl.gz")
+    let kept = try stageRecords(run, "02-self_curate")
     #expect(kept.compactMap(\.id) == ["p0", "p1", "p4", "p5"])
     #expect(kept[3].meta["curation"]?.objectValue?["score"] == .double(4.5))
     let curation = kept[1].meta["curation"]?.objectValue
@@ -62,14 +63,14 @@ struct SelfCurateTests {
 
     let keepRun = dir.file("keep")
     try await instill(expect: 0, "run", pipeline("keep"), "--run-dir", keepRun)
-    let withOdd = try RecordReader.readAll(path: keepRun + "/stages/02-self_curate/shard-00000.jsonl.gz")
+    let withOdd = try stageRecords(keepRun, "02-self_curate")
     #expect(withOdd.compactMap(\.id) == ["p0", "p1", "p3", "p4", "p5"])
     #expect(withOdd[2].meta["curation"]?.objectValue?["score"] == .null)
 
     // The paper's stricter set (A5: score ≥ 4.5) keeps the 5s and the 4.5.
     let strict = dir.file("strict")
     try await instill(expect: 0, "run", pipeline("drop", minScore: "a5"), "--run-dir", strict)
-    let a5 = try RecordReader.readAll(path: strict + "/stages/02-self_curate/shard-00000.jsonl.gz")
+    let a5 = try stageRecords(strict, "02-self_curate")
     #expect(a5.compactMap(\.id) == ["p0", "p4", "p5"])
     #expect(filterDrops(try await stageStats(strict, "self_curate"))["score"] == ["below_4.5": 2])
   }

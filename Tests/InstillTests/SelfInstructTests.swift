@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillLLM
 import InstillTestSupport
 import InstillSelfInstruct
 import Testing
@@ -94,11 +95,11 @@ struct SelfInstructTests {
   @Test func classificationRepliesAreReadLikeTheOriginalButTolerant() {
     for yes in ["Yes", "yes", "YES", " Yes.", "Yes, it is.", "yes\n"] { #expect(ClassifyStage.isYes(yes), "\(yes)") }
     for no in ["No", "no.", "", "Maybe", "It is yes", "Not sure"] { #expect(!ClassifyStage.isYes(no), "\(no)") }
-    let prompt = ClassifyStage.prompt("Decide if the  number is even.")
+    let prompt = ClassifyStage.prompt("Decide if the  number is even.").text
     #expect(prompt.hasSuffix("Task: Decide if the number is even.\nIs it classification?"))
     #expect(prompt.components(separatedBy: "Is it classification? Yes").count - 1 == 8)
     // Chat: one user turn per demonstration, answered by a bare Yes or No, then the task.
-    let messages = ClassifyStage.chatMessages("Decide if the  number is even.")
+    let messages: [ChatMessage] = ClassifyStage.prompt("Decide if the  number is even.").messages
     #expect(messages.count == 2 + 2 * ClassifyStage.demonstrations.count)
     #expect(messages.first?.role == "system")
     #expect(messages.filter { $0.role == "assistant" }.map(\.content).allSatisfy { $0 == "Yes" || $0 == "No" })
@@ -134,7 +135,7 @@ struct SelfInstructTests {
     // The export drops records without an output; the classify shard is what we check.
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
-    let labelled = try RecordReader.readAll(path: run + "/stages/02-classify/shard-00000.jsonl.gz")
+    let labelled = try stageRecords(run, "02-classify")
     #expect(labelled.map { $0["is_classification"] } == [.bool(true), .bool(false), .bool(true)])
     let counters = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["counters"]?.objectValue
     #expect(counters?["classification"]?.intValue == 2)
@@ -172,7 +173,7 @@ struct SelfInstructTests {
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
-    let records = try RecordReader.readAll(path: run + "/stages/02-self_instruct/shard-00000.jsonl.gz")
+    let records = try stageRecords(run, "02-self_instruct")
     let seedCount = try RecordReader.readAll(path: seeds).count
     #expect(records.count == 3 + seedCount)
     #expect(records.prefix(3).allSatisfy { $0.instruction.hasPrefix("Combine q") && $0["avg_similarity_score"] != nil })

@@ -67,7 +67,7 @@ struct UnnaturalTests {
       """)
     let run = dir.file("run")
     try await instill(expect: 0, "run", p, "--run-dir", run)
-    let records = try RecordReader.readAll(path: run + "/stages/01-read/shard-00000.jsonl.gz")
+    let records = try stageRecords(run, "01-read")
     #expect(records.map(\.instruction) == ["Tell the colour.", "What colour is {INPUT}?"])
     #expect(records[0].string("constraints") == "None")
     #expect(records[1].meta["reformulation"] == .bool(true))

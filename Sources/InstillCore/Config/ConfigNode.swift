@@ -247,6 +247,14 @@ public final class ConfigMap {
     return v
   }
 
+  /// One of an enumeration's values by its raw name (`emit: last`); an unknown
+  /// name is an error that lists the allowed ones in declaration order.
+  public func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, default value: Choice)
+    throws(InstillError) -> Choice where Choice.RawValue == String {
+    let name = try choice(key, Choice.allCases.map(\.rawValue), default: value.rawValue)
+    return Choice(rawValue: name) ?? value
+  }
+
   public func stringList(_ key: String) throws(InstillError) -> [String]? {
     guard let n = node(key) else { return nil }
     var out: [String] = []

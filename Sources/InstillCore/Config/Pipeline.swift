@@ -1,71 +1,6 @@
 import Foundation
 import Yams
 
-/// What a stage factory may use while it reads its own parameters.
-public struct StageBuildContext {
-  public let pipelineName: String
-  public let pipelineFile: String
-  /// Folder of the pipeline file; relative paths resolve from here.
-  public let pipelineDirectory: String
-  public let seed: UInt64
-  public let stageName: String
-  public let stageIndex: Int
-  public let isFirstStage: Bool
-  public let isLastStage: Bool
-  /// The pipeline's `llm` section, if any.
-  public let llm: ConfigNode?
-  /// The filter types a `filters:` list may name.
-  public let filters: FilterCatalog
-  fileprivate let files: FileCollector
-
-  /// Resolves a path parameter, checks that the file exists, and adds the file
-  /// to the stage's fingerprint so that a changed seed file is noticed on resume.
-  public func inputFile(_ node: ConfigNode) throws(InstillError) -> String {
-    let path = try existing(node, "file")
-    files.paths.append(path)
-    return path
-  }
-
-  /// Resolves a file or folder parameter that may be large (document sources):
-  /// its files join the fingerprint by size and modification time, not content.
-  public func inputSource(_ node: ConfigNode) throws(InstillError) -> String {
-    let path = try existing(node, "file or folder")
-    files.statted.append(path)
-    return path
-  }
-
-  private func existing(_ node: ConfigNode, _ what: String) throws(InstillError) -> String {
-    let path = FileSystem.resolve(try node.string(), relativeTo: pipelineDirectory)
-    guard FileSystem.exists(path) else { throw node.error("\(what) not found: \(path)") }
-    return path
-  }
-}
-
-fileprivate final class FileCollector {
-  var paths: [String] = []
-  /// Files and folders noticed by size and modification time (large inputs).
-  var statted: [String] = []
-}
-
-/// Builds a stage of one `kind` from its parameters. It must read every key it
-/// accepts from `params`; the caller rejects the keys it did not read.
-public typealias StageFactory = (ConfigMap, StageBuildContext) throws(InstillError) -> any Stage
-
-/// The stage kinds a pipeline may name. Methods add their kinds here; the runner
-/// never needs to know them.
-public struct StageCatalog {
-  public private(set) var factories: [String: StageFactory] = [:]
-  /// The filter types stages may use; methods may register their own.
-  public var filters = FilterCatalog.standard
-  public init() {}
-
-  public mutating func register(_ kind: String, _ factory: @escaping StageFactory) {
-    factories[kind] = factory
-  }
-
-  public var kinds: [String] { factories.keys.sorted() }
-}
-
 /// A stage of a loaded pipeline, ready to run.
 public struct PlannedStage: Sendable {
   /// 1-based position in the pipeline.
@@ -92,8 +27,6 @@ public struct Pipeline: Sendable {
   public let stages: [PlannedStage]
   /// How many dropped examples the statistics keep per filter and reason.
   public var examplesPerReason = FilterStats.defaultExampleLimit
-
-  public static let topLevelKeys = ["name", "description", "seed", "examples_per_reason", "llm", "stages"]
 
   public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
     try parse(text: try FileSystem.readString(file, what: "pipeline file"), file: file, catalog: catalog)
@@ -135,7 +68,7 @@ public struct Pipeline: Sendable {
       let context = StageBuildContext(
         pipelineName: name, pipelineFile: file, pipelineDirectory: directory, seed: seed,
         stageName: stageName, stageIndex: offset + 1, isFirstStage: offset == 0, isLastStage: offset == stageNodes.count - 1, llm: llm,
-        filters: catalog.filters, files: files)
+        services: catalog.services, files: files)
       let stage = try factory(params, context)
       try params.finish()
 

@@ -43,6 +43,4 @@ public final class RunControl: Sendable {
       throw StoppedEarly("--max-requests \(maxRequests) reached")
     }
   }
-
-  public var requestsTaken: Int { requests.load(ordering: .relaxed) }
 }

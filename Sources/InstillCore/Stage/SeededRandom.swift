@@ -20,6 +20,9 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     return z ^ (z >> 31)
   }
 
+  /// A sampling seed for a request (31 bits, so every server takes it).
+  public mutating func nextSeed() -> Int { Int(next() >> 33) }
+
   /// A uniform integer in 0..<bound (bound > 0), without modulo bias.
   public mutating func below(_ bound: Int) -> Int {
     precondition(bound > 0)

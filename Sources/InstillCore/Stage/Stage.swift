@@ -67,8 +67,9 @@ public struct StageContext: Sendable {
   public let stats: StatsRecorder
   public let control: RunControl
   public let logger: Logger
-  /// The pipeline's LLM endpoint, when it has one.
-  public let llm: (any LLMBackend)?
+  /// What the runner provides beyond files and statistics (the LLM endpoint, as
+  /// `context.llm`, when the pipeline has one).
+  public let services: Services
   /// Where this shard's (or global stage's) LLM responses are journaled.
   public let journalPath: String
   /// The exported dataset's folder, published by the runner when the stage
@@ -76,9 +77,9 @@ public struct StageContext: Sendable {
   public let dataset: PublishedFolder?
 
   public init(stageName: String, stageIndex: Int, seed: UInt64, shard: Int?,
-              stats: StatsRecorder, control: RunControl, logger: Logger, llm: (any LLMBackend)?, journalPath: String,
+              stats: StatsRecorder, control: RunControl, logger: Logger, services: Services, journalPath: String,
               dataset: PublishedFolder?) {
-    self.llm = llm
+    self.services = services
     self.stageName = stageName
     self.stageIndex = stageIndex
     self.journalPath = journalPath

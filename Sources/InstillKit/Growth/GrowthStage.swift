@@ -1,11 +1,14 @@
 import InstillCore
+import InstillFilters
+import InstillLLM
 
 /// One piece of a reply, as a growth stage's parser sees it.
 public enum GrowthCandidate: Sendable {
-  /// A candidate record; `passed` names the method's own parse checks it passed.
-  case candidate(Record, passed: [String])
-  /// A piece that failed one of the method's parse checks.
-  case rejected(passed: [String], filter: String, reason: String, example: String)
+  /// A candidate record: it passed every one of the method's parse checks.
+  case candidate(Record)
+  /// A piece that one of the method's parse checks (`parseFilterNames`)
+  /// dropped; it passed the checks before that one.
+  case rejected(filter: String, reason: String, example: String)
 }
 
 /// A global stage that grows a set of records from seeds, as Self-Instruct and
@@ -41,9 +44,7 @@ public protocol GrowthStage: GlobalStage, LLMStage {
   /// Throws an input error when the seeds cannot feed the prompts.
   func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError)
   /// One prompt of a round, from the seeds and the records accepted so far.
-  func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> String
-  /// The chat messages for a prompt (default: the prompt as one user message).
-  func chatMessages(for prompt: String) -> [ChatMessage]
+  func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> FewShotPrompt
   /// The candidates in the reply to prompt `prompt` of `round`, in order.
   func candidates(in response: LLMResponse, round: Int, prompt: Int, stats: StatsRecorder) -> [GrowthCandidate]
   /// Called once the set is grown (e.g. to pass the seeds on).
@@ -53,7 +54,6 @@ public protocol GrowthStage: GlobalStage, LLMStage {
 extension GrowthStage {
   public var parseFilterNames: [String] { [] }
   public var usesSimilarityPool: Bool { true }
-  public func chatMessages(for prompt: String) -> [ChatMessage] { [.user(prompt)] }
   public func candidateFilters(seeds: [Record]) -> FilterChain { candidateFilters }
   public var dropsDuplicates: Bool { false }
   public func duplicateKey(_ record: Record) -> String { record.instruction + "\u{1}" + record.input }
@@ -69,6 +69,7 @@ extension GrowthStage {
     defer { session.close() }
     let model = llm.resolved(for: session).model
     let filters = candidateFilters(seeds: seeds)
+    let parseTrail = FilterTrail(parseFilterNames)
     context.stats.declareFilters(parseFilterNames + filters.names + (dropsDuplicates ? ["duplicate"] : [])
       + (usesSimilarityPool ? ["rouge_l"] : []))
     let pool = usesSimilarityPool ? SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold) : nil
@@ -85,15 +86,16 @@ extension GrowthStage {
         var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         return RoundPrompt(prompt(seeds: seeds, accepted: accepted, random: &random), random: &random)
       }
-      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control, stageName: context.stageName,
-                                        chat: chatMessages(for:))
+      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control,
+                                        stageName: context.stageName)
       for (k, result) in replies.enumerated() {
         guard accepted.count < growth.target else { break }  // replies past the target are journaled, not used
         guard case .success(let response) = result else { continue }  // counted under llm.failed
         for candidate in candidates(in: response, round: round, prompt: k, stats: context.stats) {
           guard accepted.count < growth.target else { break }
           context.stats.recordIn()
-          guard let record = screen(candidate, filters: filters, pool: pool, seen: &seen, stats: context.stats) else {
+          guard let record = screen(candidate, parseTrail: parseTrail, filters: filters, pool: pool, seen: &seen,
+                                    stats: context.stats) else {
             continue
           }
           var kept = record
@@ -111,15 +113,14 @@ extension GrowthStage {
   }
 
   /// The candidate with its similarity fields when every check keeps it.
-  func screen(_ candidate: GrowthCandidate, filters: FilterChain, pool: SimilarityPool?, seen: inout Set<String>,
-              stats: StatsRecorder) -> Record? {
+  func screen(_ candidate: GrowthCandidate, parseTrail: FilterTrail, filters: FilterChain, pool: SimilarityPool?,
+              seen: inout Set<String>, stats: StatsRecorder) -> Record? {
     switch candidate {
-    case .rejected(let passed, let filter, let reason, let example):
-      for name in passed { stats.filter(name, kept: true) }
-      stats.filter(filter, kept: false, reason: reason, example: example)
+    case .rejected(let filter, let reason, let example):
+      parseTrail.rejected(by: filter, reason: reason, example: example, stats)
       return nil
-    case .candidate(var record, let passed):
-      for name in passed { stats.filter(name, kept: true) }
+    case .candidate(var record):
+      parseTrail.passedAll(stats)
       guard filters.keep(record, stats: stats) else { return nil }
       if dropsDuplicates {
         let fresh = seen.insert(duplicateKey(record)).inserted

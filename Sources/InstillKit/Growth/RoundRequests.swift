@@ -1,22 +1,22 @@
 import InstillCore
+import InstillLLM
 
 /// One prompt of a round and the sampling seed it is sent with when the stage
 /// sets none (drawn from the prompt's own random stream, so a server that honours
 /// `seed` gives the same reply on every run).
 struct RoundPrompt: Sendable {
-  var text: String
+  var prompt: FewShotPrompt
   var seed: Int
 
-  init(_ text: String, random: inout SeededRandom) {
-    self.text = text
-    seed = Int(random.next() >> 33)
+  init(_ prompt: FewShotPrompt, random: inout SeededRandom) {
+    self.prompt = prompt
+    seed = random.nextSeed()
   }
 }
 
 /// Sends one round's prompts concurrently (at most the backend's concurrency in
 /// flight) and returns the results in prompt order, never arrival order.
-func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl, stageName: String,
-               chat: @escaping @Sendable (String) -> [ChatMessage] = { [.user($0)] })
+func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl, stageName: String)
   async throws -> [Result<LLMResponse, LLMFailure>] {
   let (model, sampling, extraBody) = llm.resolved(for: session)
   var results: [Result<LLMResponse, LLMFailure>] = []
@@ -26,8 +26,7 @@ func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, con
     if seeded.seed == nil { seeded.seed = prompt.seed }
     do {
       return Result<Result<LLMResponse, LLMFailure>, RequestDeferred>.success(
-        try await session.send(llm.request(chat: chat(prompt.text), completion: prompt.text, model: model,
-                                           sampling: seeded, extraBody: extraBody)))
+        try await session.send(llm.request(prompt.prompt, model: model, sampling: seeded, extraBody: extraBody)))
     } catch let failure as RequestDeferred {
       return .failure(failure)
     }

@@ -1,4 +1,5 @@
 import InstillCore
+import InstillLLM
 
 /// The judge's question (our wording of the paper's equality check) and the
 /// splitting of an evolved prompt back into instruction and input.
@@ -21,25 +22,12 @@ public enum EvolPrompts {
     "First prompt:\n\(first)\n\nSecond prompt:\n\(second)"
   }
 
-  /// The judge as chat turns: the rubric, each demonstration as a user turn
-  /// answered by the assistant, then the pair to judge.
-  public static func judgeMessages(first: String, second: String) -> [ChatMessage] {
-    var messages: [ChatMessage] = [.system(judgeRubric)]
-    for (a, b, equal) in judgeDemonstrations {
-      messages.append(.user(pair(a, b)))
-      messages.append(.assistant(equal ? "Equal" : "Not Equal"))
-    }
-    messages.append(.user(pair(first, second)))
-    return messages
-  }
-
-  /// The judge as one text for completion endpoints, ending in `Answer:`.
-  public static func judgePrompt(first: String, second: String) -> String {
-    var text = judgeRubric + "\n\n"
-    for (a, b, equal) in judgeDemonstrations {
-      text += pair(a, b) + "\nAnswer: " + (equal ? "Equal" : "Not Equal") + "\n\n"
-    }
-    return text + pair(first, second) + "\nAnswer:"
+  /// The judge's prompt: the rubric, the demonstrations answered `Equal` or
+  /// `Not Equal`, then the pair to judge (`Answer:` before each answer as text).
+  public static func judge(first: String, second: String) -> FewShotPrompt {
+    FewShotPrompt(system: judgeRubric,
+                  shots: judgeDemonstrations.map { .init(pair($0.0, $0.1), $0.2 ? "Equal" : "Not Equal") },
+                  query: pair(first, second), layout: .labelled("Answer:"))
   }
 
   /// The text an operation evolves: the instruction, then its input if any.

@@ -1,5 +1,7 @@
 import InstillCore
+import InstillFilters
 import InstillKit
+import InstillLLM
 
 /// `kind: evol_instruct` — Evol-Instruct as the paper describes it: for each
 /// record, `rounds` rounds; each round picks an operation (seeded by the
@@ -30,14 +32,14 @@ public struct EvolStage: RecordLLMStage {
   public var judgeFailure = JudgeFailure.drop
   /// The evolving request's decoding (the paper's: temperature 1, top_p 0.95, max_tokens 2048).
   public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.95, maxTokens: 2048),
-                            perRequestFallback: ["seed": "drawn per record and round from the pipeline seed"])
+                            seedDrawnPer: "record and round")
   public var answerSampling = Sampling(temperature: 1, topP: 0.95, maxTokens: 2048)
   public var judgeSampling = Sampling(temperature: 0, maxTokens: 8)
 
   public init(operations: OperationSet) { self.operations = operations }
 
-  public static let filters = ["truncated"] + EvolRules.filterNames
-  public var filterNames: [String] { Self.filters }
+  public static let trail = FilterTrail(["truncated"] + EvolRules.filterNames)
+  public var filterNames: [String] { Self.trail.names }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("evol_instruct") { params, context throws(InstillError) in
@@ -67,10 +69,9 @@ public struct EvolStage: RecordLLMStage {
           throw map.owner.error("every operation has weight 0")
         }
       }
-      s.emit = Emit(rawValue: try params.choice("emit", Emit.allCases.map(\.rawValue), default: "all")) ?? .all
+      s.emit = try params.choice("emit", default: .all)
       s.includeRoots = try params.bool("include_roots", default: true)
-      s.judgeFailure = JudgeFailure(rawValue: try params.choice("judge_failure", JudgeFailure.allCases.map(\.rawValue),
-                                                               default: "drop")) ?? .drop
+      s.judgeFailure = try params.choice("judge_failure", default: .drop)
       if let map = try params.map("answer_sampling") { s.answerSampling = s.answerSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
       if let map = try params.map("judge_sampling") { s.judgeSampling = s.judgeSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
       return s
@@ -83,17 +84,14 @@ public struct EvolStage: RecordLLMStage {
     var work = EvolWork()
     let defaults = call.session.backend.defaultSampling
     if includeRoots, Text.isBlank(record.output) {
-      work.rootAnswer = try await call.send(call.request(chat: [.user(current)], completion: current,
-                                                         sampling: defaults.overridden(by: answerSampling),
+      work.rootAnswer = try await call.send(call.request(.single(current), sampling: defaults.overridden(by: answerSampling),
                                                          purpose: "answer"))
     }
     for round in 1...rounds {
       var random = call.random(key: rootID, item: UInt64(round))
       let operation = operations.pick(&random, weights: weights)
       var attempt = EvolAttempt(round: round, operation: operation.name, parent: current)
-      var sampling = call.sampling
-      if sampling.seed == nil { sampling.seed = Int(random.next() >> 33) }
-      attempt.outcome = try await evolveOnce(&attempt, operation: operation, sampling: sampling, call: call,
+      attempt.outcome = try await evolveOnce(&attempt, operation: operation, seed: random.nextSeed(), call: call,
                                              defaults: defaults)
       if case .success = attempt.outcome, let evolved = attempt.evolved { current = evolved }
       work.attempts.append(attempt)
@@ -102,13 +100,13 @@ public struct EvolStage: RecordLLMStage {
   }
 
   /// Evolve, check, judge, answer, check: stops at the first failure.
-  func evolveOnce(_ a: inout EvolAttempt, operation: EvolOperation, sampling: Sampling, call: RecordCall,
+  func evolveOnce(_ a: inout EvolAttempt, operation: EvolOperation, seed: Int, call: RecordCall,
                   defaults: Sampling) async throws -> EvolAttempt.Outcome {
     let prompt = operation.render(a.parent)
     let evolvedReply: LLMResponse
     // A failed round evolves the same parent again: the round keeps the requests apart.
-    switch try await call.send(call.request(chat: [.user(prompt)], completion: prompt, sampling: sampling, draw: a.round)) {
-    case .failure(let f): return .failed(kind: f.kind, passed: 0)
+    switch try await call.send(call.request(.single(prompt), draw: a.round, seed: seed)) {
+    case .failure(let f): return .failed(kind: f.kind, before: "truncated")
     case .success(let r): evolvedReply = r
     }
     let evolved = evolvedReply.text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -117,10 +115,9 @@ public struct EvolStage: RecordLLMStage {
     if let (filter, reason) = EvolRules.checkEvolved(evolved, parent: a.parent, markers: operations.markers) {
       return .dropped(filter: filter, reason: reason)
     }
-    switch try await call.send(call.request(chat: EvolPrompts.judgeMessages(first: a.parent, second: evolved),
-                                            completion: EvolPrompts.judgePrompt(first: a.parent, second: evolved),
+    switch try await call.send(call.request(EvolPrompts.judge(first: a.parent, second: evolved),
                                             sampling: defaults.overridden(by: judgeSampling), purpose: "judge")) {
-    case .failure(let f): return .failed(kind: f.kind, passed: 4)
+    case .failure(let f): return .failed(kind: f.kind, before: "no_information_gain")
     case .success(let r): a.judge = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
     switch EvolRules.judgement(a.judge ?? "") {
@@ -130,9 +127,9 @@ public struct EvolStage: RecordLLMStage {
       if judgeFailure == .drop { return .dropped(filter: "no_information_gain", reason: "judge_unparseable") }
     case .notEqual: break
     }
-    switch try await call.send(call.request(chat: [.user(evolved)], completion: evolved,
-                                            sampling: defaults.overridden(by: answerSampling), purpose: "answer")) {
-    case .failure(let f): return .failed(kind: f.kind, passed: 5)
+    switch try await call.send(call.request(.single(evolved), sampling: defaults.overridden(by: answerSampling),
+                                            purpose: "answer")) {
+    case .failure(let f): return .failed(kind: f.kind, before: "sorry_short")
     case .success(let r):
       a.answer = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
       a.answerTruncated = r.truncated
@@ -152,23 +149,21 @@ public struct EvolStage: RecordLLMStage {
       sink.count("round.\(a.round).tried")
       sink.count("operation.\(a.operation).tried")
       switch a.outcome {
-      case .failed(let kind, let passed):
-        for name in Self.filters.prefix(passed) { sink.filter(name, kept: true) }
+      case .failed(let kind, let stoppedBefore):
+        Self.trail.passed(upTo: stoppedBefore, sink.stats)
         sink.count("round.\(a.round).llm_failed")
         sink.drop("llm_failed:\(kind)")
       case .dropped(let filter, let reason):
-        let position = Self.filters.firstIndex(of: filter) ?? 0
-        for name in Self.filters.prefix(position) { sink.filter(name, kept: true) }
         let example: String
         switch filter {
         case "sorry_short", "stopwords_only": example = a.answer ?? ""
         case "no_information_gain": example = "judge: \(a.judge ?? "") | \(a.evolved ?? "")"
         default: example = a.evolved ?? ""
         }
-        sink.filter(filter, kept: false, reason: reason, example: example)
+        Self.trail.rejected(by: filter, reason: reason, example: example, sink.stats)
         sink.count("round.\(a.round).\(filter)")
       case .success:
-        for name in Self.filters { sink.filter(name, kept: true) }
+        Self.trail.passedAll(sink.stats)
         sink.count("round.\(a.round).succeeded")
         sink.count("operation.\(a.operation).succeeded")
         if a.judgeUnparseable { sink.count("judge_unparseable_kept") }
@@ -183,7 +178,6 @@ public struct EvolStage: RecordLLMStage {
   /// The seed itself (D0), with its own output or the LLM's answer to it.
   func emitRoot(_ record: Record, answer: Result<LLMResponse, LLMFailure>?, rootID: String, sink: RecordSink) throws {
     var root = record
-    var meta = root.meta
     switch answer {
     case nil: break
     case .failure(let f)?:
@@ -196,14 +190,17 @@ public struct EvolStage: RecordLLMStage {
         return
       }
       root["output"] = .string(text)
-      meta["model"] = .string(sink.model)
-      if r.truncated { meta["truncated"] = .bool(true) }
+      root.updateMeta { meta in
+        meta["model"] = .string(sink.model)
+        if r.truncated { meta["truncated"] = .bool(true) }
+      }
     }
     if root.id == nil { root.id = rootID }
-    meta["method"] = .string("evol_instruct")
-    meta["root"] = .string(rootID)
-    meta["round"] = .int(0)
-    root.meta = meta
+    root.updateMeta { meta in
+      meta["method"] = .string("evol_instruct")
+      meta["root"] = .string(rootID)
+      meta["round"] = .int(0)
+    }
     try sink.emit(root)
   }
 
@@ -234,8 +231,9 @@ public struct EvolAttempt: Sendable {
     case success
     /// An elimination rule (a filter) dropped it.
     case dropped(filter: String, reason: String)
-    /// A request failed after its retries; `passed` filters were passed before it.
-    case failed(kind: String, passed: Int)
+    /// A request failed after its retries, before the check `before` (the
+    /// checks ahead of it were passed).
+    case failed(kind: String, before: String)
   }
   public var round: Int
   public var operation: String

@@ -3,7 +3,7 @@ import InstillCore
 
 /// One way of evolving an instruction: a prompt template with `{instruction}`.
 public struct EvolOperation: Sendable, Equatable {
-  public enum Kind: String, Sendable { case depth, breadth }
+  public enum Kind: String, Sendable, CaseIterable { case depth, breadth }
   public var name: String
   public var kind: Kind
   public var template: String
@@ -53,7 +53,7 @@ public struct OperationSet: Sendable {
       let map = try item.mapping()
       let nameNode = try map.require("name")
       let opName = try nameNode.string()
-      let kind = EvolOperation.Kind(rawValue: try map.choice("kind", ["depth", "breadth"], default: "depth")) ?? .depth
+      let kind = try map.choice("kind", default: EvolOperation.Kind.depth)
       let templateNode = try map.require("template")
       let template = try templateNode.string()
       guard template.contains("{instruction}") else {

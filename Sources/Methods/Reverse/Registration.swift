@@ -1,10 +1,8 @@
 import InstillCore
 
 extension StageCatalog {
-  /// Reverse instructions' stages: `documents`, `reverse_instruct`, `self_curate` (usable after any method).
+  /// Reverse instructions' stage: `reverse_instruct` (after `documents`; `self_curate` rates its records).
   public mutating func registerReverse() {
-    DocumentsStage.register(in: &self)
     ReverseInstructStage.register(in: &self)
-    SelfCurateStage.register(in: &self)
   }
 }

@@ -1,6 +1,8 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import InstillKit
+import InstillLLM
 import InstillRouge
 
 /// `kind: reverse_instruct` — one instruction per document: the document is the
@@ -18,7 +20,7 @@ public struct ReverseInstructStage: OneRequestStage {
   /// 256 tokens let a 2–4 sentence instruction through (Humpback's average
   /// about 350 characters); the blank-line stop ends it after its paragraph.
   public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.9, maxTokens: 256, stop: ["\n\n"]),
-                            perRequestFallback: ["seed": "drawn per document from the pipeline seed"])
+                            seedDrawnPer: "document")
   public var textField = "text"
   public var styleWeights: [(ReversePrompts.Style, Double)] = ReversePrompts.Style.allCases.map { ($0, 1) }
   /// Probability of appending "Respond in N sentences." (longform).
@@ -37,7 +39,7 @@ public struct ReverseInstructStage: OneRequestStage {
     catalog.register("reverse_instruct") { params, context throws(InstillError) in
       var s = ReverseInstructStage()
       s.seed = context.seed
-      s.mode = Mode(rawValue: try params.choice("mode", Mode.allCases.map(\.rawValue), default: "longform")) ?? .longform
+      s.mode = try params.choice("mode", default: .longform)
       try s.llm.parse(params)
       s.textField = try params.string("text_field", default: "text")
       if let styles = try params.map("styles") {
@@ -118,7 +120,7 @@ public struct ReverseInstructStage: OneRequestStage {
     if lengthHint > 0, Double.random(in: 0..<1, using: &rng) < lengthHint {
       choice.hint = ReversePrompts.lengthHint(for: document).hint
     }
-    choice.samplingSeed = Int(rng.next() >> 33)
+    choice.samplingSeed = rng.nextSeed()
     return choice
   }
 
@@ -127,15 +129,9 @@ public struct ReverseInstructStage: OneRequestStage {
       return .skip("no_text")
     }
     let choice = choose(document, id: record.id ?? "\(call.index)")
-    var sampling = call.sampling
-    if sampling.seed == nil { sampling.seed = choice.samplingSeed }
-    if let style = choice.style {
-      return .send(call.request(chat: [.system(style.task), .user(style.user(document))],
-                                completion: style.task + "\n\n" + style.user(document), sampling: sampling))
-    }
-    return .send(call.request(chat: ReversePrompts.backtranslateChat(choice.demonstrations, document),
-                              completion: ReversePrompts.backtranslateCompletion(choice.demonstrations, document),
-                              sampling: sampling))
+    let prompt = choice.style.map { FewShotPrompt(system: $0.task, query: $0.user(document)) }
+      ?? ReversePrompts.backtranslate(choice.demonstrations, document)
+    return .send(call.request(prompt, seed: choice.samplingSeed))
   }
 
   public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
@@ -170,13 +166,14 @@ public struct ReverseInstructStage: OneRequestStage {
     out["instruction"] = .string(choice.hint.map { instruction + " " + $0 } ?? instruction)
     out["input"] = .string("")
     out["output"] = .string(document)
-    var meta = record.meta
-    meta["method"] = .string("reverse_instructions")
-    meta["reverse"] = .object([
-      "mode": .string(mode.rawValue), "style": .string(label),
-      "length_hint": choice.hint.map { .string($0) } ?? .null, "model": .string(sink.model),
-    ])
-    out.meta = meta
+    out.meta = record.meta
+    out.updateMeta { meta in
+      meta["method"] = .string("reverse_instructions")
+      meta["reverse"] = .object([
+        "mode": .string(mode.rawValue), "style": .string(label),
+        "length_hint": choice.hint.map { .string($0) } ?? .null, "model": .string(sink.model),
+      ])
+    }
     try sink.emit(out)
   }
 

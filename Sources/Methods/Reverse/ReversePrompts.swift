@@ -1,4 +1,6 @@
 import InstillCore
+import InstillFilters
+import InstillLLM
 
 /// The prompts of `reverse_instruct`. The shared part (what to write, and in
 /// backtranslation the demonstrations) comes first and is the same for every
@@ -43,24 +45,12 @@ public enum ReversePrompts {
 
   static func backtranslateUser(_ output: String) -> String { "Response:\n\(output)\n\nInstruction:" }
 
-  /// Chat turns for backtranslation: the task, then each demonstration shown
-  /// response-first with its instruction as the assistant's reply, then the document.
-  static func backtranslateChat(_ demonstrations: [(instruction: String, output: String)], _ document: String)
-    -> [ChatMessage] {
-    var messages: [ChatMessage] = [.system(backtranslateTask)]
-    for demo in demonstrations {
-      messages.append(.user(backtranslateUser(demo.output)))
-      messages.append(.assistant(demo.instruction))
-    }
-    messages.append(.user(backtranslateUser(document)))
-    return messages
-  }
-
-  static func backtranslateCompletion(_ demonstrations: [(instruction: String, output: String)], _ document: String)
-    -> String {
-    var text = backtranslateTask + "\n\n"
-    for demo in demonstrations { text += backtranslateUser(demo.output) + " " + demo.instruction + "\n\n" }
-    return text + backtranslateUser(document)
+  /// Backtranslation's prompt: the task, then each demonstration shown
+  /// response-first with its instruction as the answer, then the document.
+  static func backtranslate(_ demonstrations: [(instruction: String, output: String)], _ document: String)
+    -> FewShotPrompt {
+    FewShotPrompt(system: backtranslateTask, shots: demonstrations.map { .init(backtranslateUser($0.output), $0.instruction) },
+                  query: backtranslateUser(document), layout: CompletionLayout(answerLead: " ", promptEnd: ""))
   }
 
   /// "Respond in N sentences." with N counted from the document.

@@ -1,6 +1,8 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import InstillKit
+import InstillLLM
 
 /// Parsing of the Alpaca variant's replies, as Stanford Alpaca's generator parses them.
 public enum AlpacaParsing {
@@ -70,7 +72,7 @@ public struct AlpacaStage: GrowthStage {
   public var tasksPerRequest = 20
   /// The original's decoding; `stop` follows `tasks_per_request`.
   public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 1, maxTokens: 3072),
-                            perRequestFallback: ["seed": "drawn per prompt from the pipeline seed"])
+                            seedDrawnPer: "prompt")
   public var header: String?
 
   public init() {}
@@ -142,21 +144,21 @@ public struct AlpacaStage: GrowthStage {
     }
   }
 
-  public func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> String {
-    prompt(examples: random.sample(seeds, count: examplesPerPrompt).map { ($0.instruction, $0.input, $0.output) })
+  public func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> FewShotPrompt {
+    .single(prompt(examples: random.sample(seeds, count: examplesPerPrompt).map { ($0.instruction, $0.input, $0.output) }))
   }
 
   public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate] {
     let (chunks, cut) = AlpacaParsing.chunks(response.text, firstNumber: examplesPerPrompt + 1, truncated: response.truncated)
     var out: [GrowthCandidate] = []
-    if let cut { out.append(.rejected(passed: [], filter: "truncated", reason: "cut_by_length_limit", example: cut)) }
+    if let cut { out.append(.rejected(filter: "truncated", reason: "cut_by_length_limit", example: cut)) }
     for chunk in chunks {
       switch AlpacaParsing.task(chunk.text, number: chunk.number) {
       case .malformed(let reason):
-        out.append(.rejected(passed: ["truncated"], filter: "format", reason: reason, example: chunk.text))
+        out.append(.rejected(filter: "format", reason: reason, example: chunk.text))
       case .task(let instruction, let input, let output):
         out.append(.candidate(Record(["id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
-                                      "input": .string(input), "output": .string(output)]), passed: ["truncated", "format"]))
+                                      "input": .string(input), "output": .string(output)])))
       }
     }
     return out

@@ -1,6 +1,8 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import InstillKit
+import InstillLLM
 
 /// `kind: self_instruct` — Self-Instruct's bootstrap: rounds of prompts, each
 /// showing 8 instructions (up to 2 machine-generated, the rest seeds, shuffled)
@@ -15,7 +17,7 @@ public struct BootstrapStage: GrowthStage {
   public var machineExamples = 2
   public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.5, maxTokens: 1024,
                                                stop: ["\n\n", "\n16", "16.", "16 ."], presencePenalty: 2, frequencyPenalty: 0),
-                            perRequestFallback: ["seed": "drawn per prompt from the pipeline seed"])
+                            seedDrawnPer: "prompt")
   public var capitalize = true
   /// Also pass the seed tasks on, after the new ones (the original's
   /// `--include_seed_tasks`): their own instances then reach the dataset.
@@ -61,11 +63,11 @@ public struct BootstrapStage: GrowthStage {
     guard !seeds.isEmpty else { throw InstillError.input("stage \(stageName) has no seed instructions") }
   }
 
-  public func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> String {
+  public func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> FewShotPrompt {
     let fromMachine = random.sample(accepted, count: min(machineExamples, accepted.count)).map(\.instruction)
     var examples = fromMachine + random.sample(seeds, count: examplesPerPrompt - fromMachine.count).map(\.instruction)
     random.shuffle(&examples)
-    return prompt(examples: examples)
+    return .single(prompt(examples: examples))
   }
 
   public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate] {
@@ -79,7 +81,7 @@ public struct BootstrapStage: GrowthStage {
     stats.count("candidates", texts.count)
     return texts.enumerated().map { j, text in
       .candidate(Record(["id": .string("si-\(round)-\(k)-\(j)"), "instruction": .string(text), "input": .string(""),
-                         "output": .string("")]), passed: [])
+                         "output": .string("")]))
     }
   }
 

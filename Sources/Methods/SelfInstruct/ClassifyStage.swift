@@ -1,6 +1,8 @@
 import Foundation
 import InstillCore
+import InstillFilters
 import InstillKit
+import InstillLLM
 
 /// `kind: classify` — Self-Instruct's second step: asks, few-shot and greedy,
 /// whether each instruction is a classification task (a small, fixed set of
@@ -44,26 +46,13 @@ public struct ClassifyStage: OneRequestStage {
   static let header = "For each task, say whether it is a classification task: one whose answer is a label "
     + "chosen from a small, fixed set of options. Answer Yes or No."
 
-  /// The few-shot prompt for base models (plain completion), in the original's shape.
-  public static func prompt(_ instruction: String) -> String {
-    var text = header + "\n\n"
-    for (task, yes) in demonstrations {
-      text += "Task: \(task)\nIs it classification? \(yes ? "Yes" : "No")\n\n"
-    }
-    return text + "Task: \(Text.collapsingWhitespace(instruction))\nIs it classification?"
-  }
-
-  /// The chat form: the question as system message and each demonstration as a
-  /// user turn answered Yes or No. Chat models asked to continue one long message
-  /// tend to echo "Task:"; with turns they answer the label.
-  public static func chatMessages(_ instruction: String) -> [ChatMessage] {
-    var messages: [ChatMessage] = [.system(header)]
-    for (task, yes) in demonstrations {
-      messages.append(.user("Task: \(task)"))
-      messages.append(.assistant(yes ? "Yes" : "No"))
-    }
-    messages.append(.user("Task: \(Text.collapsingWhitespace(instruction))"))
-    return messages
+  /// The few-shot prompt: the question, then each demonstration answered Yes
+  /// or No. As text it keeps the original's shape (`Is it classification? Yes`);
+  /// as chat turns the model answers the label (asked to continue one long
+  /// message, chat models tend to echo "Task:").
+  public static func prompt(_ instruction: String) -> FewShotPrompt {
+    FewShotPrompt(system: header, shots: demonstrations.map { .init("Task: \($0.0)", $0.1 ? "Yes" : "No") },
+                  query: "Task: \(Text.collapsingWhitespace(instruction))", layout: .labelled("Is it classification?"))
   }
 
   /// The original accepted exactly "Yes", "yes" or "YES"; chat models add
@@ -75,7 +64,7 @@ public struct ClassifyStage: OneRequestStage {
 
   public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
     if !overwrite, case .bool = record["is_classification"] { return .skip("already_labelled") }
-    return .send(call.request(chat: Self.chatMessages(record.instruction), completion: Self.prompt(record.instruction)))
+    return .send(call.request(Self.prompt(record.instruction)))
   }
 
   public func skipped(_ reason: String, _ record: Record, _ sink: RecordSink) throws {
@@ -87,9 +76,7 @@ public struct ClassifyStage: OneRequestStage {
     let yes = Self.isYes(response.text)
     var record = record
     record["is_classification"] = .bool(yes)
-    var meta = record.meta
-    meta["classification_reply"] = .string(response.text)
-    record.meta = meta
+    record.updateMeta { $0["classification_reply"] = .string(response.text) }
     sink.count(yes ? "classification" : "not_classification")
     try sink.emit(record)
   }

@@ -1,4 +1,6 @@
 import InstillCore
+import InstillFilters
+import InstillLLM
 
 /// Our few-shot prompts for instance generation: input-first for generation
 /// tasks, output-first (label first) for classification tasks. The shapes are
@@ -167,26 +169,14 @@ public enum InstancePrompts {
       : (inputFirstHeader, inputFirstDemos.map { ($0.0, inputFirstBody($0.1)) })
   }
 
-  /// The plain-text prompt for base models: header, demonstrations, then the task
-  /// line for the model to continue (the original's shape).
-  public static func completionPrompt(_ instruction: String, classification: Bool) -> String {
+  /// The prompt: the header, each demonstration's task answered by its examples,
+  /// then the task. As text it keeps the original's shape (the model continues
+  /// after the task line); chat models follow turns far better than one long
+  /// message to continue.
+  public static func prompt(_ instruction: String, classification: Bool) -> FewShotPrompt {
     let (header, demos) = demos(classification: classification)
-    var text = header + "\n\n"
-    for demo in demos { text += "Task: \(demo.task)\n\(demo.body)\n" }
-    return text + "Task: \(Text.collapsingWhitespace(instruction))\n"
-  }
-
-  /// The chat form: the header as system message, each demonstration as a user
-  /// turn (`Task: …`) answered by an assistant turn, then the task. Chat models
-  /// follow turns far better than one long message to continue.
-  public static func chatMessages(_ instruction: String, classification: Bool) -> [ChatMessage] {
-    let (header, demos) = demos(classification: classification)
-    var messages: [ChatMessage] = [.system(header)]
-    for demo in demos {
-      messages.append(.user("Task: \(demo.task)"))
-      messages.append(.assistant(String(demo.body.dropLast())))
-    }
-    messages.append(.user("Task: \(Text.collapsingWhitespace(instruction))"))
-    return messages
+    return FewShotPrompt(system: header, shots: demos.map { .init("Task: \($0.task)", String($0.body.dropLast())) },
+                         query: "Task: \(Text.collapsingWhitespace(instruction))",
+                         layout: CompletionLayout(answerLead: "\n", promptEnd: "\n"))
   }
 }

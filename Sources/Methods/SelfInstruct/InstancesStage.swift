@@ -1,6 +1,7 @@
 import Foundation
 import InstillCore
 import InstillKit
+import InstillLLM
 
 /// `kind: instances` — Self-Instruct's third step: for each task, one greedy
 /// few-shot request writes examples — input-first for generation tasks,
@@ -96,8 +97,7 @@ public struct InstancesStage: OneRequestStage {
     let classification = Self.isClassification(record)
     var sampling = call.sampling
     sampling.maxTokens = llm.sampling.maxTokens ?? (classification ? 300 : 350)
-    return .send(call.request(chat: InstancePrompts.chatMessages(record.instruction, classification: classification),
-                              completion: InstancePrompts.completionPrompt(record.instruction, classification: classification),
+    return .send(call.request(InstancePrompts.prompt(record.instruction, classification: classification),
                               sampling: sampling))
   }
 
@@ -130,10 +130,11 @@ public struct InstancesStage: OneRequestStage {
       var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
                            "input": .string(instance.input), "output": .string(instance.output)])
       record["is_classification"] = .bool(Self.isClassification(task))
-      var meta = task.meta
-      meta["parent"] = .string(taskID)
-      for (key, value) in extra { meta[key] = value }
-      record.meta = meta
+      record.meta = task.meta
+      record.updateMeta { meta in
+        meta["parent"] = .string(taskID)
+        for (key, value) in extra { meta[key] = value }
+      }
       try sink.emit(record)
     }
   }

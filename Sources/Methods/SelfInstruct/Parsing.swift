@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillFilters
 
 /// Turning a bootstrap reply into candidate instructions, and the heuristic
 /// filters Self-Instruct applies to them, as its bootstrap does.

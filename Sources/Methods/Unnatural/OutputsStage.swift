@@ -1,5 +1,6 @@
 import InstillCore
 import InstillKit
+import InstillLLM
 
 /// `kind: unnatural_outputs` — the output of each generated example, asked
 /// greedily with the instruction, the input and the constraints. The
@@ -21,14 +22,14 @@ public struct OutputsStage: OneRequestStage {
   static let system = "Carry out the instruction on the input. Keep to the constraints on the output. "
     + "Reply with the output only."
 
-  public static func prompt(_ record: Record) -> String {
+  public static func prompt(_ record: Record) -> FewShotPrompt {
     let constraints = record.string("constraints") ?? "None"
-    return "Instruction: \(record.instruction)\nInput: \(record.input)\nConstraints: \(constraints)\nOutput:"
+    return FewShotPrompt(system: system, query: "Instruction: \(record.instruction)\nInput: \(record.input)\n"
+      + "Constraints: \(constraints)\nOutput:")
   }
 
   public func request(for record: Record, _ call: RecordCall) -> RecordRequest {
-    .send(call.request(chat: [.system(Self.system), .user(Self.prompt(record))],
-                       completion: Self.system + "\n\n" + Self.prompt(record)))
+    .send(call.request(Self.prompt(record)))
   }
 
   public func handle(_ response: LLMResponse, _ record: Record, _ sink: RecordSink) throws {
@@ -36,10 +37,10 @@ public struct OutputsStage: OneRequestStage {
     if text.isEmpty { return sink.drop("empty_output") }
     var out = record
     out["output"] = .string(text)
-    var meta = out.meta
-    meta["outputs_model"] = .string(sink.model)
-    if response.truncated { meta["truncated"] = .bool(true) }
-    out.meta = meta
+    out.updateMeta { meta in
+      meta["outputs_model"] = .string(sink.model)
+      if response.truncated { meta["truncated"] = .bool(true) }
+    }
     try sink.emit(out)
   }
 }

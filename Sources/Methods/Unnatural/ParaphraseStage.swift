@@ -1,5 +1,7 @@
 import InstillCore
+import InstillFilters
 import InstillKit
+import InstillLLM
 import InstillRouge
 
 /// `kind: unnatural_paraphrase` — Unnatural Instructions' template expansion:
@@ -14,15 +16,15 @@ import InstillRouge
 /// with `include_core`).
 public struct ParaphraseStage: RecordLLMStage {
   public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.99, maxTokens: 128),
-                            perRequestFallback: ["seed": "drawn per record and paraphrase from the pipeline seed"])
+                            seedDrawnPer: "record and paraphrase")
   public var paraphrases = 2
   public var rougeThreshold = 0.9
   public var includeCore = false
 
   public init() {}
 
-  public static let filters = ["truncated", "placeholder", "identical", "near_copy"]
-  public var filterNames: [String] { Self.filters }
+  public static let trail = FilterTrail(["truncated", "placeholder", "identical", "near_copy"])
+  public var filterNames: [String] { Self.trail.names }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("unnatural_paraphrase") { params, _ throws(InstillError) in
@@ -45,31 +47,18 @@ public struct ParaphraseStage: RecordLLMStage {
 
   static let header = "Rephrase each instruction in another way. Write {INPUT} exactly once, where the input goes."
 
-  public static func messages(_ instruction: String) -> [ChatMessage] {
-    var messages: [ChatMessage] = [.system(header)]
-    for (original, rephrased) in demonstrations {
-      messages.append(.user(original))
-      messages.append(.assistant(rephrased))
-    }
-    messages.append(.user(instruction))
-    return messages
-  }
-
-  public static func prompt(_ instruction: String) -> String {
-    var text = header + "\n\n"
-    for (original, rephrased) in demonstrations { text += "Instruction: \(original)\nRephrased: \(rephrased)\n\n" }
-    return text + "Instruction: \(instruction)\nRephrased:"
+  /// The prompt: the header, the demonstrations, then the instruction to
+  /// rephrase (as text: `Instruction: …` and `Rephrased: …` lines).
+  public static func prompt(_ instruction: String) -> FewShotPrompt {
+    FewShotPrompt(system: header, shots: demonstrations.map { .init($0.0, $0.1) }, query: instruction,
+                  layout: .labelled("Rephrased:", queryLabel: "Instruction: "))
   }
 
   public func work(on record: Record, _ call: RecordCall) async throws -> [Result<LLMResponse, LLMFailure>] {
     var replies: [Result<LLMResponse, LLMFailure>] = []
     var random = call.random(key: record.id ?? "\(call.index)", item: 0)
     for n in 0..<paraphrases {
-      var sampling = call.sampling
-      if sampling.seed == nil { sampling.seed = Int(random.next() >> 33) }
-      replies.append(try await call.send(call.request(chat: Self.messages(record.instruction),
-                                                      completion: Self.prompt(record.instruction),
-                                                      sampling: sampling, draw: n)))
+      replies.append(try await call.send(call.request(Self.prompt(record.instruction), draw: n, seed: random.nextSeed())))
     }
     return replies
   }
@@ -100,26 +89,25 @@ public struct ParaphraseStage: RecordLLMStage {
       }
       let paraphrase = UnnaturalParsing.paraphrase(response.text)
       if response.truncated {
-        sink.filter("truncated", kept: false, reason: "cut_by_length_limit", example: response.text)
+        Self.trail.rejected(by: "truncated", reason: "cut_by_length_limit", example: response.text, sink.stats)
         continue
       }
-      sink.filter("truncated", kept: true)
       if let (filter, reason) = check(paraphrase, original: record.instruction) {
-        for name in Self.filters.dropFirst().prefix(while: { $0 != filter }) { sink.filter(name, kept: true) }
-        sink.filter(filter, kept: false, reason: reason, example: paraphrase)
+        Self.trail.rejected(by: filter, reason: reason, example: paraphrase, sink.stats)
         continue
       }
-      for name in Self.filters.dropFirst() { sink.filter(name, kept: true) }
+      Self.trail.passedAll(sink.stats)
       let filled = paraphrase.replacingOccurrences(of: UnnaturalParsing.placeholder, with: record.input)
       var out = Record(["id": .string("\(coreID)-p\(n)"), "instruction": .string(filled), "input": .string(""),
                         "output": .string(record.output)])
       out["instruction_with_input"] = .string(filled)
       out["constraints"] = record["constraints"] ?? .string("None")
-      var meta = record.meta
-      meta["parent"] = .string(coreID)
-      meta["template"] = .string(paraphrase)
-      meta["method"] = .string("unnatural_paraphrase")
-      out.meta = meta
+      out.meta = record.meta
+      out.updateMeta { meta in
+        meta["parent"] = .string(coreID)
+        meta["template"] = .string(paraphrase)
+        meta["method"] = .string("unnatural_paraphrase")
+      }
       try sink.emit(out)
     }
   }

@@ -3,7 +3,7 @@ import InstillCore
 extension StageCatalog {
   /// Unnatural Instructions' stages: `unnatural_core`, `unnatural_outputs`, `unnatural_paraphrase`.
   public mutating func registerUnnatural() {
-    CoreStage.register(in: &self)
+    UnnaturalCoreStage.register(in: &self)
     OutputsStage.register(in: &self)
     ParaphraseStage.register(in: &self)
   }

@@ -1,0 +1,90 @@
+import Foundation
+import InstillCore
+import InstillLLM
+import Logging
+import Synchronization
+
+/// `provider: local`: starts the embedded server on first use with `--parallel`
+/// equal to `max_concurrency`, then talks to it like any OpenAI endpoint.
+public final class LocalBackend: LLMBackend {
+  let settings: LLMSettings
+  let logger: Logger
+  let logPath: String
+  private let state = Mutex<(server: LocalServer?, client: OpenAIClient?)>((nil, nil))
+  private let starting = AsyncSemaphore(1)
+
+  public init(settings: LLMSettings, logPath: String, logger: Logger) {
+    self.settings = settings
+    self.logPath = logPath
+    self.logger = logger
+  }
+
+  public var defaultModel: String { settings.model ?? LocalModel.modelName }
+  public var defaultSampling: Sampling { settings.sampling }
+  public var maxConcurrency: Int { settings.maxConcurrency }
+  /// In reproducible mode every request also says `cache_prompt: false`: llama-server's
+  /// prompt cache makes a reply depend on what its slot processed before.
+  public var defaultExtraBody: JSONObject {
+    var body = settings.extraBody
+    if settings.localReproducible { body["cache_prompt"] = .bool(false) }
+    return body
+  }
+
+  func client() async throws -> OpenAIClient {
+    if let client = state.withLock({ $0.client }) { return client }
+    await starting.acquire()
+    defer { Task { await starting.release() } }
+    if let client = state.withLock({ $0.client }) { return client }
+    let server = try await LocalServer.start(
+      parallel: settings.maxConcurrency, threads: settings.localThreads, contextPerSlot: settings.localContextPerSlot,
+      logPath: logPath, logger: logger)
+    let client = try OpenAIClient(baseURL: server.baseURL, settings: settings, defaultModel: LocalModel.modelName, logger: logger)
+    state.withLock { $0 = (server, client) }
+    return client
+  }
+
+  public func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts) {
+    guard settings.localReproducible, request.sampling.seed == nil, request.extraBody["seed"] == nil else {
+      return try await client().send(request)
+    }
+    // Without a seed llama-server draws a random one; this one follows from the request's content.
+    var seeded = request
+    seeded.sampling.seed = Int(UInt64(SHA256.hex(JSONWriter.bytes(.object(request.body))).prefix(8), radix: 16) ?? 0)
+    return try await client().send(seeded)
+  }
+
+  /// Stops the server (if it was started) and closes the client.
+  public func shutdown() async {
+    let (server, client) = state.withLock { s in
+      let current = s
+      s = (nil, nil)
+      return current
+    }
+    await client?.shutdown()
+    if let server {
+      server.stop()
+      logger.info("stopped llama-server (pid \(server.pid))")
+    }
+  }
+}
+
+/// Makes the backend a pipeline asks for.
+public enum LLMBackends {
+  /// - Parameter serverLog: where the embedded server (provider `local`) writes its log.
+  public static func make(_ settings: LLMSettings, serverLog: String, logger: Logger) throws(InstillError) -> any ShutdownableBackend {
+    switch settings.provider {
+    case .local:
+      return LocalBackend(settings: settings, logPath: serverLog, logger: logger)
+    case .openai:
+      return try OpenAIClient(baseURL: settings.baseURL ?? "", settings: settings, defaultModel: "default", logger: logger)
+    }
+  }
+}
+
+/// A backend that holds resources to release at exit.
+public protocol ShutdownableBackend: LLMBackend {
+  func shutdown() async
+}
+
+extension OpenAIClient: ShutdownableBackend {}
+extension LocalBackend: ShutdownableBackend {}

@@ -1,0 +1,240 @@
+import InstillCore
+
+/// Sampling parameters of an OpenAI-compatible request. Unset values are not sent.
+public struct Sampling: Sendable, Hashable {
+  public var temperature: Double?
+  public var topP: Double?
+  public var maxTokens: Int?
+  public var stop: [String]?
+  public var presencePenalty: Double?
+  public var frequencyPenalty: Double?
+  public var seed: Int?
+  public var n: Int?
+
+  public init(temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil,
+              presencePenalty: Double? = nil, frequencyPenalty: Double? = nil, seed: Int? = nil, n: Int? = nil) {
+    self.temperature = temperature
+    self.topP = topP
+    self.maxTokens = maxTokens
+    self.stop = stop
+    self.presencePenalty = presencePenalty
+    self.frequencyPenalty = frequencyPenalty
+    self.seed = seed
+    self.n = n
+  }
+
+  public static let keys = ["temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "n"]
+
+  /// `other`'s set values win.
+  public func overridden(by other: Sampling) -> Sampling {
+    Sampling(
+      temperature: other.temperature ?? temperature, topP: other.topP ?? topP, maxTokens: other.maxTokens ?? maxTokens,
+      stop: other.stop ?? stop, presencePenalty: other.presencePenalty ?? presencePenalty,
+      frequencyPenalty: other.frequencyPenalty ?? frequencyPenalty, seed: other.seed ?? seed, n: other.n ?? n)
+  }
+
+  /// Reads sampling keys from a mapping (a stage's `sampling:` or the `llm` section's).
+  public static func parse(_ map: ConfigMap) throws(InstillError) -> Sampling {
+    var stop: [String]?
+    if let node = map.node("stop") {
+      if case .scalar = node.node { stop = [try node.string()] } else { stop = try map.stringList("stop") }
+    }
+    return Sampling(
+      temperature: try map.optionalDouble("temperature", in: 0...2),
+      topP: try map.optionalDouble("top_p", in: 0...1),
+      maxTokens: try map.optionalInt("max_tokens", in: 1...1_000_000),
+      stop: stop,
+      presencePenalty: try map.optionalDouble("presence_penalty", in: -2...2),
+      frequencyPenalty: try map.optionalDouble("frequency_penalty", in: -2...2),
+      seed: try map.optionalInt("seed"),
+      n: try map.optionalInt("n", in: 1...128))
+  }
+
+  /// The set keys with their values as JSON text (for `instill validate --explain`).
+  public var fieldTexts: [String: String] {
+    Dictionary(uniqueKeysWithValues: jsonFields.map { ($0.0, JSONWriter.string($0.1)) })
+  }
+
+  var jsonFields: [(String, JSONValue)] {
+    var out: [(String, JSONValue)] = []
+    if let temperature { out.append(("temperature", .double(temperature))) }
+    if let topP { out.append(("top_p", .double(topP))) }
+    if let maxTokens { out.append(("max_tokens", .int(maxTokens))) }
+    if let stop, !stop.isEmpty { out.append(("stop", .array(stop.map(JSONValue.string)))) }
+    if let presencePenalty { out.append(("presence_penalty", .double(presencePenalty))) }
+    if let frequencyPenalty { out.append(("frequency_penalty", .double(frequencyPenalty))) }
+    if let seed { out.append(("seed", .int(seed))) }
+    if let n { out.append(("n", .int(n))) }
+    return out
+  }
+}
+
+/// One chat message.
+public struct ChatMessage: Sendable, Hashable {
+  public var role: String
+  public var content: String
+  public init(role: String, content: String) {
+    self.role = role
+    self.content = content
+  }
+  public static func system(_ text: String) -> ChatMessage { ChatMessage(role: "system", content: text) }
+  public static func user(_ text: String) -> ChatMessage { ChatMessage(role: "user", content: text) }
+  public static func assistant(_ text: String) -> ChatMessage { ChatMessage(role: "assistant", content: text) }
+}
+
+/// A request to an OpenAI-compatible endpoint: chat completions (instruction
+/// models) or plain completions (base models, the original Self-Instruct prompts).
+public struct LLMRequest: Sendable, Hashable {
+  public enum Endpoint: String, Sendable, CaseIterable { case chat, completion }
+
+  public var endpoint: Endpoint
+  public var model: String
+  public var messages: [ChatMessage]
+  public var prompt: String
+  public var sampling: Sampling
+  /// Tells apart repeated draws of the same prompt (e.g. several samples).
+  public var draw: Int
+  /// Server-specific fields merged into the body (`extra_body`), e.g. `top_k`,
+  /// `min_p`, guided decoding or `chat_template_kwargs`; they replace fields of the
+  /// same name.
+  public var extraBody: JSONObject = [:]
+
+  public static func chat(_ messages: [ChatMessage], model: String, sampling: Sampling, draw: Int = 0,
+                          extraBody: JSONObject = [:]) -> LLMRequest {
+    LLMRequest(endpoint: .chat, model: model, messages: messages, prompt: "", sampling: sampling, draw: draw,
+               extraBody: extraBody)
+  }
+
+  public static func completion(_ prompt: String, model: String, sampling: Sampling, draw: Int = 0,
+                                extraBody: JSONObject = [:]) -> LLMRequest {
+    LLMRequest(endpoint: .completion, model: model, messages: [], prompt: prompt, sampling: sampling, draw: draw,
+               extraBody: extraBody)
+  }
+
+  /// The JSON body sent to the server.
+  public var body: JSONObject {
+    var fields: [(String, JSONValue)] = [("model", .string(model))]
+    switch endpoint {
+    case .chat:
+      fields.append(("messages", .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })))
+    case .completion:
+      fields.append(("prompt", .string(prompt)))
+    }
+    fields += sampling.jsonFields
+    fields.append(("stream", .bool(false)))
+    var body = JSONObject(fields)
+    for (key, value) in extraBody { body[key] = value }
+    return body
+  }
+
+  /// A stable identity over the full content (endpoint kind, model, prompt or
+  /// messages, sampling parameters, draw index): the journal's key.
+  public var key: String {
+    var h = SHA256()
+    h.update(endpoint.rawValue)
+    h.update([0])
+    h.update(JSONWriter.bytes(.object(body)))
+    h.update([0])
+    h.update(String(draw))
+    return h.hexDigest()
+  }
+
+  /// A rough token count of the prompt (characters / 4), for TPM budgeting.
+  public var estimatedPromptTokens: Int {
+    let chars = endpoint == .chat ? messages.reduce(0) { $0 + $1.content.utf8.count + 8 } : prompt.utf8.count
+    return max(1, chars / 4)
+  }
+}
+
+/// One choice of a response.
+public struct LLMChoice: Sendable, Hashable {
+  public var text: String
+  /// `stop`, `length`, … as the server said.
+  public var finishReason: String?
+  public init(text: String, finishReason: String?) {
+    self.text = text
+    self.finishReason = finishReason
+  }
+  /// True when the server cut the text at the length limit.
+  public var truncated: Bool { finishReason == "length" }
+}
+
+/// A successful response.
+public struct LLMResponse: Sendable, Hashable {
+  public var choices: [LLMChoice]
+  public var promptTokens: Int
+  public var completionTokens: Int
+
+  public init(choices: [LLMChoice], promptTokens: Int, completionTokens: Int) {
+    self.choices = choices
+    self.promptTokens = promptTokens
+    self.completionTokens = completionTokens
+  }
+
+  public var text: String { choices.first?.text ?? "" }
+  public var truncated: Bool { choices.first?.truncated ?? false }
+
+  public var json: JSONObject {
+    [
+      "choices": .array(choices.map { c in
+        .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
+      }),
+      "usage": .object(["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens)]),
+    ]
+  }
+
+  public init?(json: JSONObject) {
+    guard case .array(let list)? = json["choices"] else { return nil }
+    var choices: [LLMChoice] = []
+    for item in list {
+      guard let o = item.objectValue, let text = o["text"]?.stringValue else { return nil }
+      choices.append(LLMChoice(text: text, finishReason: o["finish_reason"]?.stringValue))
+    }
+    let usage = json["usage"]?.objectValue
+    self.init(choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
+              completionTokens: usage?["completion_tokens"]?.intValue ?? 0)
+  }
+}
+
+/// Why one request finally failed (after retries). The item is dropped and the
+/// kind counted; the run goes on.
+public struct LLMFailure: Error, Sendable, CustomStringConvertible {
+  /// Stable keys for statistics: `http_400`, `http_500`, `timeout`, `connection`,
+  /// `malformed_reply`, `empty_reply`, …
+  public var kind: String
+  public var message: String
+  public init(kind: String, message: String) {
+    self.kind = kind
+    self.message = message
+  }
+  public var description: String { "\(kind): \(message)" }
+}
+
+extension LLMBackend {
+  public var defaultExtraBody: JSONObject { [:] }
+  public var transientRunLimit: Int { 3 }
+}
+
+/// What a backend reports per request, besides the outcome.
+public struct LLMAttempts: Sendable {
+  public var retries = 0
+  public var milliseconds = 0.0
+  public init() {}
+}
+
+/// An OpenAI-compatible endpoint. Implementations retry transient errors
+/// themselves and throw only when the whole endpoint is unusable (which ends the
+/// run with exit 1); a single request's final failure is a returned `LLMFailure`.
+public protocol LLMBackend: Sendable {
+  /// The model name used when a stage names none.
+  var defaultModel: String { get }
+  /// The `llm` section's sampling defaults; a stage's own `sampling` overrides them.
+  var defaultSampling: Sampling { get }
+  /// The `llm` section's `extra_body`; a stage's own `extra_body` overrides its keys.
+  var defaultExtraBody: JSONObject { get }
+  /// How many requests the backend runs at once; stages keep this many in flight.
+  var maxConcurrency: Int { get }
+  /// After how many separate runs a transiently failing request is given up (a drop).
+  var transientRunLimit: Int { get }
+  func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
+}

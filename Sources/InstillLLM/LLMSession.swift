@@ -1,0 +1,65 @@
+import Foundation
+import InstillCore
+
+/// A stage's (or shard's) access to the LLM: answers from the journal when it
+/// can, otherwise spends one request of the budget, asks the backend, journals
+/// the response and counts everything in the stage's statistics.
+public final class LLMSession: Sendable {
+  public let backend: any LLMBackend
+  public let journal: Journal
+  public let transientFailures: TransientFailureLog
+  let control: RunControl
+  let stats: StatsRecorder
+
+  public init(backend: any LLMBackend, journal: Journal, control: RunControl, stats: StatsRecorder) {
+    self.backend = backend
+    self.journal = journal
+    transientFailures = TransientFailureLog(path: TransientFailureLog.path(besideJournal: journal.path))
+    self.control = control
+    self.stats = stats
+  }
+
+  public var defaultModel: String { backend.defaultModel }
+
+  /// The response to `request`, or why it failed. Throws `StoppedEarly` when the
+  /// budget is spent or a stop was asked for (before sending), the backend's
+  /// error when the endpoint is unusable, and `RequestDeferred` when the request
+  /// failed transiently (timeouts, 5xx, …) in fewer than the backend's
+  /// `transientRunLimit` separate runs: a later run may well get the reply.
+  public func send(_ request: LLMRequest) async throws -> Result<LLMResponse, LLMFailure> {
+    let key = request.key
+    if let cached = journal.response(for: key) {
+      stats.update { $0.llm.answeredFromJournal += 1 }
+      return .success(cached)
+    }
+    try control.takeRequest()
+    let (result, attempts) = try await backend.send(request)
+    stats.update { s in
+      s.llm.requestsSent += 1
+      s.llm.retried += attempts.retries
+      s.llm.recordLatency(milliseconds: attempts.milliseconds)
+      switch result {
+      case .success(let response):
+        s.llm.promptTokens += response.promptTokens
+        s.llm.completionTokens += response.completionTokens
+      case .failure(let failure):
+        s.llm.failed[failure.kind, default: 0] += 1
+      }
+    }
+    switch result {
+    case .success(let response):
+      try journal.append(key: key, response: response)
+    case .failure(let failure) where failure.isTransient:
+      let runs = try transientFailures.record(key: key, kind: failure.kind, run: control.runID)
+      if runs < backend.transientRunLimit {
+        stats.update { $0.counters["requests_deferred", default: 0] += 1 }
+        throw RequestDeferred(kind: failure.kind)
+      }
+      stats.update { $0.counters["requests_given_up", default: 0] += 1 }
+    case .failure: break
+    }
+    return result
+  }
+
+  public func close() { journal.sync() }
+}
