@@ -97,6 +97,7 @@ let package = Package(
       name: "InstillJudges",
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
       path: "Sources/Judges",
+      resources: [.embedInCode("Prompts/self-curate-rubric.txt")],
       swiftSettings: strict),
     // The generation methods, one folder each (prompts, parser, stages, registration).
     // Self-Instruct and its Alpaca variant.
@@ -110,6 +111,7 @@ let package = Package(
       name: "InstillEvolInstruct",
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
       path: "Sources/Methods/EvolInstruct",
+      resources: [.embedInCode("Prompts/general.yaml"), .embedInCode("Prompts/code.yaml")],
       swiftSettings: strict),
     // Unnatural Instructions.
     .target(

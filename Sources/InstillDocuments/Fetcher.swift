@@ -177,6 +177,13 @@ struct Fetcher: Sendable {
       return (.success(type), resumed)
     }
     let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+    return classify(code, status: status, message: message, tooLarge: sink.tooLarge, resumed: resumed)
+  }
+
+  /// What a failed transfer means: its counter reason, and whether to retry
+  /// (and from scratch: the part file is unusable).
+  private func classify(_ code: CURLcode, status: Int, message: String, tooLarge: Bool, resumed: Int64)
+    -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64) {
     switch code {
     case CURLE_HTTP_RETURNED_ERROR:
       if status == 416 {  // the range starts at or after the end: the part file is unusable
@@ -188,7 +195,7 @@ struct Fetcher: Sendable {
       return AttemptFailure.result("no_range_support", message, retry: true, restart: true, resumed: resumed)
     case CURLE_FILESIZE_EXCEEDED:
       return AttemptFailure.result("too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
-    case CURLE_WRITE_ERROR where sink.tooLarge:
+    case CURLE_WRITE_ERROR where tooLarge:
       return AttemptFailure.result("too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
     case CURLE_OPERATION_TIMEDOUT:
       return AttemptFailure.result("timeout", message, retry: true, resumed: resumed)

@@ -60,68 +60,68 @@ public enum WikiMarkup {
     var out: [UInt8] = []
     out.reserveCapacity(s.count)
     var i = s.startIndex
-    let end = s.endIndex
-    func at(_ j: Int, _ literal: String) -> Bool {
-      var k = j
-      for b in literal.utf8 {
-        guard k < end, s[k] == b else { return false }
-        k += 1
+    while i < s.endIndex {
+      if let next = markup(s, at: i, into: &out) {
+        i = next
+      } else {
+        out.append(s[i])
+        i += 1
       }
-      return true
-    }
-    func lineStart(_ j: Int) -> Bool { j == s.startIndex || s[j - 1] == 0x0A }
-    while i < end {
-      let b = s[i]
-      switch b {
-      case 0x3C:  // <
-        if at(i, "<!--") {
-          i = find("-->", in: s, from: i + 4).map { $0 + 3 } ?? end
-          continue
-        }
-        if let next = droppedTagEnd(s, at: i) { i = next; continue }
-        if let close = htmlTagEnd(s, at: i) { i = close; continue }
-      case 0x7B:  // {
-        if at(i, "{{") {
-          i = matching(s, from: i, open: 0x7B, close: 0x7D)
-          continue
-        }
-        if at(i, "{|") && lineStart(i) {
-          i = tableEnd(s, from: i)
-          continue
-        }
-      case 0x5B:  // [
-        if at(i, "[[") {
-          let close = matching(s, from: i, open: 0x5B, close: 0x5D)
-          let inner = s[(i + 2)..<max(i + 2, close - 2)]
-          out.append(contentsOf: linkText(inner))
-          i = close
-          continue
-        }
-        if at(i, "[http://") || at(i, "[https://") || at(i, "[//") || at(i, "[ftp://") {
-          if let close = s[i...].prefix(2000).firstIndex(where: { $0 == 0x5D || $0 == 0x0A }), s[close] == 0x5D {
-            if let space = s[i..<close].firstIndex(of: 0x20) {
-              out.append(contentsOf: reduce(s[(space + 1)..<close]))
-            }
-            i = close + 1
-            continue
-          }
-        }
-      case 0x27:  // ' — bold and italic
-        let run = s[i...].prefix(while: { $0 == 0x27 }).count
-        if run >= 2 { i += run; continue }
-      case 0x26:  // &
-        if let (decoded, length) = entity(s, at: i) {
-          out.append(contentsOf: decoded)
-          i += length
-          continue
-        }
-      default:
-        break
-      }
-      out.append(b)
-      i += 1
     }
     return out
+  }
+
+  /// When markup starts at `i`: appends the text it shows (a link's label, a
+  /// decoded entity) to `out` and returns where it ends; nil for plain text.
+  static func markup(_ s: ArraySlice<UInt8>, at i: Int, into out: inout [UInt8]) -> Int? {
+    switch s[i] {
+    case 0x3C:  // <
+      if starts(s, at: i, with: "<!--") { return find("-->", in: s, from: i + 4).map { $0 + 3 } ?? s.endIndex }
+      return droppedTagEnd(s, at: i) ?? htmlTagEnd(s, at: i)
+    case 0x7B:  // {
+      if starts(s, at: i, with: "{{") { return matching(s, from: i, open: 0x7B, close: 0x7D) }
+      if starts(s, at: i, with: "{|") && (i == s.startIndex || s[i - 1] == 0x0A) { return tableEnd(s, from: i) }
+    case 0x5B:  // [
+      return link(s, at: i, into: &out)
+    case 0x27:  // ' — bold and italic
+      let run = s[i...].prefix(while: { $0 == 0x27 }).count
+      if run >= 2 { return i + run }
+    case 0x26:  // &
+      if let (decoded, length) = entity(s, at: i) {
+        out.append(contentsOf: decoded)
+        return i + length
+      }
+    default:
+      break
+    }
+    return nil
+  }
+
+  /// An internal link `[[target|label]]` (its label) or an external one
+  /// `[url label]` (its label, nothing when it has none).
+  static func link(_ s: ArraySlice<UInt8>, at i: Int, into out: inout [UInt8]) -> Int? {
+    if starts(s, at: i, with: "[[") {
+      let close = matching(s, from: i, open: 0x5B, close: 0x5D)
+      out.append(contentsOf: linkText(s[(i + 2)..<max(i + 2, close - 2)]))
+      return close
+    }
+    guard ["[http://", "[https://", "[//", "[ftp://"].contains(where: { starts(s, at: i, with: $0) }),
+          let close = s[i...].prefix(2000).firstIndex(where: { $0 == 0x5D || $0 == 0x0A }), s[close] == 0x5D else {
+      return nil
+    }
+    if let space = s[i..<close].firstIndex(of: 0x20) {
+      out.append(contentsOf: reduce(s[(space + 1)..<close]))
+    }
+    return close + 1
+  }
+
+  static func starts(_ s: ArraySlice<UInt8>, at j: Int, with literal: String) -> Bool {
+    var k = j
+    for b in literal.utf8 {
+      guard k < s.endIndex, s[k] == b else { return false }
+      k += 1
+    }
+    return true
   }
 
   static func find(_ literal: String, in s: ArraySlice<UInt8>, from start: Int) -> Int? {

@@ -31,21 +31,16 @@ public func forEachInOrder<Item: Sendable, Output: Sendable>(
     var done: [Int: Output] = [:]
     var inFlight = 0
     var exhausted = false
-    var firstError: (any Error)?
-
-    func keep(_ error: any Error) {
-      // Keep the most serious error: a fatal one over a stop.
-      if firstError == nil || (firstError is StoppedEarly && !(error is StoppedEarly)) { firstError = error }
-    }
+    var failure = MostSeriousError()
 
     func launchMore() {
-      while !exhausted, inFlight < max(1, limit), firstError == nil, control.stopRequested == nil {
+      while !exhausted, inFlight < max(1, limit), failure.error == nil, control.stopRequested == nil {
         let item: Item
         do {
           guard let got = try next() else { exhausted = true; return }
           item = got
         } catch {
-          keep(error)
+          failure.keep(error)
           return
         }
         let index = nextIndex
@@ -63,9 +58,9 @@ public func forEachInOrder<Item: Sendable, Output: Sendable>(
       inFlight -= 1
       switch result {
       case .success(let output): done[index] = output
-      case .failure(let error): keep(error)
+      case .failure(let error): failure.keep(error)
       }
-      if firstError == nil {
+      if failure.error == nil {
         while let output = done.removeValue(forKey: nextToConsume) {
           try consume(output, nextToConsume)
           nextToConsume += 1
@@ -73,7 +68,7 @@ public func forEachInOrder<Item: Sendable, Output: Sendable>(
       }
       launchMore()
     }
-    if let firstError { throw firstError }
+    if let error = failure.error { throw error }
     if let reason = control.stopRequested {
       let more: Bool
       if exhausted { more = false } else { more = (try next()) != nil }

@@ -184,45 +184,7 @@ public final class Runner: Sendable {
       if FileSystem.exists(directory.shardPath(stage.folder, shard)) { continue }
       if FileSystem.exists(directory.shardPath(previous.folder, shard)) { todo.append(shard) } else { waitingFor.append(shard) }
     }
-    // Shards are independent; a few at once keep an LLM server busy across shard ends.
-    // A shard left unfinished by transiently failed requests does not stop the others.
-    var deferred = RequestsDeferred(stage: stage.name, kinds: [:])
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      var next = 0
-      var running = 0
-      while next < todo.count || running > 0 {
-        while running < max(1, stage.stage.shardParallelism), next < todo.count, control.stopRequested == nil {
-          let shard = todo[next]
-          next += 1
-          running += 1
-          group.addTask { [self] in
-            try await processShard(stage, mapStage, shard: shard, input: directory.shardPath(previous.folder, shard),
-                                   output: directory.shardPath(stage.folder, shard))
-          }
-        }
-        if running == 0 { break }
-        do {
-          try await group.next()
-          running -= 1
-        } catch let failure as RequestsDeferred {
-          running -= 1
-          deferred.merge(failure)
-        } catch {
-          // Let the other shards reach a clean point, then report the most serious error.
-          control.requestStop("an error in stage \(stage.name)")
-          var worst = error
-          while running > 1 {
-            running -= 1
-            do {
-              try await group.next()
-            } catch let other {
-              if worst is StoppedEarly && !(other is StoppedEarly) { worst = other }
-            }
-          }
-          throw worst
-        }
-      }
-    }
+    let deferred = try await processShards(todo, of: stage, mapStage, input: previous)
     if !todo.isEmpty { directory.addWallTime(seconds(since: started), folder: stage.folder) }
     try control.check()
     if deferred.count > 0 { throw deferred }
@@ -239,6 +201,52 @@ public final class Runner: Sendable {
       return .waiting("stage \(stage.name) has \(shards - done.count) shards left for other tasks")
     }
     return .complete
+  }
+
+  /// Processes `shards` of a map stage, a few at once. Shards are independent;
+  /// a few at once keep an LLM server busy across shard ends. A shard left
+  /// unfinished by transiently failed requests does not stop the others: their
+  /// failures come back merged. Any other error stops the rest at a clean point
+  /// and the most serious one is thrown.
+  private func processShards(_ shards: [Int], of stage: PlannedStage, _ mapStage: any MapStage,
+                             input previous: PlannedStage) async throws -> RequestsDeferred {
+    var deferred = RequestsDeferred(stage: stage.name, kinds: [:])
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      var next = 0
+      var running = 0
+      while next < shards.count || running > 0 {
+        while running < max(1, stage.stage.shardParallelism), next < shards.count, control.stopRequested == nil {
+          let shard = shards[next]
+          next += 1
+          running += 1
+          group.addTask { [self] in
+            try await processShard(stage, mapStage, shard: shard, input: directory.shardPath(previous.folder, shard),
+                                   output: directory.shardPath(stage.folder, shard))
+          }
+        }
+        if running == 0 { break }
+        do {
+          try await group.next()
+          running -= 1
+        } catch let failure as RequestsDeferred {
+          running -= 1
+          deferred.merge(failure)
+        } catch {
+          control.requestStop("an error in stage \(stage.name)")
+          var worst = MostSeriousError(error)
+          while running > 1 {
+            running -= 1
+            do {
+              try await group.next()
+            } catch let other {
+              worst.keep(other)
+            }
+          }
+          throw worst.error ?? error
+        }
+      }
+    }
+    return deferred
   }
 
   private func processShard(_ stage: PlannedStage, _ mapStage: any MapStage, shard: Int, input: String, output: String) async throws {

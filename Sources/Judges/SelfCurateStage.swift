@@ -42,18 +42,8 @@ public struct SelfCurateStage: OneRequestStage {
     return try params.double("min_score", default: 4, in: 1...5)
   }
 
-  static let rubric = """
-    Rate how well the answer serves as the reply of a helpful AI assistant to the instruction, on a scale of 1 to 5:
-    1: the answer is incomplete, vague, off-topic or not useful; it reads like a blog or forum post, an advertisement, \
-    or navigation text from a web page.
-    2: the answer addresses most of what is asked, but not directly.
-    3: the answer is helpful and complete, but written from another point of view than an AI assistant's, \
-    for example as a blog post or a personal story.
-    4: the answer is written as an AI assistant's reply that addresses the instruction completely and clearly; \
-    it could be a little more concise or focused.
-    5: a perfect AI assistant's answer: focused, expert, engaging and well written, with nothing irrelevant.
-    First give your reasoning in a few sentences, then write the score on the last line as "Score: n".
-    """
+  /// Our wording of the 5-point rubric (Prompts/self-curate-rubric.txt).
+  static let rubric = PromptText.embedded(PackageResources.self_curate_rubric_txt)
 
   public static func prompt(_ record: Record) -> String {
     let instruction = record.input.isEmpty ? record.instruction : record.instruction + "\n\n" + record.input

@@ -210,31 +210,29 @@ public final class ConfigMap {
   public func optionalString(_ key: String) throws(InstillError) -> String? { try node(key)?.string() }
 
   public func int(_ key: String, default value: Int, in range: ClosedRange<Int>? = nil) throws(InstillError) -> Int {
-    guard let n = node(key) else { return value }
-    let v = try n.int()
-    if let range, !range.contains(v) { throw n.error("must be between \(range.lowerBound) and \(range.upperBound), found \(v)") }
-    return v
+    try optionalInt(key, in: range) ?? value
   }
 
   public func optionalInt(_ key: String, in range: ClosedRange<Int>? = nil) throws(InstillError) -> Int? {
     guard let n = node(key) else { return nil }
-    let v = try n.int()
-    if let range, !range.contains(v) { throw n.error("must be between \(range.lowerBound) and \(range.upperBound), found \(v)") }
-    return v
+    return try Self.checked(try n.int(), in: range, at: n)
   }
 
   public func double(_ key: String, default value: Double, in range: ClosedRange<Double>? = nil) throws(InstillError) -> Double {
-    guard let n = node(key) else { return value }
-    let v = try n.double()
-    if let range, !range.contains(v) { throw n.error("must be between \(range.lowerBound) and \(range.upperBound), found \(v)") }
-    return v
+    try optionalDouble(key, in: range) ?? value
   }
 
   public func optionalDouble(_ key: String, in range: ClosedRange<Double>? = nil) throws(InstillError) -> Double? {
     guard let n = node(key) else { return nil }
-    let v = try n.double()
-    if let range, !range.contains(v) { throw n.error("must be between \(range.lowerBound) and \(range.upperBound), found \(v)") }
-    return v
+    return try Self.checked(try n.double(), in: range, at: n)
+  }
+
+  static func checked<Value: Comparable>(_ value: Value, in range: ClosedRange<Value>?, at node: ConfigNode)
+    throws(InstillError) -> Value {
+    if let range, !range.contains(value) {
+      throw node.error("must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
+    }
+    return value
   }
 
   public func bool(_ key: String, default value: Bool) throws(InstillError) -> Bool { try node(key)?.bool() ?? value }

@@ -48,7 +48,7 @@ public struct Pipeline: Sendable {
 
     let directory = (file as NSString).deletingLastPathComponent
     var stages: [PlannedStage] = []
-    var previous = SHA256.hex("instill-pipeline/\(seed)")
+    var previous = StageFingerprint.start(seed: seed)
     var names = Set<String>()
     for (offset, node) in stageNodes.enumerated() {
       let params = try node.mapping()
@@ -72,20 +72,8 @@ public struct Pipeline: Sendable {
       let stage = try factory(params, context)
       try params.finish()
 
-      var hasher = SHA256()
-      hasher.update(previous)
-      hasher.update("\n\(kind)\n\(stageName)\n\(node.canonical)\n")
-      for path in files.paths {
-        hasher.update(path)
-        hasher.update(try FileSystem.read(path))
-      }
-      for path in files.statted {
-        for file in FileSystem.isDirectory(path) ? FileSystem.filesBelow(path) : [path] {
-          hasher.update("\(file)\n\(FileSystem.identity(file) ?? "missing")\n")
-        }
-      }
-      if stage.usesLLM { hasher.update("llm:" + llmIdentity(llm)) }
-      let fingerprint = hasher.hexDigest()
+      let fingerprint = try StageFingerprint(previous: previous, kind: kind, name: stageName, entry: node, files: files,
+                                             usesLLM: stage.usesLLM, llm: llm).hex
       previous = fingerprint
       let index = offset + 1
       stages.append(PlannedStage(
@@ -97,6 +85,43 @@ public struct Pipeline: Sendable {
     return pipeline
   }
 
+  public var usesLLM: Bool { stages.contains { $0.stage.usesLLM } }
+
+  /// Runs every stage's own checks (seed files parse, parameters agree).
+  public func validate() throws(InstillError) {
+    for planned in stages { try planned.stage.validate() }
+  }
+}
+
+/// A stage's identity for resume: it changes whenever the stage's entry, its
+/// input files (content; large sources by size and modification time), the
+/// `llm` settings that change replies (for LLM stages), the pipeline seed or
+/// any earlier stage's fingerprint changes. A run directory refuses a pipeline
+/// whose fingerprints differ from the ones it was started with.
+struct StageFingerprint {
+  let hex: String
+
+  /// The fingerprint before the first stage.
+  static func start(seed: UInt64) -> String { SHA256.hex("instill-pipeline/\(seed)") }
+
+  init(previous: String, kind: String, name: String, entry: ConfigNode, files: FileCollector, usesLLM: Bool,
+       llm: ConfigNode?) throws(InstillError) {
+    var hasher = SHA256()
+    hasher.update(previous)
+    hasher.update("\n\(kind)\n\(name)\n\(entry.canonical)\n")
+    for path in files.paths {
+      hasher.update(path)
+      hasher.update(try FileSystem.read(path))
+    }
+    for path in files.statted {
+      for file in FileSystem.isDirectory(path) ? FileSystem.filesBelow(path) : [path] {
+        hasher.update("\(file)\n\(FileSystem.identity(file) ?? "missing")\n")
+      }
+    }
+    if usesLLM { hasher.update("llm:" + Self.llmIdentity(llm)) }
+    hex = hasher.hexDigest()
+  }
+
   /// The parts of the `llm` section that change what an LLM stage produces
   /// (provider, model, sampling defaults, extra request fields), not how it is reached.
   static func llmIdentity(_ llm: ConfigNode?) -> String {
@@ -106,12 +131,5 @@ public struct Pipeline: Sendable {
       guard case .scalar(let k) = key, relevant.contains(k.string) else { return nil }
       return k.string + "=" + ConfigNode(node: value, file: llm.file, path: "").canonical
     }.sorted().joined(separator: ";")
-  }
-
-  public var usesLLM: Bool { stages.contains { $0.stage.usesLLM } }
-
-  /// Runs every stage's own checks (seed files parse, parameters agree).
-  public func validate() throws(InstillError) {
-    for planned in stages { try planned.stage.validate() }
   }
 }

@@ -232,26 +232,31 @@ private struct Reader {
       case UInt8(ascii: "n"): scratch.append(0x0A)
       case UInt8(ascii: "r"): scratch.append(0x0D)
       case UInt8(ascii: "t"): scratch.append(0x09)
-      case UInt8(ascii: "u"):
-        var code = try hex4()
-        if (0xD800..<0xDC00).contains(code) {
-          guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
-            throw fail("unpaired surrogate in \\u escape")
-          }
-          index += 2
-          let low = try hex4()
-          guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate in \\u escape") }
-          code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-        } else if (0xDC00..<0xE000).contains(code) {
-          throw fail("unpaired surrogate in \\u escape")
-        }
-        guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
-        scratch.append(contentsOf: Array(String(Character(scalar)).utf8))
+      case UInt8(ascii: "u"): try appendUnicodeEscape()
       default:
         throw fail("invalid escape '\\\(printable(e))'")
       }
     }
     throw fail("unterminated string")
+  }
+
+  /// The scalar of a `\uXXXX` escape (the part after `\u`), joining a
+  /// surrogate pair, appended to `scratch` as UTF-8.
+  mutating func appendUnicodeEscape() throws(JSONSyntaxError) {
+    var code = try hex4()
+    if (0xD800..<0xDC00).contains(code) {
+      guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+        throw fail("unpaired surrogate in \\u escape")
+      }
+      index += 2
+      let low = try hex4()
+      guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate in \\u escape") }
+      code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+    } else if (0xDC00..<0xE000).contains(code) {
+      throw fail("unpaired surrogate in \\u escape")
+    }
+    guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+    scratch.append(contentsOf: Array(String(Character(scalar)).utf8))
   }
 
   mutating func hex4() throws(JSONSyntaxError) -> UInt32 {

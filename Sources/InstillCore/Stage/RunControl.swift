@@ -44,3 +44,15 @@ public final class RunControl: Sendable {
     }
   }
 }
+
+/// The most serious of several errors from work running side by side: any
+/// error outranks a `StoppedEarly`, otherwise the first is kept.
+public struct MostSeriousError {
+  public private(set) var error: (any Error)?
+
+  public init(_ error: (any Error)? = nil) { self.error = error }
+
+  public mutating func keep(_ other: any Error) {
+    if error == nil || (error is StoppedEarly && !(other is StoppedEarly)) { error = other }
+  }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillLLM
 
 /// One way of evolving an instruction: a prompt template with `{instruction}`.
 public struct EvolOperation: Sendable, Equatable {
@@ -36,8 +37,9 @@ public struct OperationSet: Sendable {
   /// `general`, `code`, or a YAML file.
   public static func named(_ name: String) throws(InstillError) -> OperationSet {
     switch name {
-    case "general": return try parse(yaml: BuiltinOperations.general, file: "builtin:general", name: name)
-    case "code": return try parse(yaml: BuiltinOperations.code, file: "builtin:code", name: name)
+    // Written in the format of a user's own `operations:` file, loaded by the same code (Prompts/*.yaml).
+    case "general": return try parse(yaml: PromptText.embedded(PackageResources.general_yaml), file: "builtin:general", name: name)
+    case "code": return try parse(yaml: PromptText.embedded(PackageResources.code_yaml), file: "builtin:code", name: name)
     default:
       return try parse(yaml: try FileSystem.readString(name, what: "operations file"), file: name, name: name)
     }
