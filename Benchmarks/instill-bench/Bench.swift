@@ -18,15 +18,17 @@ struct Bench {
     }
     switch command {
     case "io":
-      try io(records: Int(option("--records", "1000000")) ?? 1_000_000, dir: option("--dir", NSTemporaryDirectory()),
-             level: Int(option("--level", "1")) ?? 1)
+      try io(
+        records: Int(option("--records", "1000000")) ?? 1_000_000, dir: option("--dir", NSTemporaryDirectory()),
+        level: Int(option("--level", "1")) ?? 1)
     case "sha":
       sha(megabytes: Int(option("--mb", "64")) ?? 64)
     case "instructions":
       try instructions(count: Int(option("--count", "52000")) ?? 52000, out: option("--out", "instructions.jsonl"))
     case "rouge":
-      try rouge(input: option("--input", "instructions.jsonl"), limit: Int(option("--limit", "0")) ?? 0,
-                threads: Int(option("--threads", "2")) ?? 2, batch: Int(option("--batch", "512")) ?? 512)
+      try rouge(
+        input: option("--input", "instructions.jsonl"), limit: Int(option("--limit", "0")) ?? 0,
+        threads: Int(option("--threads", "2")) ?? 2, batch: Int(option("--batch", "512")) ?? 512)
     default:
       print("usage: instill-bench io|sha|instructions|rouge [options]")
       exit(2)
@@ -50,9 +52,11 @@ struct Bench {
 
   /// Realistic ~300-byte instruction records.
   static func record(_ i: Int, _ random: inout SeededRandom) -> Record {
-    let words = ["explain", "the", "difference", "between", "summarize", "following", "article", "in", "three", "sentences",
-                 "write", "a", "short", "poem", "about", "autumn", "leaves", "translate", "this", "into", "French",
-                 "classify", "review", "as", "positive", "or", "negative", "list", "reasons", "why", "rivers", "flood"]
+    let words = [
+      "explain", "the", "difference", "between", "summarize", "following", "article", "in", "three", "sentences",
+      "write", "a", "short", "poem", "about", "autumn", "leaves", "translate", "this", "into", "French",
+      "classify", "review", "as", "positive", "or", "negative", "list", "reasons", "why", "rivers", "flood",
+    ]
     func text(_ n: Int) -> String { (0..<n).map { _ in words[random.below(words.count)] }.joined(separator: " ") }
     return Record([
       "id": .string("gen-\(i)"),
@@ -91,9 +95,14 @@ struct Bench {
 
     let mb = Double(rawBytes) / 1e6
     print("records:            \(count) (\(rawBytes / count) bytes each on average)")
-    print("uncompressed:       \(String(format: "%.1f", mb)) MB; gzip level \(level): \(String(format: "%.1f", Double(gzBytes) / 1e6)) MB")
-    print("write:              \(String(format: "%.2f", writeSeconds)) s = \(String(format: "%.1f", mb / writeSeconds)) MB/s")
-    print("read:               \(String(format: "%.2f", readSeconds)) s = \(String(format: "%.1f", mb / readSeconds)) MB/s")
+    print(
+      "uncompressed:       \(String(format: "%.1f", mb)) MB; gzip level \(level): \(String(format: "%.1f", Double(gzBytes) / 1e6)) MB"
+    )
+    print(
+      "write:              \(String(format: "%.2f", writeSeconds)) s = \(String(format: "%.1f", mb / writeSeconds)) MB/s"
+    )
+    print(
+      "read:               \(String(format: "%.2f", readSeconds)) s = \(String(format: "%.1f", mb / readSeconds)) MB/s")
     print("write+read:         \(String(format: "%.1f", 2 * mb / (writeSeconds + readSeconds))) MB/s")
     print("peak RSS:           \(String(format: "%.1f", peakRSS())) MiB")
   }
@@ -105,6 +114,8 @@ struct Bench {
     for _ in 0..<megabytes { h.update(chunk) }
     let digest = h.hexDigest()
     let s = elapsed(start)
-    print("sha256: \(megabytes) MiB in \(String(format: "%.2f", s)) s = \(String(format: "%.0f", Double(megabytes) / s)) MiB/s (\(digest.prefix(12))…)")
+    print(
+      "sha256: \(megabytes) MiB in \(String(format: "%.2f", s)) s = \(String(format: "%.0f", Double(megabytes) / s)) MiB/s (\(digest.prefix(12))…)"
+    )
   }
 }

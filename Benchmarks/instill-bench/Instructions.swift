@@ -19,15 +19,21 @@ enum InstructionGenerator {
     earthquakes,hurricanes,the ozone layer,microplastics,fast fashion,minimalism,volunteering,friendship,\
     procrastination,habit formation,learning a language,the history of tea,chocolate,pizza,sushi,yoga
     """.split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-  static let audiences = ["", "to a five-year-old", "for a high school student", "for a beginner", "to an expert",
-                          "in simple terms", "for a busy manager", "to a curious teenager"]
-  static let forms = ["poem", "short story", "blog post", "tweet", "haiku", "limerick", "news headline", "product description",
-                      "speech", "letter", "dialogue", "song verse", "essay outline", "riddle"]
+  static let audiences = [
+    "", "to a five-year-old", "for a high school student", "for a beginner", "to an expert",
+    "in simple terms", "for a busy manager", "to a curious teenager",
+  ]
+  static let forms = [
+    "poem", "short story", "blog post", "tweet", "haiku", "limerick", "news headline", "product description",
+    "speech", "letter", "dialogue", "song verse", "essay outline", "riddle",
+  ]
   static let lengths = ["short", "funny", "formal", "two-paragraph", "persuasive", "sad", "cheerful", "one-sentence"]
   static let numbers = ["three", "five", "seven", "ten", "two", "four"]
   static let languages = ["French", "Spanish", "German", "Japanese", "Italian", "Portuguese"]
   static let openers = ["", "", "", "Please ", "Can you ", "I need you to ", "Could you "]
-  static let styles = ["more formal", "more concise", "friendlier", "more persuasive", "easier to read", "more exciting"]
+  static let styles = [
+    "more formal", "more concise", "friendlier", "more persuasive", "easier to read", "more exciting",
+  ]
   static let things = ["questions", "facts", "tips", "names", "ideas", "examples", "reasons", "steps", "myths"]
 
   static let adjectives = """
@@ -43,8 +49,10 @@ enum InstructionGenerator {
     forests deserts oceans mountains storms seeds insects birds fungi bacteria minerals metals crystals \
     friendships rivalries negotiations debates interviews contracts festivals weddings holidays deadlines
     """.split(separator: " ").map(String.init).filter { !$0.isEmpty }
-  static let verbs = ["affects", "changed", "shapes", "depends on", "threatens", "helps", "confuses", "inspired",
-                      "connects", "challenges", "protects", "replaced"]
+  static let verbs = [
+    "affects", "changed", "shapes", "depends on", "threatens", "helps", "confuses", "inspired",
+    "connects", "challenges", "protects", "replaced",
+  ]
 
   /// A detail clause from a larger vocabulary, as real instructions add context.
   static func detail(_ r: inout SeededRandom) -> String {
@@ -87,7 +95,9 @@ enum InstructionGenerator {
     text = text.replacingOccurrences(of: "  ", with: " ")
     if let first = text.first { text = first.uppercased() + text.dropFirst() }
     text += opener.hasPrefix("Can") || opener.hasPrefix("Could") || body.hasPrefix("what") ? "?" : "."
-    if r.below(5) == 0 { text += " " + p(["Keep it brief.", "Use bullet points.", "Be creative.", "Avoid jargon.", "Include an example."]) }
+    if r.below(5) == 0 {
+      text += " " + p(["Keep it brief.", "Use bullet points.", "Be creative.", "Avoid jargon.", "Include an example."])
+    }
     return text
   }
 }
@@ -127,8 +137,9 @@ extension Bench {
         if seen.insert(id).inserted { df[Int(id)] += 1 }
       }
     }
-    let dedup = GreedyDedup(threshold: 0.7, reportFloor: 0.5, order: TokenOrder(documentFrequencies: df), threads: threads,
-                            vocabulary: vocabulary)
+    let dedup = GreedyDedup(
+      threshold: 0.7, reportFloor: 0.5, order: TokenOrder(documentFrequencies: df), threads: threads,
+      vocabulary: vocabulary)
     var kept = 0
     var pairs = 0
     var flags: [UInt8] = []

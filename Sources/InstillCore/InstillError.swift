@@ -24,7 +24,9 @@ public struct InstillError: Error, Sendable, CustomStringConvertible {
     self.field = field
   }
 
-  public static func input(_ message: String, file: String? = nil, line: Int? = nil, field: String? = nil) -> InstillError {
+  public static func input(_ message: String, file: String? = nil, line: Int? = nil, field: String? = nil)
+    -> InstillError
+  {
     InstillError(.invalidInput, message, file: file, line: line, field: field)
   }
 

@@ -40,7 +40,9 @@ public struct CleaningSettings: Sendable {
   mutating func parse(_ params: ConfigMap) throws(InstillError) {
     minChars = try params.int("min_chars", default: minChars, in: 0...10_000_000)
     maxChars = try params.int("max_chars", default: maxChars, in: 1...10_000_000)
-    if minChars > maxChars { throw params.owner.error("min_chars (\(minChars)) is larger than max_chars (\(maxChars))") }
+    if minChars > maxChars {
+      throw params.owner.error("min_chars (\(minChars)) is larger than max_chars (\(maxChars))")
+    }
     maxTokens = try params.optionalInt("max_tokens", in: 16...10_000_000)
     splitLong = try params.bool("split_long", default: splitLong)
     requireHeading = try params.bool("require_heading", default: requireHeading)
@@ -162,7 +164,10 @@ public final class SegmentCleaner {
         space = !buffer.isEmpty
         continue
       }
-      if space { buffer.append(0x20); space = false }
+      if space {
+        buffer.append(0x20)
+        space = false
+      }
       buffer.append((0x41...0x5A).contains(byte) ? byte + 32 : byte)
     }
     hasher.update(buffer)

@@ -80,7 +80,10 @@ enum TextCleanup {
         pendingBlank = !out.isEmpty
       } else {
         if !out.isEmpty { out.append(0x0A) }
-        if pendingBlank { out.append(0x0A); pendingBlank = false }
+        if pendingBlank {
+          out.append(0x0A)
+          pendingBlank = false
+        }
         out.append(contentsOf: utf8[lineStart..<end])
       }
       lineStart = i + 1
@@ -95,8 +98,9 @@ public enum PlainText {
   public static func document(_ text: String, source: String, format: DocumentFormat, title: String) -> Document {
     let text = text.replacingOccurrences(of: "\r\n", with: "\n")
     guard format == .markdown else {
-      return Document(source: source, format: format, title: title,
-                      sections: [.init(heading: "", text: TextCleanup.normalize(text))])
+      return Document(
+        source: source, format: format, title: title,
+        sections: [.init(heading: "", text: TextCleanup.normalize(text))])
     }
     var sections: [Document.Section] = []
     var heading = ""

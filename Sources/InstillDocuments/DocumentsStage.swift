@@ -47,7 +47,8 @@ public struct DocumentsStage: GlobalStage {
       let textField = try params.string("text_field", default: "text")
       let titleField = try params.optionalString("title_field")
       guard let list = try params.list("sources"), !list.isEmpty else {
-        throw params.owner.error("a documents stage needs 'sources': a list of files, folders or URLs", field: "sources")
+        throw params.owner.error(
+          "a documents stage needs 'sources': a list of files, folders or URLs", field: "sources")
       }
       for node in list {
         stage.sources.append(try source(node, textField: textField, titleField: titleField, context))
@@ -64,12 +65,17 @@ public struct DocumentsStage: GlobalStage {
     }
   }
 
-  private static func source(_ node: ConfigNode, textField: String, titleField: String?,
-                             _ context: StageBuildContext) throws(InstillError) -> Source {
+  private static func source(
+    _ node: ConfigNode, textField: String, titleField: String?,
+    _ context: StageBuildContext
+  ) throws(InstillError) -> Source {
     if let text = try? node.string() {
-      if text.contains("://") { return Source(location: .url(try checkedURL(text, node)), textField: textField, titleField: titleField) }
+      if text.contains("://") {
+        return Source(location: .url(try checkedURL(text, node)), textField: textField, titleField: titleField)
+      }
       let path = try context.inputSource(node)
-      return Source(location: .path(path), format: try format(of: node, path: path), textField: textField, titleField: titleField)
+      return Source(
+        location: .path(path), format: try format(of: node, path: path), textField: textField, titleField: titleField)
     }
     let map = try node.mapping()
     var source: Source
@@ -78,14 +84,16 @@ public struct DocumentsStage: GlobalStage {
       let resolved = try context.inputSource(path)
       source = Source(location: .path(resolved), textField: textField, titleField: titleField)
     case (nil, let url?):
-      source = Source(location: .url(try checkedURL(try url.string(), url)), textField: textField, titleField: titleField)
+      source = Source(
+        location: .url(try checkedURL(try url.string(), url)), textField: textField, titleField: titleField)
     default:
       throw node.error("a source is a path, a URL, or a map with exactly one of 'path' and 'url'")
     }
     if let format = try map.optionalString("format") {
       guard let known = DocumentFormat(rawValue: format) else {
-        throw (map.node("format") ?? node).error("unknown format '\(format)' (known: "
-          + DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+        throw (map.node("format") ?? node).error(
+          "unknown format '\(format)' (known: "
+            + DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ") + ")")
       }
       source.format = known
     } else if case .path(let path) = source.location, !FileSystem.isDirectory(path) {
@@ -109,8 +117,9 @@ public struct DocumentsStage: GlobalStage {
   private static func format(of node: ConfigNode, path: String) throws(InstillError) -> DocumentFormat? {
     if FileSystem.isDirectory(path) { return nil }
     guard let format = DocumentFormat.from(name: path) else {
-      throw node.error("cannot tell the format of '\(path)' from its name; give the source a 'format' "
-        + "(\(DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+      throw node.error(
+        "cannot tell the format of '\(path)' from its name; give the source a 'format' "
+          + "(\(DocumentFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
     return format
   }
@@ -118,7 +127,8 @@ public struct DocumentsStage: GlobalStage {
   public func validate() throws(InstillError) {}
 
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
-    context.stats.declareFilters(["source"] + SegmentCleaner.filterNames.filter { $0 != "near_duplicate" || cleaning.rougeThreshold != nil })
+    context.stats.declareFilters(
+      ["source"] + SegmentCleaner.filterNames.filter { $0 != "near_duplicate" || cleaning.rougeThreshold != nil })
     let cleaner = SegmentCleaner(settings: cleaning, stats: context.stats)
     let downloads = (context.journalPath as NSString).deletingLastPathComponent + "/downloads"
     let fetcher = Fetcher(directory: downloads, settings: fetch)
@@ -148,7 +158,8 @@ public struct DocumentsStage: GlobalStage {
           }
           context.stats.count("urls_fetched")
           let head = (try? DecodedFile.head(fetched.path, bytes: 4096)) ?? []
-          let format = source.format ?? DocumentFormat.from(name: url.split(separator: "?")[0].description)
+          let format =
+            source.format ?? DocumentFormat.from(name: url.split(separator: "?")[0].description)
             ?? (fetched.contentType?.contains("html") == true ? .html : DocumentFormat.sniff(head[...]))
           try read(fetched.path, format: format, source: source, name: url, writer)
           context.stats.filter("source", kept: true)
@@ -167,8 +178,10 @@ public struct DocumentsStage: GlobalStage {
   }
 
   /// Reads one local file (or a fetched URL's file) into documents and hands their sections to the writer.
-  private func read(_ file: String, format: DocumentFormat, source: Source, name: String,
-                    _ writer: SegmentWriter) throws {
+  private func read(
+    _ file: String, format: DocumentFormat, source: Source, name: String,
+    _ writer: SegmentWriter
+  ) throws {
     let base = ((name as NSString).lastPathComponent as NSString).deletingPathExtension
     switch format {
     case .wiki:
@@ -176,10 +189,17 @@ public struct DocumentsStage: GlobalStage {
       do {
         try reader.forEachPage { page in
           guard !writer.full else { throw StopReading() }
-          guard namespaces.contains(page.namespace) else { writer.context.stats.count("wiki_other_namespace"); return }
-          guard !page.redirect else { writer.context.stats.count("wiki_redirects"); return }
+          guard namespaces.contains(page.namespace) else {
+            writer.context.stats.count("wiki_other_namespace")
+            return
+          }
+          guard !page.redirect else {
+            writer.context.stats.count("wiki_redirects")
+            return
+          }
           writer.context.stats.count("documents")
-          try writer.write(Document(source: name, format: .wiki, title: page.title, sections: WikiMarkup.sections(page.text)))
+          try writer.write(
+            Document(source: name, format: .wiki, title: page.title, sections: WikiMarkup.sections(page.text)))
         }
       } catch is StopReading {}
     case .jsonl:
@@ -187,20 +207,25 @@ public struct DocumentsStage: GlobalStage {
       defer { reader.close() }
       while let record = try reader.read(), !writer.full {
         guard let value = record[source.textField] else {
-          throw InstillError.input("missing the text field", file: file, line: reader.lineNumber, field: source.textField)
+          throw InstillError.input(
+            "missing the text field", file: file, line: reader.lineNumber, field: source.textField)
         }
         guard case .string(let text) = value else {
-          throw InstillError.input("expected text, found \(value.kindDescription)", file: file, line: reader.lineNumber,
-                                   field: source.textField)
+          throw InstillError.input(
+            "expected text, found \(value.kindDescription)", file: file, line: reader.lineNumber,
+            field: source.textField)
         }
         let title = source.titleField.flatMap { record[$0]?.stringValue } ?? record.id ?? "\(base):\(reader.lineNumber)"
         writer.context.stats.count("documents")
-        try writer.write(PlainText.document(text, source: name + (record.id.map { "#" + $0 } ?? ":\(reader.lineNumber)"),
-                                            format: .jsonl, title: title))
+        try writer.write(
+          PlainText.document(
+            text, source: name + (record.id.map { "#" + $0 } ?? ":\(reader.lineNumber)"),
+            format: .jsonl, title: title))
       }
     case .html:
       writer.context.stats.count("documents")
-      try writer.write(HTMLText.document(try DecodedFile.readAll(file, limit: maxFileBytes), source: name, fallbackTitle: base))
+      try writer.write(
+        HTMLText.document(try DecodedFile.readAll(file, limit: maxFileBytes), source: name, fallbackTitle: base))
     case .text, .markdown:
       let bytes = try DecodedFile.readAll(file, limit: maxFileBytes)
       let skipBOM = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
@@ -245,10 +270,12 @@ final class SegmentWriter {
         var record = Record()
         record.id = "\(idPrefix)-\(emitted)"
         record["text"] = .string(text)
-        record.meta = ["document": .object([
-          "source": .string(document.source), "format": .string(document.format.rawValue),
-          "title": .string(document.title), "heading": .string(section.heading), "section": .int(index),
-        ])]
+        record.meta = [
+          "document": .object([
+            "source": .string(document.source), "format": .string(document.format.rawValue),
+            "title": .string(document.title), "heading": .string(section.heading), "section": .int(index),
+          ])
+        ]
         try output.write(record)
         context.stats.recordOut()
         emitted += 1

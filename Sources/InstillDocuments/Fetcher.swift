@@ -61,13 +61,15 @@ struct Fetcher: Sendable {
     hasher.update(url)
     let hash = String(hasher.hexDigest().prefix(16))
     let last = url.split(separator: "?").first?.split(separator: "/").last.map(String.init) ?? ""
-    let safe = String(last.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(80))
+    let safe = String(
+      last.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(80))
     return directory + "/" + hash + (safe.isEmpty || safe.contains(":") ? "" : "-" + safe)
   }
 
   /// `fetch` on a thread of its own: the libcurl transfer and its retry waits
   /// block, which must not happen on a thread of the cooperative pool.
-  func fetchOffPool(_ url: String, log: @escaping @Sendable (String) -> Void) async -> Result<FetchedFile, FetchFailure> {
+  func fetchOffPool(_ url: String, log: @escaping @Sendable (String) -> Void) async -> Result<FetchedFile, FetchFailure>
+  {
     await onOwnThread("fetch") { fetch(url, log: log) }
   }
 
@@ -94,7 +96,8 @@ struct Fetcher: Sendable {
       switch outcome.result {
       case .success(let type):
         guard rename(part, final) == 0 else {
-          return .failure(FetchFailure(reason: "io", message: "cannot rename \(part): \(String(cString: strerror(errno)))"))
+          return .failure(
+            FetchFailure(reason: "io", message: "cannot rename \(part): \(String(cString: strerror(errno)))"))
         }
         return .success(FetchedFile(path: final, resumedFrom: resumedFrom, contentType: type))
       case .failure(let failure):
@@ -104,7 +107,8 @@ struct Fetcher: Sendable {
           // A stalled download retried on a server without ranges ends in
           // no_range_support; the stall is what went wrong.
           if resumeConsequence, let cause {
-            return .failure(FetchFailure(reason: cause.reason, message: cause.message + "; then: " + failure.failure.message))
+            return .failure(
+              FetchFailure(reason: cause.reason, message: cause.message + "; then: " + failure.failure.message))
           }
           return .failure(failure.failure)
         }
@@ -125,13 +129,19 @@ struct Fetcher: Sendable {
 
     /// A failed attempt as `transfer` returns it: reason, message, what to do next.
     static func result(_ reason: String, _ message: String, retry: Bool, restart: Bool = false, resumed: Int64 = 0)
-      -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64) {
-      (.failure(AttemptFailure(failure: FetchFailure(reason: reason, message: message), retry: retry, restart: restart)), resumed)
+      -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64)
+    {
+      (
+        .failure(
+          AttemptFailure(failure: FetchFailure(reason: reason, message: message), retry: retry, restart: restart)),
+        resumed
+      )
     }
   }
 
   /// One libcurl transfer, appending to `part` from its current size.
-  private func transfer(_ url: String, to part: String) -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64) {
+  private func transfer(_ url: String, to part: String) -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64)
+  {
     let fd = open(part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
       return AttemptFailure.result("io", "cannot write \(part): \(String(cString: strerror(errno)))", retry: false)
@@ -168,7 +178,8 @@ struct Fetcher: Sendable {
     let type = instill_curl_content_type(curl).map { String(cString: $0) }
     let detail = String(decoding: errorBuffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     if sink.writeError != 0 {
-      return AttemptFailure.result("io", "cannot write \(part): \(String(cString: strerror(sink.writeError)))", retry: false, resumed: resumed)
+      return AttemptFailure.result(
+        "io", "cannot write \(part): \(String(cString: strerror(sink.writeError)))", retry: false, resumed: resumed)
     }
     if code == CURLE_OK {
       guard fsync(fd) == 0 else {
@@ -183,7 +194,8 @@ struct Fetcher: Sendable {
   /// What a failed transfer means: its counter reason, and whether to retry
   /// (and from scratch: the part file is unusable).
   private func classify(_ code: CURLcode, status: Int, message: String, tooLarge: Bool, resumed: Int64)
-    -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64) {
+    -> (result: Result<String?, AttemptFailure>, resumedFrom: Int64)
+  {
     switch code {
     case CURLE_HTTP_RETURNED_ERROR:
       if status == 416 {  // the range starts at or after the end: the part file is unusable
@@ -194,13 +206,15 @@ struct Fetcher: Sendable {
     case CURLE_RANGE_ERROR:
       return AttemptFailure.result("no_range_support", message, retry: true, restart: true, resumed: resumed)
     case CURLE_FILESIZE_EXCEEDED:
-      return AttemptFailure.result("too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
+      return AttemptFailure.result(
+        "too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
     case CURLE_WRITE_ERROR where tooLarge:
-      return AttemptFailure.result("too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
+      return AttemptFailure.result(
+        "too_large", "larger than max_bytes (\(settings.maxBytes))", retry: false, restart: true, resumed: resumed)
     case CURLE_OPERATION_TIMEDOUT:
       return AttemptFailure.result("timeout", message, retry: true, resumed: resumed)
     case CURLE_COULDNT_CONNECT, CURLE_PARTIAL_FILE, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_GOT_NOTHING,
-         CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR, CURLE_FTP_ACCEPT_TIMEOUT, CURLE_HTTP2, CURLE_HTTP2_STREAM:
+      CURLE_COULDNT_RESOLVE_HOST, CURLE_SSL_CONNECT_ERROR, CURLE_FTP_ACCEPT_TIMEOUT, CURLE_HTTP2, CURLE_HTTP2_STREAM:
       return AttemptFailure.result("connection", message, retry: true, resumed: resumed)
     case CURLE_FILE_COULDNT_READ_FILE, CURLE_REMOTE_FILE_NOT_FOUND:
       return AttemptFailure.result("not_found", message, retry: false, restart: true, resumed: resumed)
@@ -226,7 +240,9 @@ private final class DownloadSink {
   }
 }
 
-private func downloadWrite(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+private func downloadWrite(
+  _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?
+) -> Int {
   guard let data, let context else { return 0 }
   let sink = Unmanaged<DownloadSink>.fromOpaque(context).takeUnretainedValue()
   let total = size * count

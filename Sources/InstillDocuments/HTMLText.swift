@@ -1,6 +1,6 @@
-import InstillCore
 import CXML2
 import Foundation
+import InstillCore
 
 /// HTML to sections with libxml2's HTML parser in recovery mode (no network):
 /// the main content (`main`, else a single `article`, else `body`), without
@@ -20,8 +20,9 @@ enum HTMLText {
   ]
 
   static func document(_ bytes: [UInt8], source: String, fallbackTitle: String) -> Document {
-    let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
-                        | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue)
+    let options = Int32(
+      HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
+        | HTML_PARSE_NONET.rawValue | HTML_PARSE_COMPACT.rawValue)
     // Valid UTF-8 is read as UTF-8; anything else as the page declares (libxml2's default).
     let encoding: String? = String(validating: bytes, as: UTF8.self) != nil ? "UTF-8" : nil
     let doc: htmlDocPtr? = bytes.withUnsafeBufferPointer { buffer in
@@ -38,8 +39,9 @@ enum HTMLText {
     let main = first("main", under: root) ?? single("article", under: root) ?? first("body", under: root) ?? root
     var builder = SectionBuilder()
     builder.walk(main, depth: 0)
-    return Document(source: source, format: .html, title: title.isEmpty ? fallbackTitle : title,
-                    sections: builder.finish())
+    return Document(
+      source: source, format: .html, title: title.isEmpty ? fallbackTitle : title,
+      sections: builder.finish())
   }
 
   static func name(_ node: xmlNodePtr) -> String {
@@ -75,7 +77,10 @@ enum HTMLText {
     var count = 0
     var stack = [node]
     while let current = stack.popLast() {
-      if isElement(current), self.name(current) == name { count += 1; continue }
+      if isElement(current), self.name(current) == name {
+        count += 1
+        continue
+      }
       var child = current.pointee.children
       while let c = child {
         stack.append(c)
@@ -132,7 +137,10 @@ enum HTMLText {
           startSection(HTMLText.collapse(HTMLText.text(of: node)))
           return
         }
-        if name == "br" { breakLine(); return }
+        if name == "br" {
+          breakLine()
+          return
+        }
         let block = HTMLText.blocks.contains(name)
         if block { breakLine() }
         walk(node, depth: depth, preformatted: preformatted || name == "pre")

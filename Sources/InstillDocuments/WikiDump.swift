@@ -42,7 +42,8 @@ final class WikiDumpReader {
       if status < 0 {
         if let failure { throw failure }
         let line = Int(xmlTextReaderGetParserLineNumber(reader))
-        let message = xmlGetLastError().flatMap { $0.pointee.message.map { String(cString: $0) } }?
+        let message =
+          xmlGetLastError().flatMap { $0.pointee.message.map { String(cString: $0) } }?
           .trimmingCharacters(in: .whitespacesAndNewlines) ?? "malformed XML"
         throw InstillError.input("not a readable MediaWiki XML dump: \(message)", file: path, line: line)
       }
@@ -61,7 +62,7 @@ final class WikiDumpReader {
           }
         }
       case Int32(XML_READER_TYPE_TEXT.rawValue), Int32(XML_READER_TYPE_CDATA.rawValue),
-           Int32(XML_READER_TYPE_SIGNIFICANT_WHITESPACE.rawValue):
+        Int32(XML_READER_TYPE_SIGNIFICANT_WHITESPACE.rawValue):
         guard page != nil, let value = xmlTextReaderConstValue(reader) else { break }
         switch element {
         case "title": page?.title += String(cString: value)
@@ -99,7 +100,9 @@ final class WikiDumpReader {
 }
 
 /// libxml2's input callback: reads decoded bytes of the dump.
-private func wikiRead(_ context: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ count: Int32) -> Int32 {
+private func wikiRead(_ context: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ count: Int32)
+  -> Int32
+{
   guard let context, let buffer else { return -1 }
   let reader = Unmanaged<WikiDumpReader>.fromOpaque(context).takeUnretainedValue()
   return reader.fill(buffer, Int(count))

@@ -8,11 +8,15 @@ import InstillFilters
 /// decoded. Works on UTF-8 bytes: every marker is ASCII.
 public enum WikiMarkup {
   /// Tags dropped with their content.
-  static let droppedTags: [[UInt8]] = ["ref", "gallery", "math", "timeline", "imagemap", "references", "score",
-                                       "hiero", "chem", "syntaxhighlight", "source", "graph", "mapframe"].map { Array($0.utf8) }
+  static let droppedTags: [[UInt8]] = [
+    "ref", "gallery", "math", "timeline", "imagemap", "references", "score",
+    "hiero", "chem", "syntaxhighlight", "source", "graph", "mapframe",
+  ].map { Array($0.utf8) }
   /// Link namespaces dropped with the link (lower-case).
-  static let droppedNamespaces: Set<String> = ["file", "image", "category", "media", "wikipedia", "wp", "template",
-                                               "help", "portal", "special", "user", "talk", "draft", "module"]
+  static let droppedNamespaces: Set<String> = [
+    "file", "image", "category", "media", "wikipedia", "wp", "template",
+    "help", "portal", "special", "user", "talk", "draft", "module",
+  ]
 
   public static func sections(_ wikitext: [UInt8]) -> [Document.Section] {
     let plain = reduce(wikitext[...])
@@ -106,7 +110,8 @@ public enum WikiMarkup {
       return close
     }
     guard ["[http://", "[https://", "[//", "[ftp://"].contains(where: { starts(s, at: i, with: $0) }),
-          let close = s[i...].prefix(2000).firstIndex(where: { $0 == 0x5D || $0 == 0x0A }), s[close] == 0x5D else {
+      let close = s[i...].prefix(2000).firstIndex(where: { $0 == 0x5D || $0 == 0x0A }), s[close] == 0x5D
+    else {
       return nil
     }
     if let space = s[i..<close].firstIndex(of: 0x20) {
@@ -205,7 +210,8 @@ public enum WikiMarkup {
     let letter = (0x41...0x5A).contains(next) || (0x61...0x7A).contains(next)
     guard letter || next == 0x2F else { return nil }
     guard let close = s[(i + 1)...].prefix(300).firstIndex(where: { $0 == 0x3E || $0 == 0x0A || $0 == 0x3C }),
-          s[close] == 0x3E else { return nil }
+      s[close] == 0x3E
+    else { return nil }
     return close + 1
   }
 
@@ -213,7 +219,9 @@ public enum WikiMarkup {
   /// namespaces and interlanguage links; the label after the last `|`, else the target.
   static func linkText(_ inner: ArraySlice<UInt8>) -> [UInt8] {
     var target = inner
-    if target.first == 0x3A { target = target.dropFirst() }  // [[:Category:X]] links to the page
+    if target.first == 0x3A {
+      target = target.dropFirst()
+    }  // [[:Category:X]] links to the page
     else if let colon = target.prefix(40).firstIndex(of: 0x3A) {
       let prefix = Text.trimmed(String(decoding: target[target.startIndex..<colon], as: UTF8.self).lowercased())
       if droppedNamespaces.contains(prefix) { return [] }

@@ -38,7 +38,8 @@ public final class LocalBackend: LLMBackend {
     let server = try await LocalServer.start(
       parallel: settings.maxConcurrency, threads: settings.localThreads, contextPerSlot: settings.localContextPerSlot,
       logPath: logPath, logger: logger)
-    let client = try OpenAIClient(baseURL: server.baseURL, settings: settings, defaultModel: LocalModel.modelName, logger: logger)
+    let client = try OpenAIClient(
+      baseURL: server.baseURL, settings: settings, defaultModel: LocalModel.modelName, logger: logger)
     state.withLock { $0 = (server, client) }
     return client
   }
@@ -71,12 +72,15 @@ public final class LocalBackend: LLMBackend {
 /// Makes the backend a pipeline asks for.
 public enum LLMBackends {
   /// - Parameter serverLog: where the embedded server (provider `local`) writes its log.
-  public static func make(_ settings: LLMSettings, serverLog: String, logger: Logger) throws(InstillError) -> any ShutdownableBackend {
+  public static func make(_ settings: LLMSettings, serverLog: String, logger: Logger) throws(InstillError)
+    -> any ShutdownableBackend
+  {
     switch settings.provider {
     case .local:
       return LocalBackend(settings: settings, logPath: serverLog, logger: logger)
     case .openai:
-      return try OpenAIClient(baseURL: settings.baseURL ?? "", settings: settings, defaultModel: "default", logger: logger)
+      return try OpenAIClient(
+        baseURL: settings.baseURL ?? "", settings: settings, defaultModel: "default", logger: logger)
     }
   }
 }

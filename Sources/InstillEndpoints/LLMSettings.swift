@@ -53,7 +53,8 @@ public struct LLMSettings: Sendable {
 
   public static let keys = [
     "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
-    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "transient_runs", "extra_body", "sampling", "local",
+    "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "transient_runs",
+    "extra_body", "sampling", "local",
   ]
 
   /// Reads the section; with no section, the embedded local model is used.
@@ -62,7 +63,8 @@ public struct LLMSettings: Sendable {
     guard let node else { return s }
     let map = try node.mapping()
     s.baseURL = try map.optionalString("base_url")
-    let provider = try map.choice("provider", Provider.allCases.map(\.rawValue), default: s.baseURL == nil ? "local" : "openai")
+    let provider = try map.choice(
+      "provider", Provider.allCases.map(\.rawValue), default: s.baseURL == nil ? "local" : "openai")
     s.provider = Provider(rawValue: provider) ?? .local
     if s.provider == .openai && s.baseURL == nil {
       throw node.error("provider openai needs a base_url, e.g. http://127.0.0.1:8000/v1", field: "llm.base_url")
@@ -71,7 +73,9 @@ public struct LLMSettings: Sendable {
       throw node.error("base_url is for provider openai; provider local starts its own server", field: "llm.base_url")
     }
     if let url = s.baseURL {
-      guard let normalized = normalizedURL(url) else { throw try map.require("base_url").error("must start with http:// or https://") }
+      guard let normalized = normalizedURL(url) else {
+        throw try map.require("base_url").error("must start with http:// or https://")
+      }
       s.baseURL = normalized
     }
     s.model = try map.optionalString("model")
@@ -90,7 +94,9 @@ public struct LLMSettings: Sendable {
       try sampling.finish()
     }
     if let extra = map.node("extra_body") {
-      guard case .object(let object) = try extra.json() else { throw extra.error("expected a mapping of request fields") }
+      guard case .object(let object) = try extra.json() else {
+        throw extra.error("expected a mapping of request fields")
+      }
       s.extraBody = object
     }
     if let local = try map.map("local") {
@@ -117,24 +123,28 @@ public struct LLMSettings: Sendable {
   /// and in no journal key, so moving the server keeps finished work; the model
   /// is sent in every request and so stays in the journal key (another model's
   /// replies are never taken for this one's), but not in the fingerprint.
-  public mutating func override(baseURL url: String?, model newModel: String?, apiKeyEnv: String?,
-                                pipelineFile: String) throws(InstillError) {
+  public mutating func override(
+    baseURL url: String?, model newModel: String?, apiKeyEnv: String?,
+    pipelineFile: String
+  ) throws(InstillError) {
     if let url {
       guard let normalized = Self.normalizedURL(url) else {
         throw InstillError.input("--base-url must start with http:// or https:// (got '\(url)')", field: "--base-url")
       }
       if provider == .local {
         guard newModel != nil || model != nil else {
-          throw InstillError.input("--base-url on a pipeline of the embedded local model needs --model NAME "
-            + "(the model the endpoint serves)", file: pipelineFile, field: "--model")
+          throw InstillError.input(
+            "--base-url on a pipeline of the embedded local model needs --model NAME "
+              + "(the model the endpoint serves)", file: pipelineFile, field: "--model")
         }
         provider = .openai
         localReproducible = false
       }
       baseURL = normalized
     } else if provider == .local, newModel != nil || apiKeyEnv != nil {
-      throw InstillError.input("--model and --api-key-env go with --base-url for a pipeline of the embedded local model "
-        + "(llm.provider: local)", file: pipelineFile, field: newModel != nil ? "--model" : "--api-key-env")
+      throw InstillError.input(
+        "--model and --api-key-env go with --base-url for a pipeline of the embedded local model "
+          + "(llm.provider: local)", file: pipelineFile, field: newModel != nil ? "--model" : "--api-key-env")
     }
     if let newModel {
       guard !newModel.isEmpty else { throw InstillError.input("--model is empty", field: "--model") }

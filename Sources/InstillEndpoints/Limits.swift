@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A counting semaphore for async code: at most `limit` holders at once, FIFO.
 actor AsyncSemaphore {
@@ -97,11 +98,15 @@ final class FailureBreaker: Sendable {
   /// endpoint looks down.
   func attempt(connectionFailed: Bool, error: String = "", endpoint: String) -> String? {
     state.withLock { s in
-      guard connectionFailed else { s.connectionFailures = 0; return s.tripped }
+      guard connectionFailed else {
+        s.connectionFailures = 0
+        return s.tripped
+      }
       s.connectionFailures += 1
       s.lastError = error
       if s.tripped == nil, s.connectionFailures >= connectionStreak {
-        s.tripped = "the LLM endpoint \(endpoint) is unreachable: \(s.connectionFailures) connection attempts in a row "
+        s.tripped =
+          "the LLM endpoint \(endpoint) is unreachable: \(s.connectionFailures) connection attempts in a row "
           + "failed; last error: \(error). " + Self.advice
       }
       return s.tripped
@@ -116,12 +121,11 @@ final class FailureBreaker: Sendable {
       if failed { s.lastError = error }
       let failures = s.window.filter { $0 }.count
       if s.tripped == nil, s.window.count >= minimum, failures * 2 > s.window.count {
-        s.tripped = "the LLM endpoint \(endpoint) is failing: \(failures) of the last \(s.window.count) requests failed "
+        s.tripped =
+          "the LLM endpoint \(endpoint) is failing: \(failures) of the last \(s.window.count) requests failed "
           + "after their retries; last error: \(s.lastError). " + Self.advice
       }
       return s.tripped
     }
   }
 }
-
-import Synchronization

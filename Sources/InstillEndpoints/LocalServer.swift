@@ -51,7 +51,9 @@ public final class LocalServer: Sendable {
   public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
   /// Starts llama-server with `parallel` slots and waits until `/health` says ok.
-  public static func start(parallel: Int, threads: Int?, contextPerSlot: Int, logPath: String, logger: Logger) async throws -> LocalServer {
+  public static func start(parallel: Int, threads: Int?, contextPerSlot: Int, logPath: String, logger: Logger)
+    async throws -> LocalServer
+  {
     try LocalModel.check()
     let port = try freePort()
     try FileSystem.createDirectory((logPath as NSString).deletingLastPathComponent)
@@ -92,7 +94,8 @@ public final class LocalServer: Sendable {
       }
       try await Task.sleep(for: .milliseconds(150))
     }
-    throw InstillError.failure("llama-server did not become healthy within \(Int(timeout)) s; its log: \(logPath)\n\(logTail())")
+    throw InstillError.failure(
+      "llama-server did not become healthy within \(Int(timeout)) s; its log: \(logPath)\n\(logTail())")
   }
 
   func logTail() -> String {
@@ -156,7 +159,8 @@ public final class LocalServer: Sendable {
     thread.start()
     started.wait()
     guard let (pid, spawnError) = result.withLock({ $0 }), pid > 0 else {
-      throw InstillError.failure("cannot start llama-server: \(String(cString: strerror(result.withLock { $0?.error ?? 0 })))")
+      throw InstillError.failure(
+        "cannot start llama-server: \(String(cString: strerror(result.withLock { $0?.error ?? 0 })))")
     }
     _ = spawnError
     return pid

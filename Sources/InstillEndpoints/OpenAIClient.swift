@@ -35,7 +35,8 @@ public final class OpenAIClient: LLMBackend {
     self.logger = logger
     if let env = settings.apiKeyEnv {
       guard let key = ProcessInfo.processInfo.environment[env], !key.isEmpty else {
-        throw InstillError.input("the environment variable \(env) (llm.api_key_env) is not set", field: "llm.api_key_env")
+        throw InstillError.input(
+          "the environment variable \(env) (llm.api_key_env) is not set", field: "llm.api_key_env")
       }
       apiKey = key
     } else {
@@ -82,8 +83,10 @@ public final class OpenAIClient: LLMBackend {
         attempts.milliseconds = elapsedMilliseconds(since: started)
         return (.success(response), attempts)
       case .failure(let failure, let retryable, let retryAfter):
-        if let tripped = breaker.attempt(connectionFailed: failure.kind == "connection", error: failure.description,
-                                         endpoint: baseURL) {
+        if let tripped = breaker.attempt(
+          connectionFailed: failure.kind == "connection", error: failure.description,
+          endpoint: baseURL)
+        {
           throw Self.endpointFailing(tripped)
         }
         // 429 slows the run: it does not use up the retries, only the time allowed for rate limits.
@@ -99,13 +102,15 @@ public final class OpenAIClient: LLMBackend {
         attempts.retries += 1
         let delay: Double
         if rateLimited {
-          delay = settings.retryPolicy.delay(retry: min(attempts.retries, 16), retryAfter: retryAfter, atLeastBackoff: false)
+          delay = settings.retryPolicy.delay(
+            retry: min(attempts.retries, 16), retryAfter: retryAfter, atLeastBackoff: false)
           rateLimitedFor += delay
         } else {
           attempt += 1
           delay = settings.retryPolicy.delay(retry: attempt, retryAfter: retryAfter)
         }
-        logger.debug("retrying after \(failure) in \(String(format: "%.2f", delay)) s (attempt \(attempts.retries + 1))")
+        logger.debug(
+          "retrying after \(failure) in \(String(format: "%.2f", delay)) s (attempt \(attempts.retries + 1))")
         try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
       }
     }
@@ -134,7 +139,8 @@ public final class OpenAIClient: LLMBackend {
       }
       return classify(status: status, headers: headers, bytes: bytes, request: request)
     } catch is DeadlineExceeded {
-      return .failure(LLMFailure(kind: "timeout", message: "no complete reply within \(timeout) s"), retryable: true, retryAfter: nil)
+      return .failure(
+        LLMFailure(kind: "timeout", message: "no complete reply within \(timeout) s"), retryable: true, retryAfter: nil)
     } catch let error as HTTPClientError {
       switch error {
       case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
@@ -147,25 +153,31 @@ public final class OpenAIClient: LLMBackend {
     }
   }
 
-  private func classify(status: HTTPResponseStatus, headers: HTTPHeaders, bytes: [UInt8], request: LLMRequest) -> Attempt {
+  private func classify(status: HTTPResponseStatus, headers: HTTPHeaders, bytes: [UInt8], request: LLMRequest)
+    -> Attempt
+  {
     let code = Int(status.code)
     guard code == 200 else {
       let snippet = String(decoding: bytes.prefix(300), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
       let failure = LLMFailure(kind: "http_\(code)", message: "HTTP \(code) from \(baseURL): \(snippet)")
       let retryable = code == 429 || code == 408 || code >= 500
-      return .failure(failure, retryable: retryable, retryAfter: headers.first(name: "Retry-After").flatMap(Self.retryAfterSeconds))
+      return .failure(
+        failure, retryable: retryable, retryAfter: headers.first(name: "Retry-After").flatMap(Self.retryAfterSeconds))
     }
     guard let value = try? JSONParser.parse(bytes), let object = value.objectValue else {
-      return .failure(LLMFailure(kind: "malformed_reply", message: "the reply is not a JSON object (\(bytes.count) bytes)"),
-                      retryable: true, retryAfter: nil)
+      return .failure(
+        LLMFailure(kind: "malformed_reply", message: "the reply is not a JSON object (\(bytes.count) bytes)"),
+        retryable: true, retryAfter: nil)
     }
     guard case .array(let list)? = object["choices"], !list.isEmpty else {
-      return .failure(LLMFailure(kind: "malformed_reply", message: "the reply has no choices"), retryable: true, retryAfter: nil)
+      return .failure(
+        LLMFailure(kind: "malformed_reply", message: "the reply has no choices"), retryable: true, retryAfter: nil)
     }
     var choices: [LLMChoice] = []
     for item in list {
       guard let choice = item.objectValue else {
-        return .failure(LLMFailure(kind: "malformed_reply", message: "a choice is not an object"), retryable: true, retryAfter: nil)
+        return .failure(
+          LLMFailure(kind: "malformed_reply", message: "a choice is not an object"), retryable: true, retryAfter: nil)
       }
       let text: String?
       switch request.endpoint {
@@ -176,13 +188,16 @@ public final class OpenAIClient: LLMBackend {
         text = choice["text"]?.stringValue
       }
       guard let text else {
-        return .failure(LLMFailure(kind: "malformed_reply", message: "a choice has no text"), retryable: true, retryAfter: nil)
+        return .failure(
+          LLMFailure(kind: "malformed_reply", message: "a choice has no text"), retryable: true, retryAfter: nil)
       }
       choices.append(LLMChoice(text: text, finishReason: choice["finish_reason"]?.stringValue))
     }
     let usage = object["usage"]?.objectValue
-    return .success(LLMResponse(choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
-                                completionTokens: usage?["completion_tokens"]?.intValue ?? 0))
+    return .success(
+      LLMResponse(
+        choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
+        completionTokens: usage?["completion_tokens"]?.intValue ?? 0))
   }
 
   /// `Retry-After` as seconds: a number, or an HTTP date.

@@ -23,7 +23,8 @@ public struct FilterChain: Sendable {
   public func keep(_ record: Record, stats: StatsRecorder) -> Bool {
     for filter in filters {
       if let reason = filter.check(record) {
-        stats.filter(filter.name, kept: false, reason: reason, example: record.string(filter.exampleField) ?? record.instruction)
+        stats.filter(
+          filter.name, kept: false, reason: reason, example: record.string(filter.exampleField) ?? record.instruction)
         return false
       }
       stats.filter(filter.name, kept: true)

@@ -37,7 +37,10 @@ public func forEachInOrder<Item: Sendable, Output: Sendable>(
       while !exhausted, inFlight < max(1, limit), failure.error == nil, control.stopRequested == nil {
         let item: Item
         do {
-          guard let got = try next() else { exhausted = true; return }
+          guard let got = try next() else {
+            exhausted = true
+            return
+          }
           item = got
         } catch {
           failure.keep(error)

@@ -37,10 +37,13 @@ extension RecordLLMStage {
     context.stats.declareFilters(filterNames)
     let settings = llm
     var deferred = RequestsDeferred(stage: context.stageName, kinds: [:])
-    try await forEachInOrder(next: { try input.read() }, limit: session.backend.maxConcurrency,
-                             control: context.control) { record, index in
-      let call = RecordCall(index: index, key: record.id ?? "#\(index)", session: session, llm: settings, model: model,
-                            sampling: sampling, extraBody: extraBody, context: context)
+    try await forEachInOrder(
+      next: { try input.read() }, limit: session.backend.maxConcurrency,
+      control: context.control
+    ) { record, index in
+      let call = RecordCall(
+        index: index, key: record.id ?? "#\(index)", session: session, llm: settings, model: model,
+        sampling: sampling, extraBody: extraBody, context: context)
       do {
         return (record, Result<Work, RequestDeferred>.success(try await self.work(on: record, call)))
       } catch let failure as RequestDeferred {
@@ -89,14 +92,17 @@ public struct RecordCall: Sendable {
   /// e.g. `answer`) and `draw`: a server that honours seeds then gives the same
   /// reply on every run, so a run killed at any moment resumes to the
   /// uninterrupted run's bytes.
-  public func request(_ prompt: FewShotPrompt, sampling: Sampling? = nil, purpose: String = "", draw: Int = 0,
-                      seed: Int? = nil) -> LLMRequest {
+  public func request(
+    _ prompt: FewShotPrompt, sampling: Sampling? = nil, purpose: String = "", draw: Int = 0,
+    seed: Int? = nil
+  ) -> LLMRequest {
     var chosen = sampling ?? self.sampling
     if chosen.seed == nil {
       if let seed {
         chosen.seed = seed
       } else if chosen.temperature != 0 {
-        var random = SeededRandom(seed: context.seed, stream: "\(context.stageName)/\(key)/\(purpose)", item: UInt64(draw))
+        var random = SeededRandom(
+          seed: context.seed, stream: "\(context.stageName)/\(key)/\(purpose)", item: UInt64(draw))
         chosen.seed = random.nextSeed()
       }
     }

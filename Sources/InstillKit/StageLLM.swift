@@ -65,7 +65,9 @@ public struct StageLLM: Sendable {
       try map.finish()
     }
     if let extra = params.node("extra_body") {
-      guard case .object(let object) = try extra.json() else { throw extra.error("expected a mapping of request fields") }
+      guard case .object(let object) = try extra.json() else {
+        throw extra.error("expected a mapping of request fields")
+      }
       extraBody = object
     }
   }
@@ -79,8 +81,10 @@ public struct StageLLM: Sendable {
   }
 
   /// The prompt as a chat or a completion request, as the stage's `endpoint` says.
-  public func request(_ prompt: FewShotPrompt, model: String, sampling: Sampling, extraBody: JSONObject = [:],
-                      draw: Int = 0) -> LLMRequest {
+  public func request(
+    _ prompt: FewShotPrompt, model: String, sampling: Sampling, extraBody: JSONObject = [:],
+    draw: Int = 0
+  ) -> LLMRequest {
     endpoint == .chat
       ? .chat(prompt.messages, model: model, sampling: sampling, draw: draw, extraBody: extraBody)
       : .completion(prompt.text, model: model, sampling: sampling, draw: draw, extraBody: extraBody)
@@ -95,11 +99,14 @@ public struct StageLLM: Sendable {
 
   /// Every setting of this stage's requests with its source, given the
   /// pipeline's `llm.model` / default model and `llm.sampling`.
-  public func explain(defaultModel: String, modelSource: String, pipelineSampling: Sampling,
-                      pipelineExtraBody: JSONObject = [:]) -> [Explained] {
+  public func explain(
+    defaultModel: String, modelSource: String, pipelineSampling: Sampling,
+    pipelineExtraBody: JSONObject = [:]
+  ) -> [Explained] {
     var lines = [Explained(key: "endpoint", value: endpoint.rawValue, source: endpointIsSet ? "stage" : "default")]
-    lines.append(model.map { Explained(key: "model", value: $0, source: "stage") }
-      ?? Explained(key: "model", value: defaultModel, source: modelSource))
+    lines.append(
+      model.map { Explained(key: "model", value: $0, source: "stage") }
+        ?? Explained(key: "model", value: defaultModel, source: modelSource))
     let layers: [(String, [String: String])] = [
       ("stage sampling", stageSampling.fieldTexts), ("method", methodSampling.fieldTexts),
       ("method, per request", perRequest), ("llm.sampling", pipelineSampling.fieldTexts),
@@ -112,7 +119,8 @@ public struct StageLLM: Sendable {
     var extraKeys = pipelineExtraBody.map(\.key)
     for (key, _) in extraBody where !extraKeys.contains(key) { extraKeys.append(key) }
     for key in extraKeys {
-      let (value, source) = extraBody[key].map { ($0, "stage extra_body") } ?? (pipelineExtraBody[key].map { ($0, "llm.extra_body") })!
+      let (value, source) =
+        extraBody[key].map { ($0, "stage extra_body") } ?? (pipelineExtraBody[key].map { ($0, "llm.extra_body") })!
       lines.append(Explained(key: key, value: JSONWriter.string(value), source: source))
     }
     return lines

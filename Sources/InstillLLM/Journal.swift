@@ -35,7 +35,8 @@ public final class Journal: Sendable {
         guard let newline = bytes[start...].firstIndex(of: 0x0A) else { break }  // torn last line
         let line = Array(bytes[start..<newline])
         if let value = try? JSONParser.parse(line), let o = value.objectValue, let key = o["key"]?.stringValue,
-           let responseObject = o["response"]?.objectValue, let response = LLMResponse(json: responseObject) {
+          let responseObject = o["response"]?.objectValue, let response = LLMResponse(json: responseObject)
+        {
           entries[key] = response
         }
         start = newline + 1
@@ -43,7 +44,9 @@ public final class Journal: Sendable {
       }
     }
     let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw InstillError.failure("cannot open journal: \(String(cString: strerror(errno)))", file: path) }
+    guard fd >= 0 else {
+      throw InstillError.failure("cannot open journal: \(String(cString: strerror(errno)))", file: path)
+    }
     if ftruncate(fd, off_t(goodLength)) != 0 || lseek(fd, off_t(goodLength), SEEK_SET) < 0 {
       close(fd)
       throw InstillError.failure("cannot prepare journal: \(String(cString: strerror(errno)))", file: path)

@@ -11,8 +11,10 @@ public struct Sampling: Sendable, Hashable {
   public var seed: Int?
   public var n: Int?
 
-  public init(temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil,
-              presencePenalty: Double? = nil, frequencyPenalty: Double? = nil, seed: Int? = nil, n: Int? = nil) {
+  public init(
+    temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil,
+    presencePenalty: Double? = nil, frequencyPenalty: Double? = nil, seed: Int? = nil, n: Int? = nil
+  ) {
     self.temperature = temperature
     self.topP = topP
     self.maxTokens = maxTokens
@@ -23,7 +25,9 @@ public struct Sampling: Sendable, Hashable {
     self.n = n
   }
 
-  public static let keys = ["temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "n"]
+  public static let keys = [
+    "temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "n",
+  ]
 
   /// `other`'s set values win.
   public func overridden(by other: Sampling) -> Sampling {
@@ -99,16 +103,22 @@ public struct LLMRequest: Sendable, Hashable {
   /// same name.
   public var extraBody: JSONObject = [:]
 
-  public static func chat(_ messages: [ChatMessage], model: String, sampling: Sampling, draw: Int = 0,
-                          extraBody: JSONObject = [:]) -> LLMRequest {
-    LLMRequest(endpoint: .chat, model: model, messages: messages, prompt: "", sampling: sampling, draw: draw,
-               extraBody: extraBody)
+  public static func chat(
+    _ messages: [ChatMessage], model: String, sampling: Sampling, draw: Int = 0,
+    extraBody: JSONObject = [:]
+  ) -> LLMRequest {
+    LLMRequest(
+      endpoint: .chat, model: model, messages: messages, prompt: "", sampling: sampling, draw: draw,
+      extraBody: extraBody)
   }
 
-  public static func completion(_ prompt: String, model: String, sampling: Sampling, draw: Int = 0,
-                                extraBody: JSONObject = [:]) -> LLMRequest {
-    LLMRequest(endpoint: .completion, model: model, messages: [], prompt: prompt, sampling: sampling, draw: draw,
-               extraBody: extraBody)
+  public static func completion(
+    _ prompt: String, model: String, sampling: Sampling, draw: Int = 0,
+    extraBody: JSONObject = [:]
+  ) -> LLMRequest {
+    LLMRequest(
+      endpoint: .completion, model: model, messages: [], prompt: prompt, sampling: sampling, draw: draw,
+      extraBody: extraBody)
   }
 
   /// The JSON body sent to the server.
@@ -116,7 +126,8 @@ public struct LLMRequest: Sendable, Hashable {
     var fields: [(String, JSONValue)] = [("model", .string(model))]
     switch endpoint {
     case .chat:
-      fields.append(("messages", .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })))
+      fields.append(
+        ("messages", .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })))
     case .completion:
       fields.append(("prompt", .string(prompt)))
     }
@@ -176,9 +187,10 @@ public struct LLMResponse: Sendable, Hashable {
 
   public var json: JSONObject {
     [
-      "choices": .array(choices.map { c in
-        .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
-      }),
+      "choices": .array(
+        choices.map { c in
+          .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
+        }),
       "usage": .object(["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens)]),
     ]
   }
@@ -191,8 +203,9 @@ public struct LLMResponse: Sendable, Hashable {
       choices.append(LLMChoice(text: text, finishReason: o["finish_reason"]?.stringValue))
     }
     let usage = json["usage"]?.objectValue
-    self.init(choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
-              completionTokens: usage?["completion_tokens"]?.intValue ?? 0)
+    self.init(
+      choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
+      completionTokens: usage?["completion_tokens"]?.intValue ?? 0)
   }
 }
 

@@ -17,13 +17,22 @@ public struct PromptTemplate: Sendable, Hashable {
     var chars = Array(source)[...]
     while let c = chars.popFirst() {
       if c == "{" {
-        if chars.first == "{" { chars.removeFirst(); text.append("{"); continue }
-        guard let close = chars.firstIndex(of: "}") else { throw InstillError.input("unclosed '{' in the template \"\(source)\"") }
+        if chars.first == "{" {
+          chars.removeFirst()
+          text.append("{")
+          continue
+        }
+        guard let close = chars.firstIndex(of: "}") else {
+          throw InstillError.input("unclosed '{' in the template \"\(source)\"")
+        }
         let name = String(chars[chars.startIndex..<close])
         guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
           throw InstillError.input("bad placeholder {\(name)} in the template (use {field}, or {{ for a literal brace)")
         }
-        if !text.isEmpty { parts.append(.text(text)); text = "" }
+        if !text.isEmpty {
+          parts.append(.text(text))
+          text = ""
+        }
         parts.append(.field(name))
         chars = chars[chars.index(after: close)...]
       } else if c == "}" {

@@ -18,12 +18,15 @@ extension StageContext {
   public var llm: (any LLMBackend)? { services.llm }
 
   /// A context whose only service is `llm`.
-  public init(stageName: String, stageIndex: Int, seed: UInt64, shard: Int?, stats: StatsRecorder, control: RunControl,
-              logger: Logger, llm: (any LLMBackend)?, journalPath: String, dataset: PublishedFolder?) {
+  public init(
+    stageName: String, stageIndex: Int, seed: UInt64, shard: Int?, stats: StatsRecorder, control: RunControl,
+    logger: Logger, llm: (any LLMBackend)?, journalPath: String, dataset: PublishedFolder?
+  ) {
     var services = Services()
     services.llm = llm
-    self.init(stageName: stageName, stageIndex: stageIndex, seed: seed, shard: shard, stats: stats, control: control,
-              logger: logger, services: services, journalPath: journalPath, dataset: dataset)
+    self.init(
+      stageName: stageName, stageIndex: stageIndex, seed: seed, shard: shard, stats: stats, control: control,
+      logger: logger, services: services, journalPath: journalPath, dataset: dataset)
   }
 
   /// Opens the LLM session of this shard or global stage, with its journal.

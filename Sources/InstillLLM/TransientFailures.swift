@@ -68,7 +68,8 @@ public final class TransientFailureLog: Sendable {
     if let data = FileManager.default.contents(atPath: path) {
       for line in data.split(separator: 0x0A) {
         guard let o = (try? JSONParser.parse([UInt8](line)))?.objectValue, let key = o["key"]?.stringValue,
-              let run = o["run"]?.stringValue else { continue }
+          let run = o["run"]?.stringValue
+        else { continue }
         runs[key, default: []].insert(run)
       }
     }
@@ -82,13 +83,16 @@ public final class TransientFailureLog: Sendable {
   @discardableResult
   public func record(key: String, kind: String, run: String) throws(InstillError) -> Int {
     let at = (Date().timeIntervalSince1970 * 1000).rounded() / 1000
-    var line = JSONWriter.bytes(.object(["key": .string(key), "kind": .string(kind), "run": .string(run), "at": .double(at)]))
+    var line = JSONWriter.bytes(
+      .object(["key": .string(key), "kind": .string(kind), "run": .string(run), "at": .double(at)]))
     line.append(0x0A)
     let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw InstillError.failure("cannot open: \(String(cString: strerror(errno)))", file: path) }
     defer { close(fd) }
     let written = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
-    guard written == line.count else { throw InstillError.failure("write failed: \(String(cString: strerror(errno)))", file: path) }
+    guard written == line.count else {
+      throw InstillError.failure("write failed: \(String(cString: strerror(errno)))", file: path)
+    }
     fsync(fd)
     return runs.withLock { r in
       r[key, default: []].insert(run)

@@ -19,8 +19,10 @@ public final class GreedyDedup {
   public let threads: Int
   private var scratches: [RougePool.Scratch]
 
-  public init(threshold: Double = 0.7, reportFloor: Double = 0.5, tokenizer: RougeTokenizer = .rougeScore,
-              order: TokenOrder = TokenOrder(), threads: Int = 2, vocabulary: Vocabulary = Vocabulary()) {
+  public init(
+    threshold: Double = 0.7, reportFloor: Double = 0.5, tokenizer: RougeTokenizer = .rougeScore,
+    order: TokenOrder = TokenOrder(), threads: Int = 2, vocabulary: Vocabulary = Vocabulary()
+  ) {
     self.vocabulary = vocabulary
     pool = RougePool(threshold: threshold, reportFloor: reportFloor, order: order)
     self.tokenizer = tokenizer
@@ -80,8 +82,9 @@ public final class GreedyDedup {
     for (i, tokens) in batch.enumerated() {
       var best = results[i]
       if local.count > 0 {
-        var inBatch = local.nearest(tokens, scratch: scratch, atLeast: best.score > pool.threshold ? pool.threshold : nil,
-                                    group: groups[i])
+        var inBatch = local.nearest(
+          tokens, scratch: scratch, atLeast: best.score > pool.threshold ? pool.threshold : nil,
+          group: groups[i])
         inBatch.item = inBatch.item.map { start + $0 }
         best.consider(inBatch)
       }

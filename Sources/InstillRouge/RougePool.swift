@@ -149,8 +149,10 @@ public final class RougePool: @unchecked Sendable {
   ///   - atLeast: only neighbours at or above this similarity need to be
   ///     found (default: the pool's report floor or threshold, whichever is lower).
   ///   - group: items of this group are not candidates (`noGroup`: every item is).
-  public func nearest(_ query: [UInt32], scratch: Scratch, from firstItem: Int = 0, atLeast: Double? = nil,
-                      group: Int32 = RougePool.noGroup) -> Nearest {
+  public func nearest(
+    _ query: [UInt32], scratch: Scratch, from firstItem: Int = 0, atLeast: Double? = nil,
+    group: Int32 = RougePool.noGroup
+  ) -> Nearest {
     let m = query.count
     guard m > 0, !tokens.isEmpty else { return .none }
     let probe = max(self.probe, atLeast ?? self.probe)
@@ -176,37 +178,37 @@ public final class RougePool: @unchecked Sendable {
     let grouped = group != Self.noGroup
     tokens.withUnsafeBufferPointer { tokens in
       groups.withUnsafeBufferPointer { groups in
-      scratch.stamps.withUnsafeMutableBufferPointer { stamps in
-        scratch.counts.withUnsafeMutableBufferPointer { counts in
-          for (i, element) in qe.prefix(prefix).enumerated() {
-            guard let posting = index[element] else { continue }
-            posting.withUnsafeBufferPointer { posting in
-              for entry in posting {
-                let item = Int(entry.item)
-                if item < firstItem { continue }
-                // Same lineage: never a candidate (pruned here, before any counting).
-                if grouped && groups[item] == group { continue }
-                let n = tokens[item].count
-                if n < minLength || n > maxLength { continue }
-                if stamps[item] != stamp {
-                  stamps[item] = stamp
-                  counts[item] = 0
-                  scratch.candidates.append(entry.item)
-                } else if counts[item] < 0 {
-                  continue
-                }
-                // Overlap so far + this match + what both lists still have after it.
-                let bound = Int(counts[item]) + 1 + min(m - i - 1, n - Int(entry.position) - 1)
-                if bound < (n <= longest ? Int(scratch.required[n]) : Self.requiredOverlap(m, n, probe)) {
-                  counts[item] = -1
-                } else {
-                  counts[item] += 1
+        scratch.stamps.withUnsafeMutableBufferPointer { stamps in
+          scratch.counts.withUnsafeMutableBufferPointer { counts in
+            for (i, element) in qe.prefix(prefix).enumerated() {
+              guard let posting = index[element] else { continue }
+              posting.withUnsafeBufferPointer { posting in
+                for entry in posting {
+                  let item = Int(entry.item)
+                  if item < firstItem { continue }
+                  // Same lineage: never a candidate (pruned here, before any counting).
+                  if grouped && groups[item] == group { continue }
+                  let n = tokens[item].count
+                  if n < minLength || n > maxLength { continue }
+                  if stamps[item] != stamp {
+                    stamps[item] = stamp
+                    counts[item] = 0
+                    scratch.candidates.append(entry.item)
+                  } else if counts[item] < 0 {
+                    continue
+                  }
+                  // Overlap so far + this match + what both lists still have after it.
+                  let bound = Int(counts[item]) + 1 + min(m - i - 1, n - Int(entry.position) - 1)
+                  if bound < (n <= longest ? Int(scratch.required[n]) : Self.requiredOverlap(m, n, probe)) {
+                    counts[item] = -1
+                  } else {
+                    counts[item] += 1
+                  }
                 }
               }
             }
           }
         }
-      }
       }
     }
     guard !scratch.candidates.isEmpty else { return .none }

@@ -58,7 +58,8 @@ public enum RougeTokenizer: String, Sendable, CaseIterable {
           for b in String(scalar).lowercased().utf8 { current.append(b) }
           flush()
         } else if scalar.properties.isAlphabetic || scalar.properties.numericType != nil
-                    || scalar.properties.generalCategory == .nonspacingMark && !current.isEmpty {
+          || scalar.properties.generalCategory == .nonspacingMark && !current.isEmpty
+        {
           for b in String(scalar).lowercased().utf8 { current.append(b) }
         } else {
           flush()
@@ -72,9 +73,9 @@ public enum RougeTokenizer: String, Sendable, CaseIterable {
   static func isSingleToken(_ s: Unicode.Scalar) -> Bool {
     switch s.value {
     case 0x3040...0x30FF,  // hiragana, katakana
-         0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF,  // CJK ideographs
-         0x20000...0x2FA1F,  // CJK extensions
-         0xAC00...0xD7AF:  // hangul syllables
+      0x3400...0x4DBF, 0x4E00...0x9FFF, 0xF900...0xFAFF,  // CJK ideographs
+      0x20000...0x2FA1F,  // CJK extensions
+      0xAC00...0xD7AF:  // hangul syllables
       return true
     default:
       return false

@@ -23,8 +23,11 @@ public enum HTMLReport {
     let title = "instill report: \(report.pipeline.isEmpty ? directory.path : report.pipeline)"
     let state = report.complete ? "Complete." : report.runningStage.map { "Running: stage \($0)." } ?? "Not complete."
     let when = report.updatedAt.map { " Statistics of \($0)." } ?? ""
-    let body: [BodyNode] = [.h1(safe(title)), .p(safe("Run directory \(directory.path). \(state)\(when)")), overview(report),
-                            timeline(directory)] + sections
+    let body: [BodyNode] =
+      [
+        .h1(safe(title)), .p(safe("Run directory \(directory.path). \(state)\(when)")), overview(report),
+        timeline(directory),
+      ] + sections
     let html = HTML(
       .head(.title(title), .meta(.charset(.utf8)), .style(css)),
       .body(.group(body)))
@@ -34,7 +37,9 @@ public enum HTMLReport {
   /// Text for a Plot text node: Plot escapes `<` and `>` but keeps `&…;`
   /// sequences as entities, so `&` is escaped first and the page shows the
   /// record's text exactly.
-  static func safe<Context>(_ text: String) -> Node<Context> { .text(text.replacingOccurrences(of: "&", with: "&amp;")) }
+  static func safe<Context>(_ text: String) -> Node<Context> {
+    .text(text.replacingOccurrences(of: "&", with: "&amp;"))
+  }
 
   static func sample(_ stageDirectory: String) -> [Record] {
     var records: [Record] = []
@@ -48,25 +53,32 @@ public enum HTMLReport {
   }
 
   static func overview(_ report: StatsReport) -> BodyNode {
-    var rows: [Node<HTML.TableContext>] = [.tr(.th("stage"), .th("kind"), .th("status"), .th("in"), .th("out"), .th("dropped"),
-                                 .th("requests"), .th("tokens"), .th("seconds"))]
+    var rows: [Node<HTML.TableContext>] = [
+      .tr(
+        .th("stage"), .th("kind"), .th("status"), .th("in"), .th("out"), .th("dropped"),
+        .th("requests"), .th("tokens"), .th("seconds"))
+    ]
     for entry in report.stages {
       let s = entry.stats
-      rows.append(.tr(.td(safe(entry.name)), .td(safe(entry.kind)), .td(safe(entry.status)), .td(safe("\(s.recordsIn)")),
-                      .td(safe("\(s.recordsOut)")), .td(safe("\(s.droppedTotal)")),
-                      .td(safe("\(s.llm.requestsSent) sent, \(s.llm.answeredFromJournal) from journal")),
-                      .td(safe("\(s.llm.promptTokens + s.llm.completionTokens)")),
-                      .td(safe(String(format: "%.1f", s.wallSeconds)))))
+      rows.append(
+        .tr(
+          .td(safe(entry.name)), .td(safe(entry.kind)), .td(safe(entry.status)), .td(safe("\(s.recordsIn)")),
+          .td(safe("\(s.recordsOut)")), .td(safe("\(s.droppedTotal)")),
+          .td(safe("\(s.llm.requestsSent) sent, \(s.llm.answeredFromJournal) from journal")),
+          .td(safe("\(s.llm.promptTokens + s.llm.completionTokens)")),
+          .td(safe(String(format: "%.1f", s.wallSeconds)))))
     }
     let llmStages = report.stages.filter { !$0.stats.llm.isEmpty }
     return .div(
       .h2("Stages"),
       .table(.group(rows)),
-      .if(!llmStages.isEmpty, .group(
-        .h3("Requests per stage (in stage order, i.e. over the run)"),
-        bars(llmStages.map { ($0.name, $0.stats.llm.requestsSent + $0.stats.llm.answeredFromJournal, "req") }),
-        .h3("Tokens per stage"),
-        bars(llmStages.map { ($0.name, $0.stats.llm.promptTokens + $0.stats.llm.completionTokens, "tok") }))))
+      .if(
+        !llmStages.isEmpty,
+        .group(
+          .h3("Requests per stage (in stage order, i.e. over the run)"),
+          bars(llmStages.map { ($0.name, $0.stats.llm.requestsSent + $0.stats.llm.answeredFromJournal, "req") }),
+          .h3("Tokens per stage"),
+          bars(llmStages.map { ($0.name, $0.stats.llm.promptTokens + $0.stats.llm.completionTokens, "tok") }))))
   }
 
   static func stageSection(_ entry: StatsReport.StageEntry, records: [Record]) -> BodyNode {
@@ -74,7 +86,9 @@ public enum HTMLReport {
     var funnel: [(String, Int, String)] = [("in", s.recordsIn, "in"), ("kept", s.recordsOut, "kept")]
     for (reason, n) in s.dropped.sorted(by: { $0.value > $1.value }) { funnel.append((reason, n, "drop")) }
     for f in s.filters {
-      for (reason, n) in f.dropped.sorted(by: { $0.value > $1.value }) { funnel.append(("\(f.name): \(reason)", n, "drop")) }
+      for (reason, n) in f.dropped.sorted(by: { $0.value > $1.value }) {
+        funnel.append(("\(f.name): \(reason)", n, "drop"))
+      }
     }
     var parts: [BodyNode] = [
       .h2(safe("\(entry.index). \(entry.name) (\(entry.kind), \(entry.status))")),
@@ -87,7 +101,8 @@ public enum HTMLReport {
       let outputs = records.compactMap { $0.string("output") }.filter { !$0.isEmpty }
       if !instructions.isEmpty {
         parts.append(.h3(safe("Instruction length (words, \(instructions.count) records)")))
-        parts.append(histogram(instructions.map { Double(Text.wordCount($0)) }, edges: wordEdges, format: { "\(Int($0))" }))
+        parts.append(
+          histogram(instructions.map { Double(Text.wordCount($0)) }, edges: wordEdges, format: { "\(Int($0))" }))
       }
       if !outputs.isEmpty {
         parts.append(.h3(safe("Output length (words, \(outputs.count) records)")))
@@ -96,33 +111,48 @@ public enum HTMLReport {
       let similarities = records.compactMap(nearestSimilarity)
       if !similarities.isEmpty {
         parts.append(.h3(safe("ROUGE-L similarity to the nearest earlier text (\(similarities.count) records)")))
-        parts.append(histogram(similarities, edges: stride(from: 0.0, through: 1.0, by: 0.1).map { $0 },
-                               format: { String(format: "%.1f", $0) }))
+        parts.append(
+          histogram(
+            similarities, edges: stride(from: 0.0, through: 1.0, by: 0.1).map { $0 },
+            format: { String(format: "%.1f", $0) }))
       }
       for key in ["method", "operation", "style", "score"] {
         var mix: [String: Int] = [:]
         for record in records {
-          let value = record.meta[key]?.stringValue ?? record.meta["reverse"]?.objectValue?[key]?.stringValue
+          let value =
+            record.meta[key]?.stringValue ?? record.meta["reverse"]?.objectValue?[key]?.stringValue
             ?? (key == "score" ? record.meta["curation"]?.objectValue?["score"]?.intValue.map { "score \($0)" } : nil)
           if let value { mix[value, default: 0] += 1 }
         }
         if !mix.isEmpty {
           parts.append(.h3(safe("\(key.capitalized) mix")))
-          parts.append(bars(mix.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value, "mix") }))
+          parts.append(
+            bars(
+              mix.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map {
+                ($0.key, $0.value, "mix")
+              }))
         }
       }
     }
     if !s.llm.isEmpty {
       let p50 = s.llm.latencyPercentile(0.5).map { "p50 \(Int($0)) ms" } ?? ""
       let p95 = s.llm.latencyPercentile(0.95).map { ", p95 \(Int($0)) ms" } ?? ""
-      parts.append(.p(safe("LLM: \(s.llm.requestsSent) requests sent, \(s.llm.answeredFromJournal) from the journal, "
-        + "\(s.llm.retried) retried, \(s.llm.failed.values.reduce(0, +)) failed; \(s.llm.promptTokens) prompt and "
-        + "\(s.llm.completionTokens) completion tokens. Latency \(p50)\(p95).")))
+      parts.append(
+        .p(
+          safe(
+            "LLM: \(s.llm.requestsSent) requests sent, \(s.llm.answeredFromJournal) from the journal, "
+              + "\(s.llm.retried) retried, \(s.llm.failed.values.reduce(0, +)) failed; \(s.llm.promptTokens) prompt and "
+              + "\(s.llm.completionTokens) completion tokens. Latency \(p50)\(p95).")))
     }
     if !s.counters.isEmpty {
-      parts.append(.details(.summary("Counters"), .table(.group(s.counters.sorted { $0.key < $1.key }.map { key, value in
-        .tr(.td(safe(key)), .td(safe("\(value)")))
-      }))))
+      parts.append(
+        .details(
+          .summary("Counters"),
+          .table(
+            .group(
+              s.counters.sorted { $0.key < $1.key }.map { key, value in
+                .tr(.td(safe(key)), .td(safe("\(value)")))
+              }))))
     }
     return .element(named: "section", nodes: parts)
   }
@@ -131,15 +161,18 @@ public enum HTMLReport {
     var nodes: [BodyNode] = [.h3("Filters and dropped examples")]
     var rows: [Node<HTML.TableContext>] = [.tr(.th("filter"), .th("seen"), .th("kept"), .th("dropped"))]
     for f in filters {
-      rows.append(.tr(.td(safe(f.name)), .td(safe("\(f.seen)")), .td(safe("\(f.kept)")), .td(safe("\(f.droppedTotal)"))))
+      rows.append(
+        .tr(.td(safe(f.name)), .td(safe("\(f.seen)")), .td(safe("\(f.kept)")), .td(safe("\(f.droppedTotal)"))))
     }
     nodes.append(.table(.group(rows)))
     for f in filters {
       for (reason, n) in f.dropped.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
         let examples = f.examples[reason] ?? []
-        nodes.append(.details(
-          .summary(safe("\(f.name): \(reason) — \(n) dropped, \(examples.count) example\(examples.count == 1 ? "" : "s")")),
-          .group(examples.map { .pre(safe($0)) })))
+        nodes.append(
+          .details(
+            .summary(
+              safe("\(f.name): \(reason) — \(n) dropped, \(examples.count) example\(examples.count == 1 ? "" : "s")")),
+            .group(examples.map { .pre(safe($0)) })))
       }
     }
     return .div(.group(nodes))
@@ -187,8 +220,10 @@ public enum HTMLReport {
     let start = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: first))
     return .div(
       .h2("Requests and tokens over time"),
-      .p(safe("\(events.count) responses journaled from \(start), in bins of \(ProgressLine.duration(bin)) "
-        + "(\(ProgressLine.duration(span)) in all).")),
+      .p(
+        safe(
+          "\(events.count) responses journaled from \(start), in bins of \(ProgressLine.duration(bin)) "
+            + "(\(ProgressLine.duration(span)) in all).")),
       .h3("Responses per bin"), columns(requests, kind: "req"),
       .h3("Tokens per bin"), columns(tokens, kind: "tok"))
   }
@@ -205,16 +240,23 @@ public enum HTMLReport {
     ]
     for (i, value) in values.enumerated() {
       let h = Int(Double(height) * Double(value) / Double(maxValue))
-      nodes.append(.element(named: "rect", nodes: [
-        .attribute(named: "x", value: String(format: "%.1f", Double(i) * step)),
-        .attribute(named: "y", value: "\(height - h)"),
-        .attribute(named: "width", value: String(format: "%.1f", max(1, step - 1))),
-        .attribute(named: "height", value: "\(h)"), .attribute(named: "class", value: kind),
-      ]))
+      nodes.append(
+        .element(
+          named: "rect",
+          nodes: [
+            .attribute(named: "x", value: String(format: "%.1f", Double(i) * step)),
+            .attribute(named: "y", value: "\(height - h)"),
+            .attribute(named: "width", value: String(format: "%.1f", max(1, step - 1))),
+            .attribute(named: "height", value: "\(h)"), .attribute(named: "class", value: kind),
+          ]))
     }
-    nodes.append(.element(named: "text", nodes: [
-      .attribute(named: "x", value: "0"), .attribute(named: "y", value: "\(height + 14)"), safe("max \(maxValue) per bin"),
-    ]))
+    nodes.append(
+      .element(
+        named: "text",
+        nodes: [
+          .attribute(named: "x", value: "0"), .attribute(named: "y", value: "\(height + 14)"),
+          safe("max \(maxValue) per bin"),
+        ]))
     return .element(named: "svg", nodes: nodes)
   }
 
@@ -246,18 +288,28 @@ public enum HTMLReport {
       let y = i * rowHeight
       let barWidth = Int(Double(width - labelWidth - 80) * Double(value) / Double(maxValue))
       let shown = label.count > 42 ? String(label.prefix(41)) + "…" : label
-      nodes.append(.element(named: "text", nodes: [
-        .attribute(named: "x", value: "0"), .attribute(named: "y", value: "\(y + 15)"), safe(shown),
-      ]))
-      nodes.append(.element(named: "rect", nodes: [
-        .attribute(named: "x", value: "\(labelWidth)"), .attribute(named: "y", value: "\(y + 3)"),
-        .attribute(named: "width", value: "\(max(barWidth, value > 0 ? 1 : 0))"), .attribute(named: "height", value: "16"),
-        .attribute(named: "class", value: kind),
-      ]))
-      nodes.append(.element(named: "text", nodes: [
-        .attribute(named: "x", value: "\(labelWidth + barWidth + 6)"), .attribute(named: "y", value: "\(y + 15)"),
-        safe("\(value)"),
-      ]))
+      nodes.append(
+        .element(
+          named: "text",
+          nodes: [
+            .attribute(named: "x", value: "0"), .attribute(named: "y", value: "\(y + 15)"), safe(shown),
+          ]))
+      nodes.append(
+        .element(
+          named: "rect",
+          nodes: [
+            .attribute(named: "x", value: "\(labelWidth)"), .attribute(named: "y", value: "\(y + 3)"),
+            .attribute(named: "width", value: "\(max(barWidth, value > 0 ? 1 : 0))"),
+            .attribute(named: "height", value: "16"),
+            .attribute(named: "class", value: kind),
+          ]))
+      nodes.append(
+        .element(
+          named: "text",
+          nodes: [
+            .attribute(named: "x", value: "\(labelWidth + barWidth + 6)"), .attribute(named: "y", value: "\(y + 15)"),
+            safe("\(value)"),
+          ]))
     }
     return .element(named: "svg", nodes: nodes)
   }

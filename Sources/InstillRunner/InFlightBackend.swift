@@ -34,15 +34,23 @@ struct ProgressLine {
   private var rate = 0.0
   private var outRate = 0.0
 
-  mutating func render(report: StatsReport, inputRecords: [String: Int], targets: [String: Int], inFlight: Int,
-                       now: Double) -> String? {
-    guard let name = report.runningStage, let entry = report.stages.first(where: { $0.name == name }) else { return nil }
+  mutating func render(
+    report: StatsReport, inputRecords: [String: Int], targets: [String: Int], inFlight: Int,
+    now: Double
+  ) -> String? {
+    guard let name = report.runningStage, let entry = report.stages.first(where: { $0.name == name }) else {
+      return nil
+    }
     let s = entry.stats
     if let last, last.stage == name, now > last.time {
       let dt = now - last.time
       // Smoothed rates (records per second), so the ETA does not jump with every reply.
-      rate = rate == 0 ? Double(s.recordsIn - last.recordsIn) / dt : 0.8 * rate + 0.2 * Double(s.recordsIn - last.recordsIn) / dt
-      outRate = outRate == 0 ? Double(s.recordsOut - last.recordsOut) / dt
+      rate =
+        rate == 0
+        ? Double(s.recordsIn - last.recordsIn) / dt : 0.8 * rate + 0.2 * Double(s.recordsIn - last.recordsIn) / dt
+      outRate =
+        outRate == 0
+        ? Double(s.recordsOut - last.recordsOut) / dt
         : 0.8 * outRate + 0.2 * Double(s.recordsOut - last.recordsOut) / dt
     } else if last?.stage != name {
       rate = 0

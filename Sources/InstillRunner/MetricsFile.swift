@@ -10,7 +10,9 @@ public enum MetricsFile {
   /// Writes the metrics of the run in `directory` after an invocation that
   /// ended with `exitCode`. The time of the last exit 0 is kept in
   /// `DIR/last-success` so a failed run still reports when it last succeeded.
-  public static func write(to path: String, directory: RunDirectory, pipeline: String?, exitCode: Int32) throws(InstillError) {
+  public static func write(to path: String, directory: RunDirectory, pipeline: String?, exitCode: Int32)
+    throws(InstillError)
+  {
     let successFile = directory.path + "/last-success"
     let now = Date().timeIntervalSince1970
     if exitCode == 0, FileSystem.exists(directory.path) {
@@ -19,13 +21,15 @@ public enum MetricsFile {
     let lastSuccess = (try? String(contentsOfFile: successFile, encoding: .utf8))
       .flatMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     let report = try? StatsReport.load(directory: directory)
-    let text = render(report: report, pipeline: report?.pipeline ?? pipeline ?? "", exitCode: exitCode,
-                      lastSuccess: lastSuccess, now: now)
+    let text = render(
+      report: report, pipeline: report?.pipeline ?? pipeline ?? "", exitCode: exitCode,
+      lastSuccess: lastSuccess, now: now)
     try FileSystem.writeAtomically(Array(text.utf8), to: path, durable: false)
   }
 
   public static func render(report: StatsReport?, pipeline: String, exitCode: Int32, lastSuccess: Double?, now: Double)
-    -> String {
+    -> String
+  {
     let registry = PrometheusCollectorRegistry()
     let run = [("pipeline", pipeline)]
     registry.makeGauge(name: "instill_run_last_exit_code", labels: run).set(Double(exitCode))
@@ -38,29 +42,40 @@ public enum MetricsFile {
       for entry in report.stages {
         let stage = run + [("stage", entry.name), ("stage_kind", entry.kind)]
         let stats = entry.stats
-        registry.makeGauge(name: "instill_stage_complete", labels: stage).set(Double(entry.status == "complete" ? 1 : 0))
-        registry.makeCounter(name: "instill_stage_records_in_total", labels: stage).increment(by: Int64(stats.recordsIn))
-        registry.makeCounter(name: "instill_stage_records_out_total", labels: stage).increment(by: Int64(stats.recordsOut))
+        registry.makeGauge(name: "instill_stage_complete", labels: stage).set(
+          Double(entry.status == "complete" ? 1 : 0))
+        registry.makeCounter(name: "instill_stage_records_in_total", labels: stage).increment(
+          by: Int64(stats.recordsIn))
+        registry.makeCounter(name: "instill_stage_records_out_total", labels: stage).increment(
+          by: Int64(stats.recordsOut))
         for (reason, n) in stats.dropped {
-          registry.makeCounter(name: "instill_stage_dropped_total", labels: stage + [("filter", ""), ("reason", reason)])
-            .increment(by: Int64(n))
+          registry.makeCounter(
+            name: "instill_stage_dropped_total", labels: stage + [("filter", ""), ("reason", reason)]
+          )
+          .increment(by: Int64(n))
         }
         for filter in stats.filters {
           for (reason, n) in filter.dropped {
-            registry.makeCounter(name: "instill_stage_dropped_total", labels: stage + [("filter", filter.name), ("reason", reason)])
-              .increment(by: Int64(n))
+            registry.makeCounter(
+              name: "instill_stage_dropped_total", labels: stage + [("filter", filter.name), ("reason", reason)]
+            )
+            .increment(by: Int64(n))
           }
         }
         let llm = stats.llm
-        for (kind, n) in [("sent", llm.requestsSent), ("from_journal", llm.answeredFromJournal), ("retried", llm.retried)] {
-          registry.makeCounter(name: "instill_llm_requests_total", labels: stage + [("outcome", kind)]).increment(by: Int64(n))
+        for (kind, n) in [
+          ("sent", llm.requestsSent), ("from_journal", llm.answeredFromJournal), ("retried", llm.retried),
+        ] {
+          registry.makeCounter(name: "instill_llm_requests_total", labels: stage + [("outcome", kind)]).increment(
+            by: Int64(n))
         }
         for (kind, n) in llm.failed {
           registry.makeCounter(name: "instill_llm_requests_total", labels: stage + [("outcome", "failed_" + kind)])
             .increment(by: Int64(n))
         }
         for (type, n) in [("prompt", llm.promptTokens), ("completion", llm.completionTokens)] {
-          registry.makeCounter(name: "instill_llm_tokens_total", labels: stage + [("type", type)]).increment(by: Int64(n))
+          registry.makeCounter(name: "instill_llm_tokens_total", labels: stage + [("type", type)]).increment(
+            by: Int64(n))
         }
       }
     }

@@ -37,7 +37,9 @@ public struct RunDirectory: Sendable {
   public var serverLog: String { path + "/logs/llama-server.log" }
   /// Job-array tasks' statistics of their shards in progress.
   public var liveDirectory: String { path + "/live" }
-  public func liveTaskPath(_ index: Int) -> String { liveDirectory + "/task-" + String(format: "%05d", index) + ".json" }
+  public func liveTaskPath(_ index: Int) -> String {
+    liveDirectory + "/task-" + String(format: "%05d", index) + ".json"
+  }
 
   public func stageDirectory(_ folder: String) -> String { stagesDirectory + "/" + folder }
 
@@ -108,7 +110,8 @@ public struct RunDirectory: Sendable {
       $0.hasSuffix(".stats.json")
         && (!$0.hasPrefix("shard-") || present.contains($0.replacingOccurrences(of: ".stats.json", with: ".jsonl.gz")))
     }
-    let identity = cached ? files.map { $0 + "=" + (FileSystem.identity(dir + "/" + $0) ?? "") }.joined(separator: "\n") : nil
+    let identity =
+      cached ? files.map { $0 + "=" + (FileSystem.identity(dir + "/" + $0) ?? "") }.joined(separator: "\n") : nil
     if let identity, let total = DiskStatsCache.shared.total(dir, identity: identity) { return total }
     var total = StageStats()
     for name in files {
@@ -157,15 +160,21 @@ extension RunDirectory {
   /// stage: the tasks to resubmit. `stages` limits the map stages looked at (all
   /// when empty). Throws when a stage's size is not known yet (its input is incomplete).
   public func pendingTasks(count: Int, stages names: [String]) throws(InstillError) -> [Int] {
-    guard let plan = readPlan() else { throw InstillError.failure("not a started run directory (no plan.json)", file: path) }
+    guard let plan = readPlan() else {
+      throw InstillError.failure("not a started run directory (no plan.json)", file: path)
+    }
     for name in names where !plan.contains(where: { $0.name == name }) {
-      throw InstillError.input("no stage named '\(name)' (stages: \(plan.map(\.name).joined(separator: ", ")))", field: "--stage")
+      throw InstillError.input(
+        "no stage named '\(name)' (stages: \(plan.map(\.name).joined(separator: ", ")))", field: "--stage")
     }
     var tasks = Set<Int>()
     for (entry, manifest, total) in stageSizes(plan) {
-      guard entry.shape == StageShape.map.rawValue, names.isEmpty || names.contains(entry.name), manifest == nil else { continue }
+      guard entry.shape == StageShape.map.rawValue, names.isEmpty || names.contains(entry.name), manifest == nil else {
+        continue
+      }
       guard let total else {
-        throw InstillError.failure("stage \(entry.name) cannot be split into tasks yet: the stages before it are not complete")
+        throw InstillError.failure(
+          "stage \(entry.name) cannot be split into tasks yet: the stages before it are not complete")
       }
       let finished = Set(finishedShards(entry.folder))
       for shard in 0..<total where !finished.contains(shard) { tasks.insert(shard % count) }
@@ -221,7 +230,8 @@ public struct LiveTaskStats: Codable, Sendable {
     var merged: [String: StageStats] = [:]
     for index in tasks {
       guard let bytes = try? FileSystem.read(directory.liveTaskPath(index)),
-            let task = try? JSONDecoder().decode(LiveTaskStats.self, from: Data(bytes)) else { continue }
+        let task = try? JSONDecoder().decode(LiveTaskStats.self, from: Data(bytes))
+      else { continue }
       for (folder, stats) in task.stages { merged[folder, default: StageStats()].merge(stats) }
     }
     return merged

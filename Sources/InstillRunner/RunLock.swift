@@ -24,13 +24,17 @@ public final class RunLock {
   /// holds it, `.input` (exit 2) if running tasks use another `--shard-count`.
   public func acquire(shardIndex: Int?, shardCount: Int? = nil) throws(InstillError) {
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw InstillError.failure("cannot open lock file: \(String(cString: strerror(errno)))", file: path) }
+    guard fd >= 0 else {
+      throw InstillError.failure("cannot open lock file: \(String(cString: strerror(errno)))", file: path)
+    }
     var lock = Self.share(shardIndex, type: F_WRLCK)
     if fcntl(fd, F_SETLK, &lock) != 0 {
       let holder = Self.conflict(fd, Self.share(shardIndex))?.l_pid
       close(fd)
       fd = -1
-      throw InstillError(.locked, "another instill process\(holder.map { " (pid \($0))" } ?? "") is working in this run directory", file: path)
+      throw InstillError(
+        .locked, "another instill process\(holder.map { " (pid \($0))" } ?? "") is working in this run directory",
+        file: path)
     }
     if let shardCount { try markShardCount(shardCount) }
     // A note for people; the lock itself is the fcntl record lock.
@@ -125,7 +129,9 @@ final class StageLock {
   init(directory: String) throws(InstillError) {
     let path = directory + "/.stage-lock"
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw InstillError.failure("cannot open lock file: \(String(cString: strerror(errno)))", file: path) }
+    guard fd >= 0 else {
+      throw InstillError.failure("cannot open lock file: \(String(cString: strerror(errno)))", file: path)
+    }
     var lock = flock()
     lock.l_type = Int16(F_WRLCK)
     lock.l_whence = Int16(SEEK_SET)

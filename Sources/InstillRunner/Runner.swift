@@ -47,8 +47,10 @@ public final class Runner: Sendable {
   let board = LiveBoard()
   let llm: (any LLMBackend)?
 
-  public init(pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger,
-              llm: (any LLMBackend)? = nil) {
+  public init(
+    pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger,
+    llm: (any LLMBackend)? = nil
+  ) {
     self.llm = llm.map { InFlightBackend($0) }
     self.pipeline = pipeline
     self.directory = RunDirectory(directory)
@@ -78,7 +80,9 @@ public final class Runner: Sendable {
         // A job-array task goes on with its own shards through a chain of map
         // stages (shard i of one feeds shard i of the next) and stops at the
         // first stage that needs every task's shards.
-        guard let next = selected.dropFirst(offset + 1).first, next.shape == .map, next.index == stage.index + 1 else { break }
+        guard let next = selected.dropFirst(offset + 1).first, next.shape == .map, next.index == stage.index + 1 else {
+          break
+        }
       }
       writeStats(final: true)
       return outcome
@@ -92,7 +96,8 @@ public final class Runner: Sendable {
   func selectedStages() throws(InstillError) -> [PlannedStage] {
     guard !options.stages.isEmpty else { return pipeline.stages }
     for name in options.stages where !pipeline.stages.contains(where: { $0.name == name }) {
-      throw InstillError.input("no stage named '\(name)' (stages: \(pipeline.stages.map(\.name).joined(separator: ", ")))", field: "--stage")
+      throw InstillError.input(
+        "no stage named '\(name)' (stages: \(pipeline.stages.map(\.name).joined(separator: ", ")))", field: "--stage")
     }
     return pipeline.stages.filter { options.stages.contains($0.name) }
   }
@@ -109,18 +114,22 @@ public final class Runner: Sendable {
       try directory.writePlan(plan)
       return
     }
-    let firstChange = (0..<min(old.count, plan.count)).first { old[$0] != plan[$0] }
+    let firstChange =
+      (0..<min(old.count, plan.count)).first { old[$0] != plan[$0] }
       ?? (old.count == plan.count ? nil : min(old.count, plan.count))
     guard let firstChange else { return }
     let changed = plan.dropFirst(firstChange).map(\.name)
     guard options.forceConfig else {
-      let what = changed.isEmpty ? "stages were removed" : "stages \(changed.joined(separator: ", ")) would be recomputed"
+      let what =
+        changed.isEmpty ? "stages were removed" : "stages \(changed.joined(separator: ", ")) would be recomputed"
       throw InstillError.input(
         "the pipeline differs from the one this run directory was started with (\(directory.frozenPipeline)): \(what). "
           + "Re-run with --force-config to accept the change, or use a new --run-dir",
         file: pipeline.file)
     }
-    logger.warning("pipeline changed: recomputing \(changed.isEmpty ? "nothing (stages removed)" : changed.joined(separator: ", ")); LLM journals are kept")
+    logger.warning(
+      "pipeline changed: recomputing \(changed.isEmpty ? "nothing (stages removed)" : changed.joined(separator: ", ")); LLM journals are kept"
+    )
     let keep = Set(plan.prefix(firstChange).map(\.folder))
     for folder in FileSystem.list(directory.stagesDirectory) where !keep.contains(folder) {
       let stageDir = directory.stageDirectory(folder)
@@ -139,7 +148,9 @@ public final class Runner: Sendable {
   /// a map stage from the stage it reads.
   func shardCount(of position: Int) -> Int? {
     let stage = pipeline.stages[position]
-    if let manifest = directory.manifest(stage.folder), manifest.fingerprint == stage.fingerprint { return manifest.shards }
+    if let manifest = directory.manifest(stage.folder), manifest.fingerprint == stage.fingerprint {
+      return manifest.shards
+    }
     if stage.shape == .map, position > 0 { return shardCount(of: position - 1) }
     return nil
   }
@@ -173,31 +184,42 @@ public final class Runner: Sendable {
   func runMapStage(_ stage: PlannedStage) async throws -> RunOutcome {
     let position = stage.index - 1
     guard position > 0, let previous = Optional(pipeline.stages[position - 1]),
-          let shards = shardCount(of: position - 1) else {
+      let shards = shardCount(of: position - 1)
+    else {
       return try notReady(stage, "the stages before it")
     }
-    guard let mapStage = stage.stage as? any MapStage else { throw InstillError.failure("stage \(stage.name) is not a map stage") }
+    guard let mapStage = stage.stage as? any MapStage else {
+      throw InstillError.failure("stage \(stage.name) is not a map stage")
+    }
     let started = ContinuousClock.now
     var waitingFor: [Int] = []
     var todo: [Int] = []
     for shard in 0..<shards where options.owns(shard: shard) {
       if FileSystem.exists(directory.shardPath(stage.folder, shard)) { continue }
-      if FileSystem.exists(directory.shardPath(previous.folder, shard)) { todo.append(shard) } else { waitingFor.append(shard) }
+      if FileSystem.exists(directory.shardPath(previous.folder, shard)) {
+        todo.append(shard)
+      } else {
+        waitingFor.append(shard)
+      }
     }
     let deferred = try await processShards(todo, of: stage, mapStage, input: previous)
     if !todo.isEmpty { directory.addWallTime(seconds(since: started), folder: stage.folder) }
     try control.check()
     if deferred.count > 0 { throw deferred }
     if !waitingFor.isEmpty {
-      return try notReady(stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
+      return try notReady(
+        stage, "input shards \(waitingFor.map(String.init).joined(separator: ", ")) of stage \(previous.name)")
     }
     let done = directory.finishedShards(stage.folder).filter { $0 < shards }
     if done.count == shards {
       let records = directory.diskStats(stage.folder).recordsOut
-      try directory.writeManifest(StageManifest(shards: shards, records: records, fingerprint: stage.fingerprint), folder: stage.folder)
+      try directory.writeManifest(
+        StageManifest(shards: shards, records: records, fingerprint: stage.fingerprint), folder: stage.folder)
       logger.info("stage \(stage.name): complete (\(shards) shards, \(records) records)")
     } else {
-      logger.info("stage \(stage.name): this task's shards are done (\(done.count)/\(shards) in all) after \(seconds(since: started))s")
+      logger.info(
+        "stage \(stage.name): this task's shards are done (\(done.count)/\(shards) in all) after \(seconds(since: started))s"
+      )
       return .waiting("stage \(stage.name) has \(shards - done.count) shards left for other tasks")
     }
     return .complete
@@ -208,8 +230,10 @@ public final class Runner: Sendable {
   /// unfinished by transiently failed requests does not stop the others: their
   /// failures come back merged. Any other error stops the rest at a clean point
   /// and the most serious one is thrown.
-  private func processShards(_ shards: [Int], of stage: PlannedStage, _ mapStage: any MapStage,
-                             input previous: PlannedStage) async throws -> RequestsDeferred {
+  private func processShards(
+    _ shards: [Int], of stage: PlannedStage, _ mapStage: any MapStage,
+    input previous: PlannedStage
+  ) async throws -> RequestsDeferred {
     var deferred = RequestsDeferred(stage: stage.name, kinds: [:])
     try await withThrowingTaskGroup(of: Void.self) { group in
       var next = 0
@@ -220,8 +244,9 @@ public final class Runner: Sendable {
           next += 1
           running += 1
           group.addTask { [self] in
-            try await processShard(stage, mapStage, shard: shard, input: directory.shardPath(previous.folder, shard),
-                                   output: directory.shardPath(stage.folder, shard))
+            try await processShard(
+              stage, mapStage, shard: shard, input: directory.shardPath(previous.folder, shard),
+              output: directory.shardPath(stage.folder, shard))
           }
         }
         if running == 0 { break }
@@ -249,7 +274,9 @@ public final class Runner: Sendable {
     return deferred
   }
 
-  private func processShard(_ stage: PlannedStage, _ mapStage: any MapStage, shard: Int, input: String, output: String) async throws {
+  private func processShard(_ stage: PlannedStage, _ mapStage: any MapStage, shard: Int, input: String, output: String)
+    async throws
+  {
     let recorder = board.start(stage.folder, shard: shard, examplesPerReason: pipeline.examplesPerReason)
     defer { board.finish(stage.folder, shard: shard) }
     let started = ContinuousClock.now
@@ -261,8 +288,9 @@ public final class Runner: Sendable {
     do {
       try await mapStage.process(reader, into: writer, context: context)
       recorder.update { $0.shardSeconds = seconds(since: started) }
-      let stats = try finalStats(stage, recorder, spentPath: spentPath, shard: shard,
-                                 to: directory.shardStatsPath(stage.folder, shard))
+      let stats = try finalStats(
+        stage, recorder, spentPath: spentPath, shard: shard,
+        to: directory.shardStatsPath(stage.folder, shard))
       try writer.finish()
       FileSystem.remove(spentPath)
       logger.debug("stage \(stage.name) shard \(shard): \(stats.recordsIn) in, \(stats.recordsOut) out")
@@ -283,7 +311,9 @@ public final class Runner: Sendable {
       }
       inputs = (0..<shards).map { directory.shardPath(previous.folder, $0) }
     }
-    guard let globalStage = stage.stage as? any GlobalStage else { throw InstillError.failure("stage \(stage.name) is not a global stage") }
+    guard let globalStage = stage.stage as? any GlobalStage else {
+      throw InstillError.failure("stage \(stage.name) is not a global stage")
+    }
     let stageDir = directory.stageDirectory(stage.folder)
     let stageLock = try StageLock(directory: stageDir)
     defer { withExtendedLifetime(stageLock) {} }
@@ -300,16 +330,20 @@ public final class Runner: Sendable {
     let dataset = PublishedFolder(target: directory.dataDirectory)
     let spentPath = directory.spendingPath(stage.folder, shard: nil)
     do {
-      try await globalStage.run(StageInput(shardPaths: inputs), into: output,
-                                context: makeContext(stage, shard: nil, stats: recorder, dataset: dataset))
+      try await globalStage.run(
+        StageInput(shardPaths: inputs), into: output,
+        context: makeContext(stage, shard: nil, stats: recorder, dataset: dataset))
       let shards = try output.finish()
       recorder.update {
         $0.wallSeconds = seconds(since: started)
         $0.shardSeconds = $0.wallSeconds
       }
-      let stats = try finalStats(stage, recorder, spentPath: spentPath, shard: nil, to: directory.stageStatsPath(stage.folder))
+      let stats = try finalStats(
+        stage, recorder, spentPath: spentPath, shard: nil, to: directory.stageStatsPath(stage.folder))
       try dataset.publish()
-      try directory.writeManifest(StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder)
+      try directory.writeManifest(
+        StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder
+      )
       FileSystem.remove(spentPath)
       logger.info("stage \(stage.name): complete (\(stats.recordsIn) in, \(stats.recordsOut) out, \(shards) shards)")
     } catch {
@@ -329,7 +363,8 @@ public final class Runner: Sendable {
     var spent = llm
     spent.answeredFromJournal = 0
     guard spent.requestsSent > 0 || !spent.failed.isEmpty else { return }
-    if let bytes = try? FileSystem.read(path), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) {
+    if let bytes = try? FileSystem.read(path), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes))
+    {
       spent.merge(earlier)
     }
     let encoder = JSONEncoder()
@@ -340,9 +375,13 @@ public final class Runner: Sendable {
 
   /// A finished shard's or stage's statistics: this attempt's counts plus the
   /// spending of interrupted earlier attempts, checked and written to `path`.
-  private func finalStats(_ stage: PlannedStage, _ recorder: StatsRecorder, spentPath: String, shard: Int?,
-                          to path: String) throws(InstillError) -> StageStats {
-    if let bytes = try? FileSystem.read(spentPath), let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) {
+  private func finalStats(
+    _ stage: PlannedStage, _ recorder: StatsRecorder, spentPath: String, shard: Int?,
+    to path: String
+  ) throws(InstillError) -> StageStats {
+    if let bytes = try? FileSystem.read(spentPath),
+      let earlier = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes))
+    {
       recorder.update { $0.llm.merge(earlier) }
     }
     let stats = recorder.snapshot
@@ -354,12 +393,15 @@ public final class Runner: Sendable {
   private func checkInvariant(_ stage: PlannedStage, _ stats: StageStats, shard: Int?) throws(InstillError) {
     if stats.recordsIn != stats.recordsOut + stats.droppedTotal {
       throw InstillError.failure(
-        "stage \(stage.name)\(shard.map { " shard \($0)" } ?? ""): counts do not add up: \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.droppedTotal) dropped")
+        "stage \(stage.name)\(shard.map { " shard \($0)" } ?? ""): counts do not add up: \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.droppedTotal) dropped"
+      )
     }
   }
 
-  private func makeContext(_ stage: PlannedStage, shard: Int?, stats: StatsRecorder,
-                           dataset: PublishedFolder? = nil) -> StageContext {
+  private func makeContext(
+    _ stage: PlannedStage, shard: Int?, stats: StatsRecorder,
+    dataset: PublishedFolder? = nil
+  ) -> StageContext {
     var stageLogger = logger
     stageLogger[metadataKey: "stage"] = "\(stage.name)"
     return StageContext(
@@ -381,7 +423,9 @@ extension PlannedStage {
 extension Pipeline {
   var plan: [PlanEntry] {
     stages.map {
-      PlanEntry(index: $0.index, name: $0.name, kind: $0.kind, shape: $0.shape.rawValue, folder: $0.folder, fingerprint: $0.fingerprint)
+      PlanEntry(
+        index: $0.index, name: $0.name, kind: $0.kind, shape: $0.shape.rawValue, folder: $0.folder,
+        fingerprint: $0.fingerprint)
     }
   }
 }

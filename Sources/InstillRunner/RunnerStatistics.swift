@@ -19,8 +19,9 @@ extension Runner {
       }
       FileSystem.remove(path)
     }
-    let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats(),
-                                   cached: !final)
+    let report = StatsReport.build(
+      directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats(),
+      cached: !final)
     try? FileSystem.writeAtomically(report.encoded(), to: directory.statsFile, durable: false)
   }
 
@@ -37,19 +38,23 @@ extension Runner {
   /// Redraws the live progress line every second until the run ends, then clears it.
   private func showLiveProgress(_ show: @Sendable (String?) -> Void) async {
     var line = ProgressLine()
-    let targets = Dictionary(pipeline.stages.compactMap { s in s.stage.progressTarget.map { (s.name, $0) } },
-                             uniquingKeysWith: { a, _ in a })
+    let targets = Dictionary(
+      pipeline.stages.compactMap { s in s.stage.progressTarget.map { (s.name, $0) } },
+      uniquingKeysWith: { a, _ in a })
     while !Task.isCancelled {
-      let report = StatsReport.build(directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats(),
-                                     cached: true)
+      let report = StatsReport.build(
+        directory: directory, plan: pipeline.plan, pipelineName: pipeline.name, live: board.liveStats(),
+        cached: true)
       // A stage's input size is known once the stage before it is complete.
       var inputs: [String: Int] = [:]
       for (i, entry) in report.stages.enumerated() where i > 0 && report.stages[i - 1].status == "complete" {
         inputs[entry.name] = report.stages[i - 1].stats.recordsOut
       }
       let inFlight = (llm as? InFlightBackend)?.inFlight ?? 0
-      show(line.render(report: report, inputRecords: inputs, targets: targets, inFlight: inFlight,
-                       now: Date().timeIntervalSince1970))
+      show(
+        line.render(
+          report: report, inputRecords: inputs, targets: targets, inFlight: inFlight,
+          now: Date().timeIntervalSince1970))
       try? await Task.sleep(for: .seconds(1))
     }
     show(nil)
@@ -65,7 +70,8 @@ extension Runner {
       if logProgress && sinceProgress >= options.progressInterval {
         sinceProgress = 0
         for (folder, stats) in board.liveStats() {
-          logger.info("progress \(folder): \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.llm.requestsSent) requests")
+          logger.info(
+            "progress \(folder): \(stats.recordsIn) in, \(stats.recordsOut) out, \(stats.llm.requestsSent) requests")
         }
       }
     }
@@ -97,4 +103,3 @@ final class LiveBoard: Sendable {
     return out
   }
 }
-

@@ -39,8 +39,10 @@ public struct StatsReport: Codable, Sendable {
     case stages
   }
 
-  public static func build(directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats],
-                           cached: Bool = false) -> StatsReport {
+  public static func build(
+    directory: RunDirectory, plan: [PlanEntry], pipelineName: String, live: [String: StageStats],
+    cached: Bool = false
+  ) -> StatsReport {
     var entries: [StageEntry] = []
     for (entry, manifest, total) in directory.stageSizes(plan) {
       var stats = directory.diskStats(entry.folder, cached: cached)
@@ -57,16 +59,18 @@ public struct StatsReport: Codable, Sendable {
       } else {
         status = "pending"
       }
-      entries.append(StageEntry(
-        index: entry.index, name: entry.name, kind: entry.kind, status: status, shardsTotal: total,
-        shardsDone: entry.shape == StageShape.global.rawValue && manifest == nil ? 0 : done,
-        countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats))
+      entries.append(
+        StageEntry(
+          index: entry.index, name: entry.name, kind: entry.kind, status: status, shardsTotal: total,
+          shardsDone: entry.shape == StageShape.global.rawValue && manifest == nil ? 0 : done,
+          countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats))
     }
     let formatter = ISO8601DateFormatter()
-    return StatsReport(schemaVersion: currentSchemaVersion, pipeline: pipelineName,
-                       complete: entries.allSatisfy { $0.status == "complete" },
-                       runningStage: entries.first { $0.status == "running" }?.name, updatedAt: formatter.string(from: Date()),
-                       stages: entries)
+    return StatsReport(
+      schemaVersion: currentSchemaVersion, pipeline: pipelineName,
+      complete: entries.allSatisfy { $0.status == "complete" },
+      runningStage: entries.first { $0.status == "running" }?.name, updatedAt: formatter.string(from: Date()),
+      stages: entries)
   }
 
   /// Recomputes the report from a run directory alone (no running process needed).
@@ -74,7 +78,9 @@ public struct StatsReport: Codable, Sendable {
     guard let plan = directory.readPlan() else {
       throw InstillError.input("not a run directory (no plan.json): \(directory.path)", file: directory.path)
     }
-    let onDisk = (try? FileSystem.read(directory.statsFile)).flatMap { try? JSONDecoder().decode(StatsReport.self, from: Data($0)) }
+    let onDisk = (try? FileSystem.read(directory.statsFile)).flatMap {
+      try? JSONDecoder().decode(StatsReport.self, from: Data($0))
+    }
     var live: [String: StageStats] = [:]
     switch RunLock.holders(directory: directory.path) {
     case .run:
@@ -86,7 +92,8 @@ public struct StatsReport: Codable, Sendable {
     case .free:
       break
     }
-    return build(directory: directory, plan: plan, pipelineName: onDisk?.pipeline ?? frozenName(directory) ?? "", live: live)
+    return build(
+      directory: directory, plan: plan, pipelineName: onDisk?.pipeline ?? frozenName(directory) ?? "", live: live)
   }
 
   /// The `name:` of the run's frozen pipeline file.
@@ -120,10 +127,15 @@ public struct StatsReport: Codable, Sendable {
     var out = ""
     for entry in stages where stageName == nil || entry.name == stageName || entry.kind == stageName {
       for f in entry.stats.filters {
-        guard let reading = readings.first(where: { ($0.filter == nil || $0.filter == f.name) && f.examples[$0.reason] != nil }),
-              let list = f.examples[reading.reason] else { continue }
+        guard
+          let reading = readings.first(where: {
+            ($0.filter == nil || $0.filter == f.name) && f.examples[$0.reason] != nil
+          }),
+          let list = f.examples[reading.reason]
+        else { continue }
         let dropped = f.dropped[reading.reason] ?? 0
-        out += "\(entry.name) / \(f.name) / \(reading.reason): \(dropped) dropped, \(list.count) example\(list.count == 1 ? "" : "s") kept\n"
+        out +=
+          "\(entry.name) / \(f.name) / \(reading.reason): \(dropped) dropped, \(list.count) example\(list.count == 1 ? "" : "s") kept\n"
         for (i, example) in list.enumerated() { out += "--- \(i + 1)\n\(example)\n" }
         out += "\n"
       }
@@ -139,13 +151,15 @@ public struct StatsReport: Codable, Sendable {
       let llm = s.stats.llm
       rows.append([
         pad2(s.index) + "-" + s.name, s.kind, s.status, shards, "\(s.stats.recordsIn)", "\(s.stats.recordsOut)",
-        "\(s.stats.droppedTotal)", llm.requestsSent + llm.answeredFromJournal == 0 ? "-" : "\(llm.requestsSent)+\(llm.answeredFromJournal)j",
+        "\(s.stats.droppedTotal)",
+        llm.requestsSent + llm.answeredFromJournal == 0 ? "-" : "\(llm.requestsSent)+\(llm.answeredFromJournal)j",
         llm.promptTokens + llm.completionTokens == 0 ? "-" : "\(llm.promptTokens + llm.completionTokens)",
       ])
     }
     var out = Self.align(rows)
     if let runningStage, let entry = stages.first(where: { $0.name == runningStage }) {
-      out += "\nrunning: stage \(entry.name), \(entry.shardsDone) of \(entry.shardsTotal.map(String.init) ?? "?") shards done, "
+      out +=
+        "\nrunning: stage \(entry.name), \(entry.shardsDone) of \(entry.shardsTotal.map(String.init) ?? "?") shards done, "
         + "\(entry.stats.recordsIn) records in so far\n"
     }
     for s in stages where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty {
@@ -154,7 +168,8 @@ public struct StatsReport: Codable, Sendable {
       let llm = s.stats.llm
       if !llm.isEmpty {
         let failed = llm.failed.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        out += "  llm: \(llm.requestsSent) sent, \(llm.answeredFromJournal) from journal, \(llm.retried) retried, "
+        out +=
+          "  llm: \(llm.requestsSent) sent, \(llm.answeredFromJournal) from journal, \(llm.retried) retried, "
           + "\(llm.failed.values.reduce(0, +)) failed\(failed.isEmpty ? "" : " (\(failed))"); "
           + "tokens \(llm.promptTokens) prompt + \(llm.completionTokens) completion\n"
       }
@@ -163,7 +178,8 @@ public struct StatsReport: Codable, Sendable {
       }
       for f in s.stats.filters {
         let reasons = f.dropped.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        out += "  filter \(f.name): seen \(f.seen), kept \(f.kept), dropped \(f.droppedTotal)\(reasons.isEmpty ? "" : " (\(reasons))")\n"
+        out +=
+          "  filter \(f.name): seen \(f.seen), kept \(f.kept), dropped \(f.droppedTotal)\(reasons.isEmpty ? "" : " (\(reasons))")\n"
         if examples {
           for (reason, list) in f.examples.sorted(by: { $0.key < $1.key }) {
             for example in list.prefix(3) {  // all of them: instill stats --examples REASON
@@ -199,7 +215,10 @@ public struct StatsReport: Codable, Sendable {
     var tables: [String: [String: [String: Int]]] = [:]
     for (name, n) in counters.sorted(by: { $0.key < $1.key }) {
       let parts = name.split(separator: ".", maxSplits: 2).map(String.init)
-      guard parts.count == 3 else { out += "  \(name): \(n)\n"; continue }
+      guard parts.count == 3 else {
+        out += "  \(name): \(n)\n"
+        continue
+      }
       tables[parts[0], default: [:]][parts[1], default: [:]][parts[2]] = n
     }
     for (family, rows) in tables.sorted(by: { $0.key < $1.key }) {
@@ -218,8 +237,10 @@ public struct StatsReport: Codable, Sendable {
     guard let width = rows.first?.count else { return "" }
     let widths = (0..<width).map { c in rows.map { $0[c].count }.max() ?? 0 }
     return rows.map { row in
-      row.enumerated().map { c, cell in c == width - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
-        .joined(separator: "  ")
+      row.enumerated().map { c, cell in
+        c == width - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+      }
+      .joined(separator: "  ")
     }.joined(separator: "\n") + "\n"
   }
 }
@@ -233,8 +254,10 @@ extension StatsReport {
     var sent = 0, journal = 0
     for s in stages {
       let pending = s.shardsTotal.map { String(max(0, $0 - s.shardsDone)) } ?? "?"
-      rows.append([pad2(s.index) + "-" + s.name, s.kind, s.status, "\(s.shardsDone)", pending, "\(s.stats.recordsOut)",
-                   "\(s.stats.llm.requestsSent)"])
+      rows.append([
+        pad2(s.index) + "-" + s.name, s.kind, s.status, "\(s.shardsDone)", pending, "\(s.stats.recordsOut)",
+        "\(s.stats.llm.requestsSent)",
+      ])
       sent += s.stats.llm.requestsSent
       journal += s.stats.llm.answeredFromJournal
     }
@@ -247,7 +270,8 @@ extension StatsReport {
     case .run(let pid):
       out += "lock: held by pid \(pid) (a run is in progress)\n"
     case .tasks(let count, let running):
-      out += "lock: held by \(running.count) job-array task\(running.count == 1 ? "" : "s") of \(count) "
+      out +=
+        "lock: held by \(running.count) job-array task\(running.count == 1 ? "" : "s") of \(count) "
         + "(--shard-index \(RunDirectory.arraySpec(running)))\n"
     }
     out += "LLM requests: \(sent) sent, \(journal) answered from journal\n\n"

@@ -39,7 +39,9 @@ public struct DedupOptions: Sendable {
       if case .scalar = node.node { paths = [try node.string()] } else { paths = try params.stringList("group") ?? [] }
       guard !paths.isEmpty else { throw node.error("group is an empty list") }
       o.group = try paths.map { path throws(InstillError) in
-        guard let parts = Record.path(path) else { throw node.error("'\(path)' is not a dotted path such as meta.root or id") }
+        guard let parts = Record.path(path) else {
+          throw node.error("'\(path)' is not a dotted path such as meta.root or id")
+        }
         return parts
       }
     }
@@ -84,16 +86,21 @@ public final class DedupEngine {
   /// - Parameters:
   ///   - order: the token order for prefix filtering (see `order(tokenizer:vocabulary:texts:)`).
   ///   - vocabulary: the vocabulary the order's token ids come from.
-  public init(options: DedupOptions, order: TokenOrder = TokenOrder(), vocabulary: Vocabulary = Vocabulary(),
-              keepTextsForExamples: Bool = true) {
+  public init(
+    options: DedupOptions, order: TokenOrder = TokenOrder(), vocabulary: Vocabulary = Vocabulary(),
+    keepTextsForExamples: Bool = true
+  ) {
     self.options = options
     self.keepTexts = keepTextsForExamples
-    dedup = GreedyDedup(threshold: options.threshold, reportFloor: options.reportFloor, tokenizer: options.tokenizer,
-                        order: order, threads: options.threads, vocabulary: vocabulary)
+    dedup = GreedyDedup(
+      threshold: options.threshold, reportFloor: options.reportFloor, tokenizer: options.tokenizer,
+      order: order, threads: options.threads, vocabulary: vocabulary)
   }
 
   /// Token document frequencies over `texts`, for a rare-first token order.
-  public static func order(tokenizer: RougeTokenizer, vocabulary: Vocabulary, texts: (((String) -> Void)) throws -> Void) rethrows -> TokenOrder {
+  public static func order(
+    tokenizer: RougeTokenizer, vocabulary: Vocabulary, texts: (((String) -> Void)) throws -> Void
+  ) rethrows -> TokenOrder {
     var df: [Int] = []
     try texts { text in
       var seen = Set<UInt32>()
@@ -132,8 +139,10 @@ public final class DedupEngine {
   /// Decides a batch in order; calls `kept` or `dropped` for each record.
   /// Exact repeats are dropped whatever their group (a literal copy is never
   /// new data); the ROUGE-L test compares a record only with other groups.
-  public func process(_ batch: [(record: Record, id: String, text: String)], stats: StatsRecorder,
-                      emit: (Record) throws -> Void) throws {
+  public func process(
+    _ batch: [(record: Record, id: String, text: String)], stats: StatsRecorder,
+    emit: (Record) throws -> Void
+  ) throws {
     var survivors: [Int] = []
     var tokens: [[UInt32]] = []
     var groups: [Int32] = []
@@ -189,8 +198,10 @@ public enum DedupRunner {
   /// - Parameters:
   ///   - against: reference files whose records are kept unconditionally.
   ///   - inputs: files of records to deduplicate, in order.
-  public static func run(options: DedupOptions, against: [String], inputs: [String], stats: StatsRecorder,
-                         control: RunControl? = nil, emit: (Record) throws -> Void) throws -> DedupEngine {
+  public static func run(
+    options: DedupOptions, against: [String], inputs: [String], stats: StatsRecorder,
+    control: RunControl? = nil, emit: (Record) throws -> Void
+  ) throws -> DedupEngine {
     let vocabulary = Vocabulary()
     let order = try DedupEngine.order(tokenizer: options.tokenizer, vocabulary: vocabulary) { visit in
       for path in against + inputs {
@@ -207,10 +218,12 @@ public enum DedupRunner {
     var batch: [(record: Record, id: String, text: String)] = []
     var global = 0
     func flush() throws {
-      try engine.process(batch, stats: stats, emit: { record in
-        try emit(record)
-        stats.recordOut()
-      })
+      try engine.process(
+        batch, stats: stats,
+        emit: { record in
+          try emit(record)
+          stats.recordOut()
+        })
       batch.removeAll(keepingCapacity: true)
       try control?.check()
     }
@@ -235,10 +248,12 @@ public enum DedupRunner {
       var text = ""
       for (i, field) in fields.enumerated() {
         guard let value = record[field] else {
-          throw InstillError.input("the record has no field '\(field)'", file: path, line: reader.lineNumber, field: field)
+          throw InstillError.input(
+            "the record has no field '\(field)'", file: path, line: reader.lineNumber, field: field)
         }
         guard case .string(let part) = value else {
-          throw InstillError.input("expected text, found \(value.kindDescription)", file: path, line: reader.lineNumber, field: field)
+          throw InstillError.input(
+            "expected text, found \(value.kindDescription)", file: path, line: reader.lineNumber, field: field)
         }
         text += i == 0 ? part : "\n" + part
       }
@@ -260,14 +275,17 @@ public struct DedupStage: GlobalStage {
     catalog.register("dedup") { params, context throws(InstillError) in
       var against: [String] = []
       for node in try params.list("against") ?? [] { against.append(try context.inputFile(node)) }
-      return DedupStage(options: try DedupOptions.parse(params), against: against,
-                        recordsPerShard: try params.int("records_per_shard", default: 1000, in: 1...10_000_000))
+      return DedupStage(
+        options: try DedupOptions.parse(params), against: against,
+        recordsPerShard: try params.int("records_per_shard", default: 1000, in: 1...10_000_000))
     }
   }
 
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
-    let engine = try DedupRunner.run(options: options, against: against, inputs: input.shardPaths, stats: context.stats,
-                                     control: context.control) { record in try output.write(record) }
+    let engine = try DedupRunner.run(
+      options: options, against: against, inputs: input.shardPaths, stats: context.stats,
+      control: context.control
+    ) { record in try output.write(record) }
     context.stats.count("pool_bytes", engine.keptBytes)
   }
 }

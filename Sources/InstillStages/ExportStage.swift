@@ -40,14 +40,17 @@ public struct ExportStage: GlobalStage {
   }
 
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
-    guard let dataset = context.dataset else { throw InstillError.failure("stage \(context.stageName) has no dataset folder") }
+    guard let dataset = context.dataset else {
+      throw InstillError.failure("stage \(context.stageName) has no dataset folder")
+    }
     let tmp = try dataset.open()
     let plan = try rank(input, context: context)
     let buckets = try spill(input, plan: plan, into: tmp, context: context)
     var manifestSplits: [(String, JSONValue)] = []
     for (s, split) in plan.splits.enumerated() {
-      let files = try writeShards(split: s, name: split.name, count: plan.shardCounts[s], buckets: buckets, into: tmp,
-                                  context: context)
+      let files = try writeShards(
+        split: s, name: split.name, count: plan.shardCounts[s], buckets: buckets, into: tmp,
+        context: context)
       manifestSplits.append((split.name, .object(["records": .int(split.records), "shards": .array(files)])))
     }
     let manifest: JSONObject = [
@@ -57,8 +60,9 @@ public struct ExportStage: GlobalStage {
       "splits": .object(JSONObject(manifestSplits)),
     ]
     try FileSystem.writeAtomically(JSONWriter.bytes(.object(manifest)) + [0x0A], to: "\(tmp)/dataset.json")
-    try FileSystem.writeAtomically(card(splits: plan.splits.map { ($0.name, $0.records) }, total: plan.kept),
-                                   to: "\(tmp)/README.md")
+    try FileSystem.writeAtomically(
+      card(splits: plan.splits.map { ($0.name, $0.records) }, total: plan.kept),
+      to: "\(tmp)/README.md")
     context.logger.info("exported \(plan.kept) records for \(dataset.target)")
   }
 
@@ -99,8 +103,9 @@ public struct ExportStage: GlobalStage {
     let splits = [(name: "train", records: kept - validationCount), (name: "validation", records: validationCount)]
       .filter { $0.records > 0 || $0.name == "train" }
     let shardCounts = splits.map { max(1, ($0.records + recordsPerShard - 1) / recordsPerShard) }
-    return Plan(usable: usable, kept: kept, ranks: ranks, validationCount: validationCount, splits: splits,
-                shardCounts: shardCounts)
+    return Plan(
+      usable: usable, kept: kept, ranks: ranks, validationCount: validationCount, splits: splits,
+      shardCounts: shardCounts)
   }
 
   typealias Buckets = [[Int]: (writer: RecordWriter, ranks: [Int])]
@@ -115,7 +120,8 @@ public struct ExportStage: GlobalStage {
       guard plan.usable[i] else { return }
       let rank = plan.ranks[k]
       k += 1
-      let key = rank < plan.validationCount
+      let key =
+        rank < plan.validationCount
         ? [1, rank / recordsPerShard] : [0, (rank - plan.validationCount) / recordsPerShard]
       if buckets[key] == nil {
         buckets[key] = (try RecordWriter(path: "\(tmp)/.bucket-\(key[0])-\(key[1]).jsonl"), [])
@@ -129,8 +135,10 @@ public struct ExportStage: GlobalStage {
   }
 
   /// Pass 3: sorts each bucket of a split by rank into its final shard; returns the manifest entries.
-  func writeShards(split s: Int, name split: String, count: Int, buckets: Buckets, into tmp: String,
-                   context: StageContext) throws -> [JSONValue] {
+  func writeShards(
+    split s: Int, name split: String, count: Int, buckets: Buckets, into tmp: String,
+    context: StageContext
+  ) throws -> [JSONValue] {
     var files: [JSONValue] = []
     for shard in 0..<count {
       let name = "\(split)-\(ShardFiles.pad5(shard))-of-\(ShardFiles.pad5(count)).jsonl.gz"
@@ -144,10 +152,11 @@ public struct ExportStage: GlobalStage {
       let written = writer.count
       try writer.finish()
       let path = "\(tmp)/\(name)"
-      files.append(.object([
-        "file": .string(name), "records": .int(written), "bytes": .int(FileSystem.fileSize(path)),
-        "sha256": .string(try SHA256.hexOfFile(path)),
-      ]))
+      files.append(
+        .object([
+          "file": .string(name), "records": .int(written), "bytes": .int(FileSystem.fileSize(path)),
+          "sha256": .string(try SHA256.hexOfFile(path)),
+        ]))
       context.stats.recordOut(written)
       try context.checkStop()
     }
@@ -220,4 +229,3 @@ public struct ExportStage: GlobalStage {
     return text
   }
 }
-

@@ -69,8 +69,9 @@ public struct ReadStage: GlobalStage {
   func forEachRecord(_ body: (Record) throws -> Void) throws -> Int {
     let n = try convertRecords(body)
     if n == 0 && !allowEmpty {
-      throw InstillError.input("no records in the file (empty, or only blank lines); set allow_empty: true on the stage "
-        + "if that is intended", file: path)
+      throw InstillError.input(
+        "no records in the file (empty, or only blank lines); set allow_empty: true on the stage "
+          + "if that is intended", file: path)
     }
     return n
   }
@@ -84,14 +85,16 @@ public struct ReadStage: GlobalStage {
       do {
         elements = try JSONParser.parseArrayElements(bytes)
       } catch {
-        throw InstillError.input("invalid JSON: \(error.message)", file: path, line: JSONParser.line(of: error.offset, in: bytes))
+        throw InstillError.input(
+          "invalid JSON: \(error.message)", file: path, line: JSONParser.line(of: error.offset, in: bytes))
       }
       for (value, offset) in elements {
         if let limit, n >= limit { break }
         let line = JSONParser.line(of: offset, in: bytes)
         guard case .object(let object) = value else {
-          throw InstillError.input("expected an object with instruction, input and output, found \(value.kindDescription)",
-                                   file: path, line: line, field: "[\(n)]")
+          throw InstillError.input(
+            "expected an object with instruction, input and output, found \(value.kindDescription)",
+            file: path, line: line, field: "[\(n)]")
         }
         let where_ = Location(file: path, line: line, prefix: "[\(n)].")
         var record = Record()
@@ -121,7 +124,8 @@ public struct ReadStage: GlobalStage {
       while let source = try reader.read() {
         if let limit, n >= limit { break }
         let where_ = Location(file: path, line: reader.lineNumber, prefix: "")
-        let record = format == .selfInstruct
+        let record =
+          format == .selfInstruct
           ? try selfInstructTask(source.fields, where_, n: n)
           : try mapped(source.fields, where_, n: n)
         try body(record)
@@ -185,10 +189,11 @@ public struct ReadStage: GlobalStage {
         throw at.error("expected an object with input and output", field: "instances[\(i)]")
       }
       let sub = Location(file: at.file, line: at.line, prefix: "instances[\(i)].")
-      cleaned.append(.object([
-        "input": .string(try sub.string(instance, "input", optional: true) ?? ""),
-        "output": .string(try sub.string(instance, "output")),
-      ]))
+      cleaned.append(
+        .object([
+          "input": .string(try sub.string(instance, "input", optional: true) ?? ""),
+          "output": .string(try sub.string(instance, "output")),
+        ]))
     }
     var isClassification = false
     if let value = object["is_classification"] {

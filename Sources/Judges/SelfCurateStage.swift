@@ -57,35 +57,43 @@ public struct SelfCurateStage: OneRequestStage {
   /// Two rated pairs shown before the pair to rate: small models only keep to
   /// the "reasoning, then Score: n" format when they have seen it.
   static let demonstrations: [(instruction: String, answer: String, rating: String)] = [
-    ("How do I keep cut basil from wilting?",
-     "Treat it like cut flowers: trim the stems, stand them in a glass of water at room temperature and loosely "
-       + "cover the leaves with a plastic bag. Change the water every day or two. Avoid the refrigerator, where "
-       + "the cold turns the leaves black.",
-     "The answer addresses the question directly, as an assistant would, with clear and complete steps. "
-       + "It could mention how long basil keeps this way.\nScore: 4"),
-    ("What is a good beginner telescope?",
-     "Last summer my uncle took me camping and we looked at the stars all night. It was the best trip ever and "
-       + "I still remember the smell of the campfire. Click here to read more stories from our travel blog!",
-     "The text is a personal story and an advertisement; it never answers the question.\nScore: 1"),
+    (
+      "How do I keep cut basil from wilting?",
+      "Treat it like cut flowers: trim the stems, stand them in a glass of water at room temperature and loosely "
+        + "cover the leaves with a plastic bag. Change the water every day or two. Avoid the refrigerator, where "
+        + "the cold turns the leaves black.",
+      "The answer addresses the question directly, as an assistant would, with clear and complete steps. "
+        + "It could mention how long basil keeps this way.\nScore: 4"
+    ),
+    (
+      "What is a good beginner telescope?",
+      "Last summer my uncle took me camping and we looked at the stars all night. It was the best trip ever and "
+        + "I still remember the smell of the campfire. Click here to read more stories from our travel blog!",
+      "The text is a personal story and an advertisement; it never answers the question.\nScore: 1"
+    ),
   ]
 
   /// The rating prompt: the rubric, the rated demonstrations, then the pair to
   /// rate (`Reasoning:` before each rating as text).
   static func prompt(rating record: Record) -> FewShotPrompt {
-    FewShotPrompt(system: rubric,
-                  shots: demonstrations.map { .init(prompt(instruction: $0.instruction, answer: $0.answer), $0.rating) },
-                  query: prompt(record), layout: .labelled("Reasoning:", separator: "\n\n"))
+    FewShotPrompt(
+      system: rubric,
+      shots: demonstrations.map { .init(prompt(instruction: $0.instruction, answer: $0.answer), $0.rating) },
+      query: prompt(record), layout: .labelled("Reasoning:", separator: "\n\n"))
   }
 
   /// The last `Score: n` (n from 1 to 5, decimals allowed: "Score: 4.5") of a
   /// reply, and the text before it.
   public static func score(_ reply: String) -> (score: Double, reasoning: String)? {
-    guard let match = reply.matches(of: /(?i)score\W{0,4}\s*([1-5](?:\.[0-9]+)?)(?![0-9])/).last(where: {
-      (Double($0.output.1) ?? 9) <= 5
-    }), let n = Double(match.output.1) else { return nil }
+    guard
+      let match = reply.matches(of: /(?i)score\W{0,4}\s*([1-5](?:\.[0-9]+)?)(?![0-9])/).last(where: {
+        (Double($0.output.1) ?? 9) <= 5
+      }), let n = Double(match.output.1)
+    else { return nil }
     // Markdown around the score line ("**Score:** 4") is not part of the reasoning.
-    let reasoning = reply[..<match.range.lowerBound].trimmingCharacters(in: CharacterSet.whitespacesAndNewlines
-      .union(CharacterSet(charactersIn: "*_#")))
+    let reasoning = reply[..<match.range.lowerBound].trimmingCharacters(
+      in: CharacterSet.whitespacesAndNewlines
+        .union(CharacterSet(charactersIn: "*_#")))
     return (n, reasoning)
   }
 
@@ -98,16 +106,22 @@ public struct SelfCurateStage: OneRequestStage {
     guard let (score, reasoning) = Self.score(response.text) else {
       sink.filter("unparseable", kept: onUnparseable == .keep, reason: "no_score", example: response.text)
       guard onUnparseable == .keep else { return }
-      out.updateMeta { $0["curation"] = .object(["score": .null, "reasoning": .string(response.text), "model": .string(sink.model)]) }
+      out.updateMeta {
+        $0["curation"] = .object(["score": .null, "reasoning": .string(response.text), "model": .string(sink.model)])
+      }
       return try sink.emit(out)
     }
     sink.filter("unparseable", kept: true)
     sink.count("score_\(Text.number(score))")
     let keep = score >= minScore
-    sink.filter("score", kept: keep, reason: "below_\(Text.number(minScore))", example: "\(Text.number(score)): \(record.instruction)")
+    sink.filter(
+      "score", kept: keep, reason: "below_\(Text.number(minScore))",
+      example: "\(Text.number(score)): \(record.instruction)")
     guard keep else { return }
     let value: JSONValue = score == score.rounded() ? .int(Int(score)) : .double(score)
-    out.updateMeta { $0["curation"] = .object(["score": value, "reasoning": .string(reasoning), "model": .string(sink.model)]) }
+    out.updateMeta {
+      $0["curation"] = .object(["score": value, "reasoning": .string(reasoning), "model": .string(sink.model)])
+    }
     try sink.emit(out)
   }
 }

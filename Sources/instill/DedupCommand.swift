@@ -27,10 +27,11 @@ struct Dedup: AsyncParsableCommand {
   @Option(help: "The text field compared; repeat it to compare several fields joined by newlines.")
   var field: [String] = ["instruction"]
 
-  @Option(help: ArgumentHelp(
-    "Lineage: a dotted path (meta.root, id) naming a record's group; records are compared only with other groups. "
-      + "Repeat it for fallbacks: the first path a record has counts (e.g. --group meta.parent --group id).",
-    valueName: "path"))
+  @Option(
+    help: ArgumentHelp(
+      "Lineage: a dotted path (meta.root, id) naming a record's group; records are compared only with other groups. "
+        + "Repeat it for fallbacks: the first path a record has counts (e.g. --group meta.parent --group id).",
+      valueName: "path"))
   var group: [String] = []
 
   @Option(parsing: .upToNextOption, help: "Reference files: their records are kept in the pool but not written.")
@@ -42,7 +43,8 @@ struct Dedup: AsyncParsableCommand {
   @Flag(name: .customLong("no-exact"), help: "Skip the exact-repeat pass.")
   var noExact = false
 
-  @Option(name: .customLong("report-floor"), help: "Nearest neighbours at or above this similarity are reported exactly.")
+  @Option(
+    name: .customLong("report-floor"), help: "Nearest neighbours at or above this similarity are reported exactly.")
   var reportFloor: Double = 0.5
 
   @Option(help: "Worker threads (default: all cores).")
@@ -51,7 +53,9 @@ struct Dedup: AsyncParsableCommand {
   func validate() throws {
     guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be between 0 and 1") }
     guard (0...1).contains(reportFloor) else { throw ValidationError("--report-floor must be between 0 and 1") }
-    guard RougeTokenizer(rawValue: tokenizer) != nil else { throw ValidationError("--tokenizer is rouge_score or unicode") }
+    guard RougeTokenizer(rawValue: tokenizer) != nil else {
+      throw ValidationError("--tokenizer is rouge_score or unicode")
+    }
   }
 
   func run() async throws {
@@ -88,7 +92,8 @@ struct Dedup: AsyncParsableCommand {
       let elapsed = ContinuousClock.now - started
       var report = "instill dedup: \(s.recordsIn) in, \(s.recordsOut) kept, \(s.droppedTotal) dropped"
       for f in s.filters where f.droppedTotal > 0 {
-        report += "; \(f.name): " + f.dropped.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        report +=
+          "; \(f.name): " + f.dropped.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
       }
       report += " (\(elapsed.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2)))))\n"
       FileHandle.standardError.write(Data(report.utf8))

@@ -13,8 +13,10 @@ struct Status: AsyncParsableCommand {
   @Argument(help: "The run directory.")
   var runDir: String
 
-  @Option(name: .customLong("pending-tasks"),
-          help: "Print only the job-array task indexes (of N tasks) that still own unfinished shards, as a Slurm --array list.")
+  @Option(
+    name: .customLong("pending-tasks"),
+    help:
+      "Print only the job-array task indexes (of N tasks) that still own unfinished shards, as a Slurm --array list.")
   var pendingTasks: Int?
 
   @Option(name: .customLong("stage"), help: "With --pending-tasks: look only at this map stage (repeatable).")
@@ -34,8 +36,9 @@ struct Status: AsyncParsableCommand {
       }
       guard directory.readPlan() != nil else {
         let holder = RunLock.holder(directory: runDir)
-        print("run directory: \(runDir)\nstate: not started (no plan.json yet)\nlock: "
-          + (holder.map { "held by pid \($0)" } ?? "free"))
+        print(
+          "run directory: \(runDir)\nstate: not started (no plan.json yet)\nlock: "
+            + (holder.map { "held by pid \($0)" } ?? "free"))
         return
       }
       let report = try StatsReport.load(directory: directory)
@@ -57,8 +60,9 @@ struct Stats: AsyncParsableCommand {
   @Flag(name: .customLong("no-examples"), help: "Leave dropped examples out of the table.")
   var noExamples = false
 
-  @Option(name: .customLong("examples"),
-          help: "Print every kept example of one drop reason, whole: REASON, FILTER:REASON or STAGE/FILTER:REASON.")
+  @Option(
+    name: .customLong("examples"),
+    help: "Print every kept example of one drop reason, whole: REASON, FILTER:REASON or STAGE/FILTER:REASON.")
   var examplesOf: String?
 
   func run() async throws {
@@ -67,8 +71,9 @@ struct Stats: AsyncParsableCommand {
       if let examplesOf {
         let text = report.examples(of: examplesOf)
         guard !text.isEmpty else {
-          throw InstillError.input("no dropped examples of '\(examplesOf)' in \(runDir) "
-            + "(reasons are listed by `instill stats \(runDir)`)")
+          throw InstillError.input(
+            "no dropped examples of '\(examplesOf)' in \(runDir) "
+              + "(reasons are listed by `instill stats \(runDir)`)")
         }
         print(text, terminator: "")
       } else if json {
@@ -95,8 +100,9 @@ struct Validate: AsyncParsableCommand {
   @Flag(help: "Print each stage's effective endpoint, model and sampling, and where each value came from.")
   var explain = false
 
-  @Flag(name: .customLong("stages"),
-        help: "Print only the stages, one per line: name, kind, map or global, llm or -, separated by tabs (for scripts).")
+  @Flag(
+    name: .customLong("stages"),
+    help: "Print only the stages, one per line: name, kind, map or global, llm or -, separated by tabs (for scripts).")
   var listStages = false
 
   func run() async throws {
@@ -106,20 +112,24 @@ struct Validate: AsyncParsableCommand {
       let settings = try LLMSettings.parse(loaded.llm)
       if listStages {
         for stage in loaded.stages {
-          print([stage.name, stage.kind, stage.shape.rawValue, stage.stage.usesLLM ? "llm" : "-"].joined(separator: "\t"))
+          print(
+            [stage.name, stage.kind, stage.shape.rawValue, stage.stage.usesLLM ? "llm" : "-"].joined(separator: "\t"))
         }
         return
       }
-      print("\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
-        + loaded.stages.map { "\($0.name) (\($0.kind), \($0.shape.rawValue))" }.joined(separator: ", "))
+      print(
+        "\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
+          + loaded.stages.map { "\($0.name) (\($0.kind), \($0.shape.rawValue))" }.joined(separator: ", "))
       if explain { print(Self.explanation(loaded, settings), terminator: "") }
     }
   }
 
   /// One block per stage: LLM settings with their sources, or "no LLM".
   static func explanation(_ pipeline: Pipeline, _ settings: LLMSettings) -> String {
-    let (model, modelSource): (String, String) = settings.model.map { ($0, "llm.model") }
-      ?? (settings.provider == .local ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
+    let (model, modelSource): (String, String) =
+      settings.model.map { ($0, "llm.model") }
+      ?? (settings.provider == .local
+        ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
     var text = ""
     for planned in pipeline.stages {
       text += "\nstage \(planned.name) (\(planned.kind))"
@@ -128,11 +138,13 @@ struct Validate: AsyncParsableCommand {
         continue
       }
       text += "\n"
-      let lines = stage.llm.explain(defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
-                                       pipelineExtraBody: settings.extraBody)
+      let lines = stage.llm.explain(
+        defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
+        pipelineExtraBody: settings.extraBody)
       let width = lines.map(\.key.count).max() ?? 0
       for line in lines {
-        text += "  " + line.key.padding(toLength: width, withPad: " ", startingAt: 0)
+        text +=
+          "  " + line.key.padding(toLength: width, withPad: " ", startingAt: 0)
           + "  \(line.value)  (\(line.source))\n"
       }
     }

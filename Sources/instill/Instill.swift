@@ -70,7 +70,9 @@ struct LogOptions: ParsableArguments {
     let terminal = TerminalStatus.stderrIsTerminal
     LoggingSystem.bootstrap { label in
       // On a terminal, log lines go through the status line so they do not run into it.
-      var handler = terminal ? StreamLogHandler(label: label, stream: StatusAwareStderr())
+      var handler =
+        terminal
+        ? StreamLogHandler(label: label, stream: StatusAwareStderr())
         : StreamLogHandler.standardError(label: label)
       handler.logLevel = level
       return handler

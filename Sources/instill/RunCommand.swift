@@ -24,24 +24,31 @@ struct Run: AsyncParsableCommand {
   @Option(name: .customLong("max-time"), help: "Stop cleanly (exit 3) after this many seconds.")
   var maxTime: Double?
 
-  @Option(name: .customLong("shard-index"), help: "With --shard-count: process only shards where shard % count == index.")
+  @Option(
+    name: .customLong("shard-index"), help: "With --shard-count: process only shards where shard % count == index.")
   var shardIndex: Int?
 
   @Option(name: .customLong("shard-count"), help: "The number of tasks sharing this run (job arrays).")
   var shardCount: Int?
 
-  @Option(name: .customLong("stage"),
-          help: "Run only this stage; repeat for several (run in pipeline order). The stages before them must be complete.")
+  @Option(
+    name: .customLong("stage"),
+    help: "Run only this stage; repeat for several (run in pipeline order). The stages before them must be complete.")
   var stage: [String] = []
 
-  @Option(name: .customLong("base-url"),
-          help: "Send requests to this OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1) instead of the pipeline's; a pipeline of the embedded model (provider local) then needs --model.")
+  @Option(
+    name: .customLong("base-url"),
+    help:
+      "Send requests to this OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1) instead of the pipeline's; a pipeline of the embedded model (provider local) then needs --model."
+  )
   var baseURL: String?
 
   @Option(name: .customLong("model"), help: "The model to ask (replaces llm.model; a stage's own model still wins).")
   var model: String?
 
-  @Option(name: .customLong("api-key-env"), help: "The environment variable holding the endpoint's API key (replaces llm.api_key_env).")
+  @Option(
+    name: .customLong("api-key-env"),
+    help: "The environment variable holding the endpoint's API key (replaces llm.api_key_env).")
   var apiKeyEnv: String?
 
   @Flag(name: .customLong("force-config"), help: "Accept a changed pipeline file; recompute the stages it affects.")
@@ -50,8 +57,11 @@ struct Run: AsyncParsableCommand {
   @Option(name: .customLong("stats-interval"), help: "Seconds between updates of DIR/stats.json.")
   var statsInterval: Double = 5
 
-  @Option(name: .customLong("metrics-file"),
-          help: "Write Prometheus text-format metrics here when the run ends (atomically; for node_exporter's textfile collector).")
+  @Option(
+    name: .customLong("metrics-file"),
+    help:
+      "Write Prometheus text-format metrics here when the run ends (atomically; for node_exporter's textfile collector)."
+  )
   var metricsFile: String?
 
   @OptionGroup var log: LogOptions
@@ -99,7 +109,8 @@ struct Run: AsyncParsableCommand {
       if baseURL != nil || model != nil || apiKeyEnv != nil {
         try settings.override(baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv, pipelineFile: pipeline)
       }
-      let backend = loaded.usesLLM ? try LLMBackends.make(settings, serverLog: RunDirectory(runDir).serverLog, logger: logger) : nil
+      let backend =
+        loaded.usesLLM ? try LLMBackends.make(settings, serverLog: RunDirectory(runDir).serverLog, logger: logger) : nil
       var options = RunOptions()
       options.stages = stage
       options.shardIndex = shardIndex
@@ -109,7 +120,8 @@ struct Run: AsyncParsableCommand {
       if TerminalStatus.stderrIsTerminal && !log.quiet {
         options.liveProgress = { TerminalStatus.shared.show($0) }
       }
-      let runner = Runner(pipeline: loaded, directory: runDir, options: options, control: control, logger: logger, llm: backend)
+      let runner = Runner(
+        pipeline: loaded, directory: runDir, options: options, control: control, logger: logger, llm: backend)
       let outcome: RunOutcome
       do {
         outcome = try await runner.run()

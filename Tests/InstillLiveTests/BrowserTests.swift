@@ -12,11 +12,17 @@ struct BrowserTests {
     var lines = ""
     for i in 0..<12 {
       let output = i == 3 ? evil : i % 4 == 0 ? "As an AI, I cannot \(i)." : "Answer \(i) with several words in it."
-      lines += JSONWriter.string(.object(["instruction": .string("Question <b>\(i)</b>?"), "output": .string(output),
-                                          "meta": .object(["method": .string("demo")])])) + "\n"
+      lines +=
+        JSONWriter.string(
+          .object([
+            "instruction": .string("Question <b>\(i)</b>?"), "output": .string(output),
+            "meta": .object(["method": .string("demo")]),
+          ])) + "\n"
     }
     dir.write("in.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: report-demo
       stages:
         - kind: read
@@ -37,7 +43,8 @@ struct BrowserTests {
     #expect(!html.contains("<script"))
     #expect(!html.contains("<link"))
     #expect(!html.contains("<img") && !html.contains("<iframe") && !html.contains("@import") && !html.contains("url("))
-    #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt; &amp;lt;b&amp;gt;"))
+    #expect(
+      html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt; &amp;lt;b&amp;gt;"))
 
     let (dom, log) = try await renderInChromium(run + "/report.html")
     #expect(consoleProblems(log).isEmpty, "\(consoleProblems(log))")
@@ -45,7 +52,8 @@ struct BrowserTests {
     #expect(!dom.contains("<script"), "a record's <script> became an element")
     #expect(!dom.contains("<img"), "a record's <img> became an element")
     // The example's text node, re-serialized by the browser, is the record's text exactly.
-    #expect(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt; &amp;lt;b&amp;gt;"))
+    #expect(
+      dom.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt; &amp;lt;b&amp;gt;"))
     #expect(dom.contains("quality"))
     #expect(dom.contains("refusal: refusal:as an ai — 3 dropped"))
 
@@ -66,7 +74,9 @@ struct BrowserTests {
     var lines = ""
     for i in 0..<20 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
     dir.write("q.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: timeline
       llm: {provider: openai, base_url: \(server.baseURL), model: fake}
       stages:

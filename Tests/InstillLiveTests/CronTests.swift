@@ -34,7 +34,8 @@ struct CronTests {
       if done { break }
       // Once: SIGKILL the invocation that has been working for 2 seconds and has journaled something.
       if killed == 0, journalLineCount(run + "/stages/02-generate/journal") > 0,
-         let victim = running.first(where: { Date().timeIntervalSince($0.started) > 2 }) {
+        let victim = running.first(where: { Date().timeIntervalSince($0.started) > 2 })
+      {
         kill(victim.process.processIdentifier, SIGKILL)
         killed += 1
       }

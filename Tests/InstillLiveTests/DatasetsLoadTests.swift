@@ -10,7 +10,9 @@ struct DatasetsLoadTests {
   func exportLoadsWithPythonDatasets(format: String) async throws {
     let dir = TempDir()
     _ = writeQA(dir, count: 1200)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: loadable
       stages:
         - kind: read
@@ -36,12 +38,16 @@ struct DatasetsLoadTests {
                         "card_train": len(by_card["train"]), "card_validation": len(by_card["validation"]),
                         "columns": sorted(ds["train"].column_names)}))
       """
-    let python = try await runProgram("/usr/bin/env", ["python3", "-c", script, run + "/data"],
-                                environment: ["HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
-                                              "HF_HOME": dir.file("hf"), "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"])
+    let python = try await runProgram(
+      "/usr/bin/env", ["python3", "-c", script, run + "/data"],
+      environment: [
+        "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1",
+        "HF_HOME": dir.file("hf"), "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+      ])
     #expect(python.status == 0, "python datasets failed (Scripts/test installs it): \(python.stderr.suffix(2000))")
     let out = try JSONParser.parse(python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).objectValue ?? [:]
-    let manifest = try JSONParser.parse(String(decoding: FileSystem.read(run + "/data/dataset.json"), as: UTF8.self)).objectValue
+    let manifest = try JSONParser.parse(String(decoding: FileSystem.read(run + "/data/dataset.json"), as: UTF8.self))
+      .objectValue
     let splits = manifest?["splits"]?.objectValue
     #expect(out["train"]?.intValue == splits?["train"]?.objectValue?["records"]?.intValue)
     #expect(out["validation"]?.intValue == splits?["validation"]?.objectValue?["records"]?.intValue)

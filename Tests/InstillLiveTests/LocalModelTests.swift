@@ -21,9 +21,10 @@ struct LocalModelTests {
     let upstream: LocalServer
 
     init() async throws {
-      upstream = try await LocalServer.start(parallel: 4, threads: 2, contextPerSlot: 1024,
-                                            logPath: NSTemporaryDirectory() + "/instill-test-llama-\(getpid()).log",
-                                            logger: Logger(label: "test"))
+      upstream = try await LocalServer.start(
+        parallel: 4, threads: 2, contextPerSlot: 1024,
+        logPath: NSTemporaryDirectory() + "/instill-test-llama-\(getpid()).log",
+        logger: Logger(label: "test"))
       let (log, base) = (self.log, "http://127.0.0.1:\(upstream.port)")
       server = try TestHTTPServer { method, uri, body in
         if uri.hasSuffix("/completions") { log.add(SHA256.hex(body)) }
@@ -83,9 +84,11 @@ struct LocalModelTests {
     #expect(resumed.status == 0, "\(resumed.stderr)")
     let sentAfter = Array(proxy.log.all.dropFirst(killedAt))
     #expect(sentAfter.count == 50 - journaled.count, "only requests missing from the journal may be sent again")
-    let resumedStats = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["llm"]?.objectValue
+    let resumedStats = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["llm"]?
+      .objectValue
     // Finished shards keep their counts; the interrupted one is answered from its journal.
-    let sent = resumedStats?["requests_sent"]?.intValue ?? 0, answered = resumedStats?["answered_from_journal"]?.intValue ?? 0
+    let sent = resumedStats?["requests_sent"]?.intValue ?? 0,
+      answered = resumedStats?["answered_from_journal"]?.intValue ?? 0
     #expect(sent + answered == 50)
     #expect(answered > 0)
 
@@ -98,7 +101,8 @@ struct LocalModelTests {
     #expect(a.count == b.count)
     #expect(a.map(\.instruction) == b.map(\.instruction))
     let differing = zip(a, b).filter { $0.output != $1.output }.count
-    #expect(differing <= sentAfter.count, "\(differing) replies differ, more than the \(sentAfter.count) sent after the kill")
+    #expect(
+      differing <= sentAfter.count, "\(differing) replies differ, more than the \(sentAfter.count) sent after the kill")
   }
 
   @Test func providerLocalStartsAndStopsTheEmbeddedServer() async throws {
@@ -125,7 +129,9 @@ struct LocalModelTests {
   /// `generate` whose requests carry no seed of their own.
   @Test func reproducibleModeGivesTheSameDatasetOnAFreshRerun() async throws {
     let dir = TempDir()
-    let p = dir.write("repro.yaml", """
+    let p = dir.write(
+      "repro.yaml",
+      """
       name: repro
       seed: 7
       llm:
@@ -174,7 +180,9 @@ struct LocalModelTests {
     for _ in 0..<50 where !gone {
       try await Task.sleep(for: .milliseconds(100))
       // A zombie is reaped by init once its parent is gone.
-      gone = kill(serverPid, 0) != 0 || (try? String(contentsOfFile: "/proc/\(serverPid)/stat", encoding: .utf8))?.contains(") Z") == true
+      gone =
+        kill(serverPid, 0) != 0
+        || (try? String(contentsOfFile: "/proc/\(serverPid)/stat", encoding: .utf8))?.contains(") Z") == true
     }
     #expect(gone, "llama-server outlived a killed instill")
   }
@@ -186,24 +194,26 @@ struct LocalModelTests {
   /// byte-identical dataset.
   @Test func selfInstructEndToEndResumedAfterKillNine() async throws {
     let dir = TempDir()
-    let p = dir.write("si.yaml", TestPipelines.onOurSeeds(name: "si-test") + """
-        - kind: self_instruct
-          target: 30
-          prompts_per_round: 4
-          sampling: {max_tokens: 200, seed: 7}
-        - kind: classify
-        - kind: instances
-          sampling: {max_tokens: 200}
-        - kind: filter
-          filters:
-            - {type: non_empty, fields: [instruction, output]}
-            - {type: length, field: output, unit: words, max: 300}
-        - kind: dedup
-          fields: [input, output]
-        - kind: export
-          format: messages
-          shuffle: true
-      """)
+    let p = dir.write(
+      "si.yaml",
+      TestPipelines.onOurSeeds(name: "si-test") + """
+          - kind: self_instruct
+            target: 30
+            prompts_per_round: 4
+            sampling: {max_tokens: 200, seed: 7}
+          - kind: classify
+          - kind: instances
+            sampling: {max_tokens: 200}
+          - kind: filter
+            filters:
+              - {type: non_empty, fields: [instruction, output]}
+              - {type: length, field: output, unit: words, max: 300}
+          - kind: dedup
+            fields: [input, output]
+          - kind: export
+            format: messages
+            shuffle: true
+        """)
     // Kill during the bootstrap, once a few replies are journaled.
     let resumed = try await assertResumesAfterKill(p, in: dir, stage: "02-self_instruct", killAfter: 3, replay: true)
     let run = resumed.run
@@ -211,7 +221,9 @@ struct LocalModelTests {
     let stages = (stats["stages"]?.arrayValue ?? []).compactMap { $0.objectValue?["stats"]?.objectValue }
     let bootstrap = stages[1]
     #expect(bootstrap["records_out"]?.intValue == 30)
-    let filterNames = { (stage: JSONObject) in stage["filters"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue } ?? [] }
+    let filterNames = { (stage: JSONObject) in
+      stage["filters"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue } ?? []
+    }
     #expect(filterNames(bootstrap) == ["word_count", "keywords", "write_a_program", "first_character", "rouge_l"])
     #expect(stages[2]["records_out"]?.intValue == 30)
     let instances = stages[3]
@@ -229,9 +241,12 @@ struct LocalModelTests {
       ds = load_dataset(sys.argv[1])
       print(json.dumps({"train": len(ds["train"]), "roles": [m["role"] for m in ds["train"][0]["messages"]]}))
       """
-    let python = try await runProgram("/usr/bin/env", ["python3", "-c", script, run + "/data"],
-                                      environment: ["HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": dir.file("hf"),
-                                                    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1"])
+    let python = try await runProgram(
+      "/usr/bin/env", ["python3", "-c", script, run + "/data"],
+      environment: [
+        "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": dir.file("hf"),
+        "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+      ])
     #expect(python.status == 0, "\(python.stderr.suffix(2000))")
     let loaded = try JSONParser.parse(python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).objectValue
     #expect(loaded?["train"]?.intValue == exported)
@@ -239,7 +254,9 @@ struct LocalModelTests {
   }
 
   static func evolPipeline(_ dir: TempDir, set: String) -> String {
-    dir.write("evol-\(set).yaml", """
+    dir.write(
+      "evol-\(set).yaml",
+      """
       name: evol-\(set)
       seed: 11
       llm:
@@ -270,8 +287,10 @@ struct LocalModelTests {
     for round in 1...2 {
       let tried = counters["round.\(round).tried"]?.intValue ?? -1
       let succeeded = counters["round.\(round).succeeded"]?.intValue ?? 0
-      let dropped = counters.filter { $0.key.hasPrefix("round.\(round).") && !$0.key.hasSuffix(".tried") && !$0.key.hasSuffix(".succeeded") }
-        .reduce(0) { $0 + ($1.value.intValue ?? 0) }
+      let dropped = counters.filter {
+        $0.key.hasPrefix("round.\(round).") && !$0.key.hasSuffix(".tried") && !$0.key.hasSuffix(".succeeded")
+      }
+      .reduce(0) { $0 + ($1.value.intValue ?? 0) }
       #expect(tried == 20, "round \(round): \(counters)")
       #expect(tried == succeeded + dropped, "round \(round): \(counters)")
     }
@@ -319,8 +338,10 @@ struct LocalModelTests {
     // Few code evolutions survive on SmolLM2 at 64 tokens (most are cut by the length limit; 0 to 2
     // of 40 kept in our runs), so the test checks what was tried: only the code set's operations,
     // every attempt counted once, and the lineage of whatever survived (checkEvolStage).
-    let code: Set<String> = ["add_code_constraints", "rarer_requirement", "more_reasoning_steps", "erroneous_code",
-                             "higher_complexity"]
+    let code: Set<String> = [
+      "add_code_constraints", "rarer_requirement", "more_reasoning_steps", "erroneous_code",
+      "higher_complexity",
+    ]
     let counters = try await stageStats(run, "evol_instruct")["counters"]?.objectValue ?? [:]
     var tried = 0
     for (key, value) in counters where key.hasPrefix("operation.") && key.hasSuffix(".tried") {
@@ -328,8 +349,9 @@ struct LocalModelTests {
       tried += value.intValue ?? 0
     }
     #expect(tried == 40)
-    let operations = Set(try stageRecords(run, "02-evol_instruct")
-      .compactMap { $0.meta["operation"]?.stringValue })
+    let operations = Set(
+      try stageRecords(run, "02-evol_instruct")
+        .compactMap { $0.meta["operation"]?.stringValue })
     #expect(operations.isSubset(of: code))
   }
 
@@ -339,7 +361,9 @@ struct LocalModelTests {
   /// into the paraphrase, and the dataset loads with `datasets`.
   @Test func unnaturalInstructionsResumedAfterKillNine() async throws {
     let dir = TempDir()
-    let p = dir.write("unnatural.yaml", """
+    let p = dir.write(
+      "unnatural.yaml",
+      """
       name: unnatural
       seed: 5
       llm:
@@ -370,7 +394,9 @@ struct LocalModelTests {
     let run = resumed.run
     #expect(resumed.stats["records_out"]?.intValue == 30)
     let paraphrase = try await stageStats(run, "unnatural_paraphrase")
-    #expect(paraphrase["records_in"]?.intValue == 2 * (try await stageStats(run, "unnatural_outputs")["records_out"]?.intValue ?? 0))
+    #expect(
+      paraphrase["records_in"]?.intValue == 2
+        * (try await stageStats(run, "unnatural_outputs")["records_out"]?.intValue ?? 0))
 
     var users: [String] = []
     for file in FileSystem.list(run + "/data") where file.hasSuffix(".jsonl.gz") {
@@ -396,16 +422,18 @@ struct LocalModelTests {
   /// with instruction, input and output, and every chunk is accounted for.
   @Test func alpacaOnTheCompletionEndpoint() async throws {
     let dir = TempDir()
-    let p = dir.write("alpaca.yaml", TestPipelines.onOurSeeds(name: "alpaca-test") + """
-        - kind: alpaca
-          target: 3
-          prompts_per_round: 4
-          max_rounds: 6
-          endpoint: completion
-          sampling: {max_tokens: 400, seed: 3}
-        - kind: export
-          format: alpaca
-      """)
+    let p = dir.write(
+      "alpaca.yaml",
+      TestPipelines.onOurSeeds(name: "alpaca-test") + """
+          - kind: alpaca
+            target: 3
+            prompts_per_round: 4
+            max_rounds: 6
+            endpoint: completion
+            sampling: {max_tokens: 400, seed: 3}
+          - kind: export
+            format: alpaca
+        """)
     let run = dir.file("run")
     let result = try await instill("run", p, "--run-dir", run)
     #expect(result.status == 0, "\(result.stderr)")
@@ -414,7 +442,8 @@ struct LocalModelTests {
     #expect(stage?["counts_add_up"] == .bool(true))
     let counts = stage?["stats"]?.objectValue
     let names = counts?["filters"]?.arrayValue?.compactMap { $0.objectValue?["name"]?.stringValue }
-    #expect(names == ["truncated", "format", "word_count", "keywords", "write_a_program", "first_character", "rouge_l"])
+    #expect(
+      names == ["truncated", "format", "word_count", "keywords", "write_a_program", "first_character", "rouge_l"])
     #expect(counts?["records_out"]?.intValue == 3, "\(String(describing: counts))")
     let records = try stageRecords(run, "02-alpaca")
     for record in records {
@@ -435,7 +464,9 @@ extension LocalModelTests {
   @Test func reverseInstructionsResumedAfterKillNine() async throws {
     let dir = TempDir()
     let abstracts = repositoryPath("Seeds/documents/arxiv-abstracts.jsonl")
-    let p = dir.write("reverse.yaml", """
+    let p = dir.write(
+      "reverse.yaml",
+      """
       name: reverse
       seed: 8
       llm:
@@ -458,7 +489,8 @@ extension LocalModelTests {
           format: messages
       """)
     // Shards finish while others still wait for replies: the kill may come after the first.
-    let resumed = try await assertResumesAfterKill(p, in: dir, stage: "02-reverse_instruct", killAfter: 6, midStage: false)
+    let resumed = try await assertResumesAfterKill(
+      p, in: dir, stage: "02-reverse_instruct", killAfter: 6, midStage: false)
     let run = resumed.run
     let reverse = resumed.stats
     #expect(reverse["records_in"]?.intValue == 20)
@@ -481,7 +513,9 @@ extension LocalModelTests {
     }
 
     let curate = try await stageStats(run, "self_curate")
-    let scores = (curate["counters"]?.objectValue ?? [:]).filter { $0.key.hasPrefix("score_") }.map { $0.value.intValue ?? 0 }
+    let scores = (curate["counters"]?.objectValue ?? [:]).filter { $0.key.hasPrefix("score_") }.map {
+      $0.value.intValue ?? 0
+    }
     let unparseable = filterDrops(curate)["unparseable"]?["no_score"] ?? 0
     #expect(scores.reduce(0, +) + unparseable == curate["records_in"]?.intValue)
     let curated = try stageRecords(run, "03-self_curate", shards: 0..<4)
@@ -510,18 +544,23 @@ extension LocalModelTests {
       var lines: [String] = []
       var kind = ""
       for line in try String(contentsOfFile: repositoryPath("Pipelines/" + file), encoding: .utf8)
-        .split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+        .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+      {
         var line = line.replacingOccurrences(of: "../Seeds/", with: seeds)
         if let match = line.firstMatch(of: /kind: ([a-z_]+)/) { kind = String(match.output.1) }
         if let match = line.firstMatch(of: /^(\s+)target: \d+/) { line = "\(match.output.1)target: 2" }
         if let match = line.firstMatch(of: /^(\s+)rounds: \d+/) { line = "\(match.output.1)rounds: 1" }
-        if let match = line.firstMatch(of: /^(\s+)prompts_per_round: \d+/) { line = "\(match.output.1)prompts_per_round: 2" }
+        if let match = line.firstMatch(of: /^(\s+)prompts_per_round: \d+/) {
+          line = "\(match.output.1)prompts_per_round: 2"
+        }
         if let match = line.firstMatch(of: /max_tokens: (\d+)/), let n = Int(match.output.1), n > 400 {
           line = line.replacingOccurrences(of: "max_tokens: \(n)", with: "max_tokens: 400")
         }
         lines.append(line)
         // Four documents, or four seeds for the Evol-Instruct pipelines (Alpaca JSON read stages).
-        if let match = line.firstMatch(of: /^(\s+)(kind: documents|format: alpaca)$/), kind == "documents" || kind == "read" {
+        if let match = line.firstMatch(of: /^(\s+)(kind: documents|format: alpaca)$/),
+          kind == "documents" || kind == "read"
+        {
           lines.append("\(match.output.1)limit: 4")
         }
       }

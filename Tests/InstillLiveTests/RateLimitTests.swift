@@ -10,7 +10,8 @@ struct RateLimitTests {
   /// The dataset of a run against a healthy scripted endpoint.
   func referenceDigest(count: Int) async throws -> [String: String] {
     let dir = TempDir()
-    let server = try TestHTTPServer { _, _, body in .respond(status: 200, headers: [], body: FakeModel.reply(to: body)) }
+    let server = try TestHTTPServer { _, _, body in .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
+    }
     defer { server.stop() }
     let p = TestPipelines.generate(dir, baseURL: server.baseURL, count: count)
     try await instill(expect: 0, "run", p, "--run-dir", dir.file("run"))

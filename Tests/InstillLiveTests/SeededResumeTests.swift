@@ -22,32 +22,38 @@ struct SeededResumeTests {
 
   /// (method, its pipeline's stages, the journal to watch, replies journaled before the kill).
   static let methods: [(name: String, stages: String, journal: String, killAfter: Int)] = [
-    ("evol_instruct", """
-       - kind: read
-         path: \(repositoryPath("Seeds/evol/general.json"))
-         format: alpaca
-         limit: 3
-       - kind: evol_instruct
-         rounds: 2
-         sampling: {max_tokens: 48}
-         answer_sampling: {max_tokens: 48}
-       - kind: export
-         format: alpaca
-     """, "02-evol_instruct", 5),
-    ("self_instruct", """
-       - kind: read
-         path: \(repositoryPath("Seeds/self-instruct/seed_tasks.jsonl"))
-         format: self_instruct
-       - kind: self_instruct
-         target: 4
-         prompts_per_round: 2
-         sampling: {max_tokens: 128}
-       - kind: generate
-         prompt: "{instruction}"
-         sampling: {temperature: 0.9, max_tokens: 32}
-       - kind: export
-         format: alpaca
-     """, "03-generate", 2),
+    (
+      "evol_instruct",
+      """
+        - kind: read
+          path: \(repositoryPath("Seeds/evol/general.json"))
+          format: alpaca
+          limit: 3
+        - kind: evol_instruct
+          rounds: 2
+          sampling: {max_tokens: 48}
+          answer_sampling: {max_tokens: 48}
+        - kind: export
+          format: alpaca
+      """, "02-evol_instruct", 5
+    ),
+    (
+      "self_instruct",
+      """
+        - kind: read
+          path: \(repositoryPath("Seeds/self-instruct/seed_tasks.jsonl"))
+          format: self_instruct
+        - kind: self_instruct
+          target: 4
+          prompts_per_round: 2
+          sampling: {max_tokens: 128}
+        - kind: generate
+          prompt: "{instruction}"
+          sampling: {temperature: 0.9, max_tokens: 32}
+        - kind: export
+          format: alpaca
+      """, "03-generate", 2
+    ),
   ]
 
   @Test(arguments: SeededResumeTests.methods.map(\.name))
@@ -55,7 +61,8 @@ struct SeededResumeTests {
     let entry = Self.methods.first { $0.name == method }!
     let dir = TempDir()
     let stages = entry.stages
-    let p = dir.write("p.yaml", "name: seeded-\(method.replacingOccurrences(of: "_", with: "-"))\n" + Self.head + "\n" + stages + "\n")
+    let p = dir.write(
+      "p.yaml", "name: seeded-\(method.replacingOccurrences(of: "_", with: "-"))\n" + Self.head + "\n" + stages + "\n")
     try await instill(expect: 0, "run", p, "--run-dir", dir.file("whole"))
     let whole = treeDigest(dir.file("whole") + "/data")
     #expect(!whole.isEmpty)
@@ -66,6 +73,7 @@ struct SeededResumeTests {
     #expect(!FileSystem.exists(run + "/data"), "the kill came after the run")
     try await instill(expect: 0, "run", p, "--run-dir", run)
     #expect(journalKeys(journal).isSuperset(of: atKill))
-    #expect(treeDigest(run + "/data") == whole, "\(method): the resumed run's dataset differs from the uninterrupted one")
+    #expect(
+      treeDigest(run + "/data") == whole, "\(method): the resumed run's dataset differs from the uninterrupted one")
   }
 }

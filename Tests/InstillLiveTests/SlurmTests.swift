@@ -17,7 +17,9 @@ struct SlurmTests {
   static func pipeline(_ dir: TempDir) throws -> String {
     let abstracts = try String(contentsOfFile: repositoryPath("Seeds/documents/arxiv-abstracts.jsonl"), encoding: .utf8)
     dir.write("abstracts.jsonl", abstracts.split(separator: "\n").prefix(16).joined(separator: "\n") + "\n")
-    return dir.write("slurm.yaml", """
+    return dir.write(
+      "slurm.yaml",
+      """
       name: slurm-acceptance
       seed: 7
       llm:
@@ -69,7 +71,8 @@ struct SlurmTests {
     let start = Date()
     while try await !condition() {
       if Date().timeIntervalSince(start) > timeout {
-        Issue.record("timed out after \(Int(timeout)) s waiting for \(what); queue: \(try await slurm("squeue").stdout)")
+        Issue.record(
+          "timed out after \(Int(timeout)) s waiting for \(what); queue: \(try await slurm("squeue").stdout)")
         throw CancellationError()
       }
       try await Task.sleep(for: .milliseconds(200))
@@ -90,11 +93,13 @@ struct SlurmTests {
 
   @Test func jobArrayWithCancelledTaskResubmittedMatchesASingleRun() async throws {
     let info = try await Self.slurm("sinfo", "-h", "-o", "%T")
-    try #require(info.status == 0 && !info.stdout.isEmpty,
-                 "no Slurm here: Scripts/test starts one with Scripts/slurm-up (\(info.stderr))")
+    try #require(
+      info.status == 0 && !info.stdout.isEmpty,
+      "no Slurm here: Scripts/test starts one with Scripts/slurm-up (\(info.stderr))")
     let environment = ProcessInfo.processInfo.environment
-    try #require(environment["INSTILL_LLAMA_SERVER"] != nil && environment["INSTILL_LOCAL_MODEL"] != nil,
-                 "the serve job needs INSTILL_LLAMA_SERVER and INSTILL_LOCAL_MODEL (Scripts/test exports them)")
+    try #require(
+      environment["INSTILL_LLAMA_SERVER"] != nil && environment["INSTILL_LOCAL_MODEL"] != nil,
+      "the serve job needs INSTILL_LLAMA_SERVER and INSTILL_LOCAL_MODEL (Scripts/test exports them)")
     let dir = TempDir()
     let p = try Self.pipeline(dir)
     let run = dir.file("run")
@@ -106,7 +111,8 @@ struct SlurmTests {
     let jobs = try Self.groupJobs(run)
     try #require(jobs.count == 3, "documents, reverse+curate (array), dedup+export: \(submitted.stderr)")
     let (array, tail) = (jobs[1], jobs[2])
-    let serve = try String(contentsOfFile: run + "/slurm/jobs", encoding: .utf8)
+    let serve =
+      try String(contentsOfFile: run + "/slurm/jobs", encoding: .utf8)
       .split(separator: "\n").first { $0.hasPrefix("serve ") }.map { String($0.dropFirst(6)) } ?? ""
     #expect(!serve.isEmpty)
     defer { _ = try? runProgramBlocking("/usr/bin/env", ["scancel", serve, array, tail]) }
@@ -162,7 +168,8 @@ struct SlurmTests {
     // Nothing journaled was asked again: the resumed task answered exactly what
     // was journaled from the journal, and every request appears once.
     for (stage, before) in journaledBefore where unfinished.contains(stage) {
-      let shard = try JSONParser.parse(String(decoding: try FileSystem.read(RunDirectory(run).shardStatsPath(stage, 2)), as: UTF8.self))
+      let shard = try JSONParser.parse(
+        String(decoding: try FileSystem.read(RunDirectory(run).shardStatsPath(stage, 2)), as: UTF8.self))
       let llm = shard.objectValue?["llm"]?.objectValue
       #expect(llm?["answered_from_journal"]?.intValue == before, "\(stage): \(String(describing: llm))")
     }
@@ -194,7 +201,8 @@ struct SlurmTests {
   /// `--resubmit` starts again from that job.
   @Test func failedFirstJobIsResubmittedWithWhatFollows() async throws {
     let info = try await Self.slurm("sinfo", "-h", "-o", "%T")
-    try #require(info.status == 0 && !info.stdout.isEmpty, "no Slurm here: Scripts/test starts one with Scripts/slurm-up")
+    try #require(
+      info.status == 0 && !info.stdout.isEmpty, "no Slurm here: Scripts/test starts one with Scripts/slurm-up")
     let dir = TempDir()
     // The run-command tests' pipeline: read 4,000 records in 8 shards → filter → export.
     let p = TestPipelines.qa(dir, count: 4000)

@@ -7,10 +7,12 @@ public func renderInChromium(_ file: String) async throws -> (dom: String, log: 
     Issue.record("chromium is not installed (Scripts/test installs it from Debian)")
     return ("", "")
   }
-  let result = try await runProgram("/usr/bin/chromium", [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
-    "--user-data-dir=" + NSTemporaryDirectory() + "/chromium-\(UUID().uuidString)", "--dump-dom", "file://" + file,
-  ])
+  let result = try await runProgram(
+    "/usr/bin/chromium",
+    [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
+      "--user-data-dir=" + NSTemporaryDirectory() + "/chromium-\(UUID().uuidString)", "--dump-dom", "file://" + file,
+    ])
   return (result.stdout, result.stderr)
 }
 

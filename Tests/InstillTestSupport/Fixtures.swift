@@ -4,9 +4,11 @@ import InstillCore
 /// Writes `count` generated question/answer records as JSONL with natural variety.
 public func writeQA(_ dir: TempDir, name: String = "qa.jsonl", count: Int, seed: UInt64 = 1) -> String {
   var random = SeededRandom(seed: seed)
-  let words = ["explain", "the", "difference", "between", "image", "a", "list", "of", "three", "reasons", "why", "rivers",
-               "summarize", "article", "café", "write", "short", "poem", "about", "autumn", "translate", "sentence", "into",
-               "french", "classify", "review", "positive", "negative", "naïve", "日本語"]
+  let words = [
+    "explain", "the", "difference", "between", "image", "a", "list", "of", "three", "reasons", "why", "rivers",
+    "summarize", "article", "café", "write", "short", "poem", "about", "autumn", "translate", "sentence", "into",
+    "french", "classify", "review", "positive", "negative", "naïve", "日本語",
+  ]
   var text = ""
   for i in 0..<count {
     let n = 1 + random.below(14)

@@ -21,7 +21,8 @@ public enum IdealModel {
     let prompt = object["prompt"]?.stringValue ?? ""
     let whole = chat ? messages.compactMap { $0["content"]?.stringValue }.joined(separator: "\n") : prompt
     var words = Words(JSONWriter.bytes(.object(object)))
-    return FakeModel.respond(text(system: system, lastUser: lastUser, whole: whole, chat: chat, words: &words), chat: chat)
+    return FakeModel.respond(
+      text(system: system, lastUser: lastUser, whole: whole, chat: chat, words: &words), chat: chat)
   }
 
   static func text(system: String, lastUser: String, whole: String, chat: Bool, words: inout Words) -> String {
@@ -51,7 +52,8 @@ public enum IdealModel {
       let first = Int(match.output.1) ?? 4
       return (first..<(first + 5)).map { n in
         (n == first ? " " : "###\n\(n). Instruction: ") + words.task(classification: false)
-          + "\n\(n). Input:\n" + (n % 2 == 0 ? "<noinput>" : words.sentence(8)) + "\n\(n). Output:\n" + words.sentence(30) + "\n"
+          + "\n\(n). Input:\n" + (n % 2 == 0 ? "<noinput>" : words.sentence(8)) + "\n\(n). Output:\n"
+          + words.sentence(30) + "\n"
       }.joined()
     }
     // Evol-Instruct: the judge, then an evolving prompt.
@@ -71,7 +73,8 @@ public enum IdealModel {
     }
     // Reverse instructions (three LongForm styles, backtranslation): two sentences.
     if whole.contains("Write the instruction it answers") || whole.contains("Write the user's message")
-      || whole.contains("Write that query") || whole.contains("Write the instruction a user gave") {
+      || whole.contains("Write that query") || whole.contains("Write the instruction a user gave")
+    {
       return "\(words.sentence(12).capitalized). Cover \(words.sentence(8)) in detail."
     }
     // Self-curation.
@@ -121,7 +124,8 @@ struct Words {
   mutating func sentence(_ n: Int) -> String { (0..<n).map { _ in word() }.joined(separator: " ") }
 
   mutating func task(classification: Bool) -> String {
-    classification ? "Classify the \(sentence(5)) as alpha or beta."
+    classification
+      ? "Classify the \(sentence(5)) as alpha or beta."
       : "Explain how the \(sentence(4)) changes \(sentence(5))."
   }
 

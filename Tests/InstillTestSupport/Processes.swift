@@ -28,7 +28,9 @@ public enum Binary {
 /// thread of its own: blocking the few threads of Swift's cooperative pool would
 /// starve the in-process test servers.
 @discardableResult
-public func runProgram(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+public func runProgram(
+  _ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil
+) async throws -> CommandResult {
   try await offPool { try runProgramBlocking(executable, arguments, cwd: cwd, environment: environment) }
 }
 
@@ -52,7 +54,9 @@ public struct UncheckedBox<T>: @unchecked Sendable {
   public init(_ value: T) { self.value = value }
 }
 
-public func runProgramBlocking(_ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil) throws -> CommandResult {
+public func runProgramBlocking(
+  _ executable: String, _ arguments: [String], cwd: String? = nil, environment: [String: String]? = nil
+) throws -> CommandResult {
   let process = Process()
   process.executableURL = URL(fileURLWithPath: executable)
   process.arguments = arguments
@@ -75,12 +79,15 @@ public func runProgramBlocking(_ executable: String, _ arguments: [String], cwd:
   errDone.wait()
   let errData = errBox.withLock { $0 }
   process.waitUntilExit()
-  return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                       stderr: String(decoding: errData, as: UTF8.self))
+  return CommandResult(
+    status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    stderr: String(decoding: errData, as: UTF8.self))
 }
 
 @discardableResult
-public func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) async throws -> CommandResult {
+public func instill(_ arguments: String..., cwd: String? = nil, environment: [String: String]? = nil) async throws
+  -> CommandResult
+{
   try await runProgram(Binary.path, arguments, cwd: cwd, environment: environment)
 }
 
@@ -88,10 +95,12 @@ public func instill(_ arguments: String..., cwd: String? = nil, environment: [St
 /// exits with `status`.
 @discardableResult
 public func instill(expect status: Int32, _ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation)
-  async throws -> CommandResult {
+  async throws -> CommandResult
+{
   let result = try await runProgram(Binary.path, arguments)
-  #expect(result.status == status, "instill \(arguments.joined(separator: " ")): \(result.stderr)",
-          sourceLocation: sourceLocation)
+  #expect(
+    result.status == status, "instill \(arguments.joined(separator: " ")): \(result.stderr)",
+    sourceLocation: sourceLocation)
   return result
 }
 

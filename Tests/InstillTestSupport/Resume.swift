@@ -8,7 +8,8 @@ public func copyJournals(from run: String, to replay: String) throws {
   try FileManager.default.createDirectory(atPath: replay + "/stages", withIntermediateDirectories: true)
   for folder in FileSystem.list(run + "/stages") where FileSystem.exists(run + "/stages/\(folder)/journal") {
     try FileManager.default.createDirectory(atPath: replay + "/stages/" + folder, withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: run + "/stages/\(folder)/journal", toPath: replay + "/stages/\(folder)/journal")
+    try FileManager.default.copyItem(
+      atPath: run + "/stages/\(folder)/journal", toPath: replay + "/stages/\(folder)/journal")
   }
 }
 
@@ -16,15 +17,18 @@ public func copyJournals(from run: String, to replay: String) throws {
 /// SIGKILL as soon as `journal` holds `count` responses; returns the request keys
 /// journaled at that moment. Records an issue (and returns what is journaled)
 /// when the run ends first or `deadline` passes.
-public func killAfterJournaled(_ pipeline: String, runDir: String, journal: String, count: Int,
-                               deadline: Duration = .seconds(900),
-                               sourceLocation: SourceLocation = #_sourceLocation) async throws -> Set<String> {
+public func killAfterJournaled(
+  _ pipeline: String, runDir: String, journal: String, count: Int,
+  deadline: Duration = .seconds(900),
+  sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> Set<String> {
   let process = try launchInstill(["run", pipeline, "--run-dir", runDir, "--quiet"])
   let start = ContinuousClock.now
   while journalKeys(journal).count < count {
     guard process.isRunning else {
-      Issue.record("instill ended (status \(process.terminationStatus)) before \(count) responses were journaled",
-                   sourceLocation: sourceLocation)
+      Issue.record(
+        "instill ended (status \(process.terminationStatus)) before \(count) responses were journaled",
+        sourceLocation: sourceLocation)
       return journalKeys(journal)
     }
     guard ContinuousClock.now - start < deadline else {
@@ -59,13 +63,16 @@ public struct ResumedRun: Sendable {
 /// `replay`, a fresh run directory given the journals reproduces the data byte
 /// for byte without starting the server.
 @discardableResult
-public func assertResumesAfterKill(_ pipeline: String, in dir: TempDir, stage folder: String, killAfter: Int,
-                                   midStage: Bool = true, replay: Bool = false,
-                                   sourceLocation: SourceLocation = #_sourceLocation) async throws -> ResumedRun {
+public func assertResumesAfterKill(
+  _ pipeline: String, in dir: TempDir, stage folder: String, killAfter: Int,
+  midStage: Bool = true, replay: Bool = false,
+  sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> ResumedRun {
   let run = dir.file("run")
   let journal = run + "/stages/\(folder)/journal"
-  let atKill = try await killAfterJournaled(pipeline, runDir: run, journal: journal, count: killAfter,
-                                            sourceLocation: sourceLocation)
+  let atKill = try await killAfterJournaled(
+    pipeline, runDir: run, journal: journal, count: killAfter,
+    sourceLocation: sourceLocation)
   if midStage {
     #expect(!FileSystem.exists(shardFile(run, folder)), "the kill came after the stage", sourceLocation: sourceLocation)
   }
@@ -74,8 +81,9 @@ public func assertResumesAfterKill(_ pipeline: String, in dir: TempDir, stage fo
   let name = String(folder.drop { $0 != "-" }.dropFirst())
   let stats = try await stageStats(run, name, sourceLocation: sourceLocation)
   #expect(stats["llm"]?.objectValue?["answered_from_journal"]?.intValue == atKill.count, sourceLocation: sourceLocation)
-  #expect(journalLineCount(journal) == journalKeys(journal).count, "a journaled request was sent again",
-          sourceLocation: sourceLocation)
+  #expect(
+    journalLineCount(journal) == journalKeys(journal).count, "a journaled request was sent again",
+    sourceLocation: sourceLocation)
   #expect(journalKeys(journal).isSuperset(of: atKill), sourceLocation: sourceLocation)
   for stage in try await statsJSON(run, sourceLocation: sourceLocation)["stages"]?.arrayValue ?? [] {
     #expect(stage.objectValue?["counts_add_up"] == .bool(true), "\(stage)", sourceLocation: sourceLocation)
@@ -89,8 +97,9 @@ public func assertResumesAfterKill(_ pipeline: String, in dir: TempDir, stage fo
     try copyJournals(from: run, to: copy)
     let replayed = try await instill("run", pipeline, "--run-dir", copy)
     #expect(replayed.status == 0, "\(replayed.stderr)", sourceLocation: sourceLocation)
-    #expect(!replayed.stderr.contains("started llama-server"), "a journaled request was sent again",
-            sourceLocation: sourceLocation)
+    #expect(
+      !replayed.stderr.contains("started llama-server"), "a journaled request was sent again",
+      sourceLocation: sourceLocation)
     #expect(treeDigest(copy + "/data") == treeDigest(run + "/data"), sourceLocation: sourceLocation)
   }
   return ResumedRun(run: run, journal: journal, journaledAtKill: atKill, stats: stats, stderr: resumed.stderr)

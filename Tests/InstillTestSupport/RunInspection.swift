@@ -10,7 +10,8 @@ public func treeDigest(_ dir: String) -> [String: String] {
     var isDir: ObjCBool = false
     let full = dir + "/" + rel
     if FileManager.default.fileExists(atPath: full, isDirectory: &isDir), !isDir.boolValue,
-       let data = FileManager.default.contents(atPath: full) {
+      let data = FileManager.default.contents(atPath: full)
+    {
       out[rel] = SHA256.hex([UInt8](data))
     }
   }
@@ -26,7 +27,8 @@ public func statsJSON(_ runDir: String, sourceLocation: SourceLocation = #_sourc
 
 /// The statistics of one stage (`stats` of its entry in `instill stats --json`), by stage name.
 public func stageStats(_ runDir: String, _ stage: String, sourceLocation: SourceLocation = #_sourceLocation)
-  async throws -> JSONObject {
+  async throws -> JSONObject
+{
   let stats = try await statsJSON(runDir, sourceLocation: sourceLocation)
   let entry = stats["stages"]?.arrayValue?.first { $0.objectValue?["name"]?.stringValue == stage }
   #expect(entry != nil, "no stage \(stage) in the statistics", sourceLocation: sourceLocation)
@@ -62,7 +64,8 @@ public func journalLineCount(_ dir: String) -> Int {
   var count = 0
   for file in FileSystem.list(dir) where file.hasSuffix(".jsonl") {
     guard let text = try? String(contentsOfFile: dir + "/" + file, encoding: .utf8) else { continue }
-    count += text.split(separator: "\n").filter { (try? JSONParser.parse(String($0)))?.objectValue?["key"] != nil }.count
+    count +=
+      text.split(separator: "\n").filter { (try? JSONParser.parse(String($0)))?.objectValue?["key"] != nil }.count
   }
   return count
 }

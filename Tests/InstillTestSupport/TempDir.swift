@@ -18,7 +18,8 @@ public final class TempDir {
   @discardableResult
   public func write(_ name: String, _ text: String) -> String {
     let p = file(name)
-    try? FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+    try? FileManager.default.createDirectory(
+      atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
     return p
   }

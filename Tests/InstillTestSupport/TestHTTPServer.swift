@@ -27,8 +27,11 @@ public final class TestHTTPServer: Sendable {
 
   public typealias Handler = @Sendable (_ method: String, _ uri: String, _ body: [UInt8]) async -> Reply
   /// A handler that also sees the request headers (lower-case names).
-  public typealias HeadersHandler = @Sendable (_ method: String, _ uri: String, _ headers: [String: String],
-                                               _ body: [UInt8]) async -> Reply
+  public typealias HeadersHandler =
+    @Sendable (
+      _ method: String, _ uri: String, _ headers: [String: String],
+      _ body: [UInt8]
+    ) async -> Reply
 
   public let channel: any Channel
   public let group: MultiThreadedEventLoopGroup
@@ -40,7 +43,9 @@ public final class TestHTTPServer: Sendable {
     try self.init(headerCheck: headerCheck, withHeaders: { method, uri, _, body in await handler(method, uri, body) })
   }
 
-  public init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, withHeaders handler: @escaping HeadersHandler) throws {
+  public init(headerCheck: (@Sendable (HTTPHeaders) -> Bool)? = nil, withHeaders handler: @escaping HeadersHandler)
+    throws
+  {
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     channel = try ServerBootstrap(group: group)
       .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -84,7 +89,9 @@ public final class TestHTTPServer: Sendable {
         let version = head.version
         let handler = self.handler
         if let headerCheck, !headerCheck(head.headers) {
-          Self.send(.respond(status: 401, headers: [], body: Array("{\"error\":\"bad key\"}".utf8)), on: channel, version: version)
+          Self.send(
+            .respond(status: 401, headers: [], body: Array("{\"error\":\"bad key\"}".utf8)), on: channel,
+            version: version)
           return
         }
         var headers: [String: String] = [:]
@@ -104,20 +111,27 @@ public final class TestHTTPServer: Sendable {
         var h = HTTPHeaders(headers)
         h.replaceOrAdd(name: "Content-Length", value: "\(body.count)")
         if h.first(name: "Content-Type") == nil { h.add(name: "Content-Type", value: "application/json") }
-        channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)), promise: nil)
+        channel.write(
+          HTTPServerResponsePart.head(
+            HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)),
+          promise: nil)
         channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
       case .truncated(let body):
         var h = HTTPHeaders()
         h.add(name: "Content-Length", value: "\(body.count + 500)")
         h.add(name: "Content-Type", value: "application/json")
-        channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: .ok, headers: h)), promise: nil)
+        channel.write(
+          HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: .ok, headers: h)), promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
         channel.close(promise: nil)
       case .partial(let status, let headers, let body, let announced):
         var h = HTTPHeaders(headers)
         h.replaceOrAdd(name: "Content-Length", value: "\(announced)")
-        channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)), promise: nil)
+        channel.write(
+          HTTPServerResponsePart.head(
+            HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)),
+          promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body)))).whenComplete { _ in
           if body.count < announced {
             channel.close(promise: nil)
@@ -132,7 +146,10 @@ public final class TestHTTPServer: Sendable {
       case .stalled(let status, let headers, let body, let announced):
         var h = HTTPHeaders(headers)
         h.replaceOrAdd(name: "Content-Length", value: "\(announced)")
-        channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)), promise: nil)
+        channel.write(
+          HTTPServerResponsePart.head(
+            HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status), headers: h)),
+          promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
       }
     }
@@ -152,19 +169,29 @@ public enum FakeModel {
 
   /// A 200 reply carrying `text` as a chat message or a completion.
   public static func respond(_ text: String, chat: Bool, finishReason: String = "stop") -> TestHTTPServer.Reply {
-    let choice: JSONObject = chat
-      ? ["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]), "finish_reason": .string(finishReason)]
+    let choice: JSONObject =
+      chat
+      ? [
+        "index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]),
+        "finish_reason": .string(finishReason),
+      ]
       : ["index": .int(0), "text": .string(text), "finish_reason": .string(finishReason)]
-    let reply: JSONObject = ["choices": .array([.object(choice)]),
-                             "usage": .object(["prompt_tokens": .int(100), "completion_tokens": .int(text.count / 4 + 1)])]
+    let reply: JSONObject = [
+      "choices": .array([.object(choice)]),
+      "usage": .object(["prompt_tokens": .int(100), "completion_tokens": .int(text.count / 4 + 1)]),
+    ]
     return .respond(status: 200, headers: [], body: JSONWriter.bytes(.object(reply)))
   }
 
   public static func reply(to body: [UInt8]) -> [UInt8] {
     guard let (chat, prompt) = promptText(body) else { return Array("{\"error\":\"bad request\"}".utf8) }
     let text = "Answer " + String(SHA256.hex(prompt).prefix(12)) + " for: " + String(prompt.suffix(40))
-    let choice: JSONValue = chat
-      ? .object(["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]), "finish_reason": .string("stop")])
+    let choice: JSONValue =
+      chat
+      ? .object([
+        "index": .int(0), "message": .object(["role": .string("assistant"), "content": .string(text)]),
+        "finish_reason": .string("stop"),
+      ])
       : .object(["index": .int(0), "text": .string(text), "finish_reason": .string("stop")])
     let object: JSONObject = [
       "id": .string("fake"), "object": .string(chat ? "chat.completion" : "text_completion"),

@@ -7,7 +7,11 @@ public enum TestPipelines {
     let topics = ["rivers", "volcanoes", "bread", "chess", "the moon", "bees", "glaciers", "printing", "tides", "owls"]
     var text = ""
     for i in 0..<count {
-      text += JSONWriter.string(.object(["instruction": .string("In one sentence, what is interesting about \(topics[i % topics.count]) (#\(i))?")])) + "\n"
+      text +=
+        JSONWriter.string(
+          .object([
+            "instruction": .string("In one sentence, what is interesting about \(topics[i % topics.count]) (#\(i))?")
+          ])) + "\n"
     }
     dir.write("questions.jsonl", text)
   }
@@ -16,7 +20,9 @@ public enum TestPipelines {
   /// given in `llm` (the `llm:` section's lines): read → generate → export.
   public static func generate(_ dir: TempDir, llm: String, count: Int = 50) -> String {
     questions(dir, count: count)
-    return dir.write("local.yaml", """
+    return dir.write(
+      "local.yaml",
+      """
       name: local-generate
       seed: 5
       llm:
@@ -54,13 +60,19 @@ public enum TestPipelines {
 
   /// Questions answered by a scripted endpoint at `baseURL` (with quick retries):
   /// read → generate (sampled) → export.
-  public static func generate(_ dir: TempDir, baseURL: String, count: Int = 60, extraLLM: String = "", endpoint: String = "chat") -> String {
+  public static func generate(
+    _ dir: TempDir, baseURL: String, count: Int = 60, extraLLM: String = "", endpoint: String = "chat"
+  ) -> String {
     var seeds = ""
     for i in 0..<count {
-      seeds += JSONWriter.string(.object(["instruction": .string("Question number \(i): why is the sky blue on day \(i * 7)?")])) + "\n"
+      seeds +=
+        JSONWriter.string(
+          .object(["instruction": .string("Question number \(i): why is the sky blue on day \(i * 7)?")])) + "\n"
     }
     dir.write("questions.jsonl", seeds)
-    return dir.write("generate.yaml", """
+    return dir.write(
+      "generate.yaml",
+      """
       name: fault-test
       seed: 3
       llm:
@@ -87,10 +99,14 @@ public enum TestPipelines {
 
   /// `count` generated question/answer records read in shards of `perShard`
   /// → length and keyword filter → export: no LLM.
-  public static func qa(_ dir: TempDir, count: Int, exportFormat: String = "messages", perShard: Int = 500,
-                validation: Double = 0.1) -> String {
+  public static func qa(
+    _ dir: TempDir, count: Int, exportFormat: String = "messages", perShard: Int = 500,
+    validation: Double = 0.1
+  ) -> String {
     _ = writeQA(dir, count: count)
-    return dir.write("pipeline.yaml", """
+    return dir.write(
+      "pipeline.yaml",
+      """
       name: qa-test
       seed: 11
       stages:

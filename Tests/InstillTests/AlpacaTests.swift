@@ -1,7 +1,7 @@
 import Foundation
 import InstillCore
-import InstillTestSupport
 import InstillSelfInstruct
+import InstillTestSupport
 import Testing
 
 /// The Alpaca variant's prompt, parser and stage, on recorded raw model outputs.
@@ -9,7 +9,9 @@ struct AlpacaTests {
   typealias Chunk = AlpacaParsing.Chunk
 
   static func parse(_ reply: String, truncated: Bool = false) -> [Chunk] {
-    AlpacaParsing.chunks(reply, firstNumber: 4, truncated: truncated).chunks.map { AlpacaParsing.task($0.text, number: $0.number) }
+    AlpacaParsing.chunks(reply, firstNumber: 4, truncated: truncated).chunks.map {
+      AlpacaParsing.task($0.text, number: $0.number)
+    }
   }
 
   @Test func numberedEntriesBetweenHashesBecomeTasks() {
@@ -34,12 +36,13 @@ struct AlpacaTests {
       ###
       7. Instruction: Write a haiku about
       """
-    #expect(Self.parse(reply) == [
-      .task(instruction: "Give two synonyms for the word.", input: "happy", output: "glad, cheerful"),
-      .task(instruction: "Name the largest ocean on Earth.", input: "", output: "The Pacific Ocean."),
-      .task(instruction: "Sort the numbers.", input: "3, 1, 2", output: "1, 2, 3"),
-      .malformed("missing_fields"),
-    ])
+    #expect(
+      Self.parse(reply) == [
+        .task(instruction: "Give two synonyms for the word.", input: "happy", output: "glad, cheerful"),
+        .task(instruction: "Name the largest ocean on Earth.", input: "", output: "The Pacific Ocean."),
+        .task(instruction: "Sort the numbers.", input: "3, 1, 2", output: "1, 2, 3"),
+        .malformed("missing_fields"),
+      ])
     // Cut by the length limit: the last chunk is returned apart, not parsed.
     let (chunks, cut) = AlpacaParsing.chunks(reply, firstNumber: 4, truncated: true)
     #expect(chunks.count == 3)
@@ -48,29 +51,37 @@ struct AlpacaTests {
 
   @Test func malformedRepliesAreCountedNotGuessed() {
     // Recorded from SmolLM2: wrong numbers, a field missing, free text.
-    let wrongNumbers = "###\n1. Instruction: Write two questions about the passage.\n2. Input:\nI am going to the market.\n2. Output:\nOk."
+    let wrongNumbers =
+      "###\n1. Instruction: Write two questions about the passage.\n2. Input:\nI am going to the market.\n2. Output:\nOk."
     #expect(Self.parse(wrongNumbers) == [.malformed("missing_fields"), .malformed("wrong_numbering")])
     #expect(Self.parse("No.") == [.malformed("missing_fields")])
     // A chat reply that restates the number is not prefixed twice.
     let restated = "4. Instruction: Convert 3 km to miles.\n4. Input:\n<noinput>\n4. Output:\nAbout 1.86 miles."
-    #expect(Self.parse(restated) == [.task(instruction: "Convert 3 km to miles.", input: "", output: "About 1.86 miles.")])
+    #expect(
+      Self.parse(restated) == [.task(instruction: "Convert 3 km to miles.", input: "", output: "About 1.86 miles.")])
     // Duplicate numbering: two entries numbered 4 in one chunk.
     let duplicate = " A.\n4. Input:\nx\n4. Output:\ny\n4. Instruction: B.\n4. Input:\nz\n4. Output:\nw"
     #expect(Self.parse(duplicate) == [.malformed("missing_fields")])
     // Empty chunks (### ###) keep their number, like the original.
-    let gaps = " Say hi politely.\n4. Input:\n<noinput>\n4. Output:\nHello!\n###\n\n###\n6. Instruction: Count the vowels in the word.\n6. Input:\nbanana\n6. Output:\n3"
-    #expect(Self.parse(gaps) == [
-      .task(instruction: "Say hi politely.", input: "", output: "Hello!"),
-      .task(instruction: "Count the vowels in the word.", input: "banana", output: "3"),
-    ])
+    let gaps =
+      " Say hi politely.\n4. Input:\n<noinput>\n4. Output:\nHello!\n###\n\n###\n6. Instruction: Count the vowels in the word.\n6. Input:\nbanana\n6. Output:\n3"
+    #expect(
+      Self.parse(gaps) == [
+        .task(instruction: "Say hi politely.", input: "", output: "Hello!"),
+        .task(instruction: "Count the vowels in the word.", input: "banana", output: "3"),
+      ])
     #expect(Self.parse("").count == 1)  // "4. Instruction:" alone: counted as malformed
   }
 
   @Test func promptShowsExamplesAndEndsWithTheNextInstruction() {
     var stage = AlpacaStage()
     stage.tasksPerRequest = 20
-    let prompt = stage.prompt(examples: [("Name a  color:", "", "Blue"), ("Add the numbers.", "2, 3", "5"), ("Say hi.", "", "Hi")])
-    #expect(prompt.contains("List of 20 tasks:\n###\n1. Instruction: Name a color\n1. Input:\n<noinput>\n1. Output:\nBlue\n###\n"))
+    let prompt = stage.prompt(examples: [
+      ("Name a  color:", "", "Blue"), ("Add the numbers.", "2, 3", "5"), ("Say hi.", "", "Hi"),
+    ])
+    #expect(
+      prompt.contains(
+        "List of 20 tasks:\n###\n1. Instruction: Name a color\n1. Input:\n<noinput>\n1. Output:\nBlue\n###\n"))
     #expect(prompt.contains("2. Input:\n2, 3\n2. Output:\n5\n"))
     #expect(prompt.hasSuffix("3. Output:\nHi\n###\n4. Instruction:"))
   }
@@ -123,7 +134,9 @@ struct AlpacaTests {
       return FakeModel.respond(text, chat: false, finishReason: "length")
     }
     defer { server.stop() }
-    dir.write("seeds.jsonl", """
+    dir.write(
+      "seeds.jsonl",
+      """
       {"instruction":"Give three tips for staying focused while studying.","input":"","output":"Put the phone away."}
       {"instruction":"Add the numbers.","input":"2, 3","output":"5"}
       {"instruction":"Translate the sentence into French.","input":"Good morning","output":"Bonjour"}
@@ -133,7 +146,9 @@ struct AlpacaTests {
       {"instruction":"Suggest a title for the blog post.","input":"A post about baking bread at home.","output":"Bread at Home"}
       {"instruction":"Rewrite the sentence politely.","input":"Give me the salt.","output":"Could you pass the salt, please?"}
       """)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: alpaca
       seed: 3
       llm: {provider: openai, base_url: \(server.baseURL), max_concurrency: 2}
@@ -165,11 +180,12 @@ struct AlpacaTests {
     #expect(sent?["stop"] == .array([.string("\n20"), .string("20."), .string("20.")]))
     let stage = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue
     #expect(stage?["counts_add_up"] == .bool(true))
-    let filters = Dictionary(uniqueKeysWithValues: (stage?["stats"]?.objectValue?["filters"]?.arrayValue ?? []).compactMap {
-      o -> (String, JSONObject)? in
-      guard let o = o.objectValue, let name = o["name"]?.stringValue else { return nil }
-      return (name, o["dropped"]?.objectValue ?? [:])
-    })
+    let filters = Dictionary(
+      uniqueKeysWithValues: (stage?["stats"]?.objectValue?["filters"]?.arrayValue ?? []).compactMap {
+        o -> (String, JSONObject)? in
+        guard let o = o.objectValue, let name = o["name"]?.stringValue else { return nil }
+        return (name, o["dropped"]?.objectValue ?? [:])
+      })
     // The target was met at the first task of the fifth reply; the rest of it is not used.
     #expect(filters["keywords"]?["keyword:music"]?.intValue == 4)
     #expect(filters["rouge_l"]?["rouge_l>0.7"]?.intValue == 4)
@@ -180,11 +196,15 @@ struct AlpacaTests {
 
   @Test func tooFewSeedsIsAnInputError() async throws {
     let dir = TempDir()
-    dir.write("seeds.jsonl", """
+    dir.write(
+      "seeds.jsonl",
+      """
       {"instruction":"Add the numbers.","input":"2, 3","output":"5"}
       {"instruction":"Name a bird that cannot fly.","input":"","output":"The penguin."}
       """)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: few
       llm: {provider: openai, base_url: "http://127.0.0.1:9/v1", model: m}
       stages:
@@ -195,7 +215,9 @@ struct AlpacaTests {
     let result = try await instill("run", p, "--run-dir", dir.file("run"))
     #expect(result.status == 2)
     #expect(result.stderr.contains("needs at least 3 seed tasks, found 2"), "\(result.stderr)")
-    let bad = dir.write("bad.yaml", """
+    let bad = dir.write(
+      "bad.yaml",
+      """
       name: bad
       llm: {provider: openai, base_url: "http://127.0.0.1:9/v1", model: m}
       stages:
@@ -206,6 +228,8 @@ struct AlpacaTests {
       """)
     let rejected = try await instill("validate", bad)
     #expect(rejected.status == 2)
-    #expect(rejected.stderr.contains("bad.yaml:6") && rejected.stderr.contains("must be below tasks_per_request"), "\(rejected.stderr)")
+    #expect(
+      rejected.stderr.contains("bad.yaml:6") && rejected.stderr.contains("must be below tasks_per_request"),
+      "\(rejected.stderr)")
   }
 }

@@ -32,7 +32,8 @@ struct ConfigTests {
   }
 
   @Test func unknownKeyNamesFileLineAndField() {
-    expectError("""
+    expectError(
+      """
       name: t
       stages:
         - kind: read
@@ -43,7 +44,8 @@ struct ConfigTests {
   }
 
   @Test func wrongTypeNamesTheField() {
-    expectError("""
+    expectError(
+      """
       name: t
       seed: abc
       stages:
@@ -53,7 +55,8 @@ struct ConfigTests {
   }
 
   @Test func missingSeedFileIsReported() {
-    expectError("""
+    expectError(
+      """
       name: t
       stages:
         - kind: read
@@ -62,7 +65,8 @@ struct ConfigTests {
   }
 
   @Test func unknownStageKindListsKnownKinds() {
-    expectError("""
+    expectError(
+      """
       name: t
       stages:
         - kind: reed
@@ -76,7 +80,8 @@ struct ConfigTests {
   }
 
   @Test func filterParametersAreChecked() {
-    expectError("""
+    expectError(
+      """
       name: t
       stages:
         - kind: read
@@ -92,7 +97,8 @@ struct ConfigTests {
   @Test func fingerprintsChangeWithParametersAndSeedFiles() async throws {
     let dir = TempDir()
     dir.write("seeds.jsonl", "{\"instruction\":\"x\",\"output\":\"y\"}\n")
-    let yaml = "name: t\nstages:\n  - kind: read\n    path: seeds.jsonl\n  - kind: filter\n    filters: [{type: length, min: 1}]\n"
+    let yaml =
+      "name: t\nstages:\n  - kind: read\n    path: seeds.jsonl\n  - kind: filter\n    filters: [{type: length, min: 1}]\n"
     let a = try load(yaml, in: dir)
     let b = try load(yaml.replacingOccurrences(of: "min: 1", with: "min: 2"), in: dir)
     #expect(a.stages[0].fingerprint == b.stages[0].fingerprint)

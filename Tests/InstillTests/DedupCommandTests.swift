@@ -1,7 +1,7 @@
 import Foundation
 import InstillCore
-import InstillTestSupport
 import InstillRouge
+import InstillTestSupport
 import Testing
 
 /// `instill dedup` and the `dedup` stage, through the built binary.
@@ -47,10 +47,14 @@ struct DedupCommandTests {
 
   @Test func againstFilesSeedThePoolAndExactRepeatsGoFirst() async throws {
     let dir = TempDir()
-    let reference = dir.write("ref.jsonl", """
+    let reference = dir.write(
+      "ref.jsonl",
+      """
       {"id":"r1","instruction":"Write a short poem about the sea."}
       """)
-    let input = dir.write("in.jsonl", """
+    let input = dir.write(
+      "in.jsonl",
+      """
       {"id":"x1","instruction":"Write a short poem about the sea!"}
       {"id":"x2","instruction":"Explain how tides work to a child."}
       {"id":"x3","instruction":"explain how   tides work to a child."}
@@ -78,10 +82,14 @@ struct DedupCommandTests {
     _ = a
     var all = ""
     for (i, row) in rows.enumerated() {
-      all += JSONWriter.string(.object(["id": .string("t\(i)"), "instruction": row["text"] ?? .string(""), "output": .string("ok")])) + "\n"
+      all +=
+        JSONWriter.string(
+          .object(["id": .string("t\(i)"), "instruction": row["text"] ?? .string(""), "output": .string("ok")])) + "\n"
     }
     dir.write("all.jsonl", all)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: dedup-stage
       stages:
         - kind: read
@@ -118,20 +126,32 @@ struct DedupCommandTests {
   @Test func groupsCompareRecordsOnlyAcrossLineages() async throws {
     let dir = TempDir()
     var lines = ""
-    let roots = ["Explain why the sky looks blue during the day.", "Give three tips for keeping houseplants alive in winter."]
+    let roots = [
+      "Explain why the sky looks blue during the day.", "Give three tips for keeping houseplants alive in winter.",
+    ]
     for (r, root) in roots.enumerated() {
       var text = root
       for round in 0...3 {
         if round > 0 { text += " Also mention detail number \(round) clearly." }
-        let record: JSONObject = ["id": .string("r\(r)-e\(round)"), "instruction": .string(text),
-                                  "meta": .object(["root": .string("r\(r)"), "round": .int(round)])]
+        let record: JSONObject = [
+          "id": .string("r\(r)-e\(round)"), "instruction": .string(text),
+          "meta": .object(["root": .string("r\(r)"), "round": .int(round)]),
+        ]
         lines += JSONWriter.string(.object(record)) + "\n"
       }
     }
     // A near copy of the first lineage's seed from another lineage, and one with no lineage at all.
-    lines += JSONWriter.string(.object(["id": .string("x"), "instruction": .string("Explain why the sky looks so blue during the day."),
-                                        "meta": .object(["root": .string("x")])])) + "\n"
-    lines += JSONWriter.string(.object(["id": .string("y"), "instruction": .string("Give three tips for keeping houseplants alive in the winter.")])) + "\n"
+    lines +=
+      JSONWriter.string(
+        .object([
+          "id": .string("x"), "instruction": .string("Explain why the sky looks so blue during the day."),
+          "meta": .object(["root": .string("x")]),
+        ])) + "\n"
+    lines +=
+      JSONWriter.string(
+        .object([
+          "id": .string("y"), "instruction": .string("Give three tips for keeping houseplants alive in the winter."),
+        ])) + "\n"
     let input = dir.write("evol.jsonl", lines)
     let plain = dir.file("plain.jsonl")
     try await instill(expect: 0, "dedup", input, "--output", plain)
@@ -152,13 +172,17 @@ struct DedupCommandTests {
 
   @Test func severalFieldsAreComparedJoined() async throws {
     let dir = TempDir()
-    let input = dir.write("in.jsonl", """
+    let input = dir.write(
+      "in.jsonl",
+      """
       {"id":"a","instruction":"Convert the temperature to Fahrenheit.","input":"25 °C","output":"77 °F"}
       {"id":"b","instruction":"Convert the temperature to Fahrenheit.","input":"-10 °C","output":"14 °F"}
       {"id":"c","instruction":"Give the temperature in Fahrenheit.","input":"25 °C","output":"77 °F"}
       {"id":"d","instruction":"Name a primary color.","input":"","output":"77 F"}
       """)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: fields
       stages:
         - kind: read
@@ -183,7 +207,9 @@ struct DedupCommandTests {
     let byInstruction = try await instill("dedup", input, "--output", dir.file("i.jsonl"))
     #expect(byInstruction.status == 0)
     #expect(try RecordReader.readAll(path: dir.file("i.jsonl")).compactMap(\.id) == ["a", "c", "d"])
-    let both = dir.write("both.yaml", """
+    let both = dir.write(
+      "both.yaml",
+      """
       name: both
       stages:
         - kind: read

@@ -10,9 +10,13 @@ import Testing
 struct DocumentsTests {
   /// Runs a pipeline whose only stage is `documents` with these keys; returns the run directory.
   @discardableResult
-  func runDocuments(_ dir: TempDir, _ keys: String, expect status: Int32 = 0, name: String = "docs") async throws -> String {
-    let pipeline = dir.write("\(name).yaml", "name: \(name)\nseed: 3\nstages:\n  - kind: documents\n"
-      + keys.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")
+  func runDocuments(_ dir: TempDir, _ keys: String, expect status: Int32 = 0, name: String = "docs") async throws
+    -> String
+  {
+    let pipeline = dir.write(
+      "\(name).yaml",
+      "name: \(name)\nseed: 3\nstages:\n  - kind: documents\n"
+        + keys.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")
     let run = dir.file("run-\(name)")
     try await instill(expect: status, "run", pipeline, "--run-dir", run)
     return run
@@ -58,7 +62,10 @@ struct DocumentsTests {
     // The Chinese page stays Chinese (no mojibake, nothing dropped for being non-Latin).
     let chinese = records.filter { (document($0)["source"]?.stringValue ?? "").hasSuffix(".zh.txt") }
     #expect(!chinese.isEmpty)
-    #expect(chinese.allSatisfy { ($0.string("text") ?? "").unicodeScalars.filter { (0x4E00...0x9FFF).contains($0.value) }.count > 50 })
+    #expect(
+      chinese.allSatisfy {
+        ($0.string("text") ?? "").unicodeScalars.filter { (0x4E00...0x9FFF).contains($0.value) }.count > 50
+      })
     let stats = try await stageStats(run, "documents")
     #expect(countsAddUp(stats))
     #expect(stats["counters"]?.objectValue?["documents"] == .int(4))
@@ -75,7 +82,9 @@ struct DocumentsTests {
     let dir = TempDir()
     let body = try prose(0)
     let other = try prose(1)
-    dir.write("pages/good.html", """
+    dir.write(
+      "pages/good.html",
+      """
       <!DOCTYPE html><html><head><title>Keepers</title><style>p { color: red }</style>
       <script>var x = "</div><h2>not a heading</h2>";</script></head>
       <body><header><h1>Site name</h1><nav><a href="/">Home</a> | <a href="/a">About</a></nav></header>
@@ -88,8 +97,10 @@ struct DocumentsTests {
       <footer>© 2026 Lamps Inc. All rights reserved.</footer></body></html>
       """)
     // Malformed: unclosed tags, a stray end tag, truncated in the middle of a tag.
-    dir.write("pages/broken.htm", "<html><body><div><p>\(body)<p><b>bold <i>both</b> text</i></div></span>"
-      + "<h2>Cut short</h2><p>\(other) and then the file ends in<a hre")
+    dir.write(
+      "pages/broken.htm",
+      "<html><body><div><p>\(body)<p><b>bold <i>both</b> text</i></div></span>"
+        + "<h2>Cut short</h2><p>\(other) and then the file ends in<a hre")
     // Not UTF-8: Latin-1 bytes with a charset declaration.
     var latin1 = Array("<html><head><meta charset=\"iso-8859-1\"></head><body><p>Caf".utf8)
     latin1.append(0xE9)
@@ -114,7 +125,9 @@ struct DocumentsTests {
     #expect(broken.count == 2)
     #expect(broken.first?.string("text")?.contains("bold both text") == true)
     #expect(broken.last?.string("text")?.hasSuffix("and then the file ends in") == true)
-    #expect(texts.contains { $0.hasPrefix("Café cr" + ascii.prefix(20)) && $0.hasSuffix("representations.ème.") }, "\(texts.map { $0.prefix(40) + "…" + $0.suffix(20) })")
+    #expect(
+      texts.contains { $0.hasPrefix("Café cr" + ascii.prefix(20)) && $0.hasSuffix("representations.ème.") },
+      "\(texts.map { $0.prefix(40) + "…" + $0.suffix(20) })")
     let stats = try await stageStats(run, "documents")
     #expect(stats["counters"]?.objectValue?["documents"] == .int(4))
     #expect(countsAddUp(stats))
@@ -123,15 +136,19 @@ struct DocumentsTests {
   @Test func aWikiDumpIsStreamedIntoArticleSectionsWithoutMarkup() async throws {
     let dir = TempDir()
     for dump in ["Seeds/documents/sample-wiki.xml", "Seeds/documents/sample-wiki.xml.bz2"] {
-      let run = try await runDocuments(dir, "sources: [\(repositoryPath(dump))]\nmin_chars: 300",
-                                       name: dump.hasSuffix("bz2") ? "bz2" : "xml")
+      let run = try await runDocuments(
+        dir, "sources: [\(repositoryPath(dump))]\nmin_chars: 300",
+        name: dump.hasSuffix("bz2") ? "bz2" : "xml")
       let records = try segments(run)
-      #expect(Set(records.compactMap { document($0)["title"]?.stringValue }) == ["Sourdough", "Lighthouse", "Honeybee dance"])
+      #expect(
+        Set(records.compactMap { document($0)["title"]?.stringValue }) == ["Sourdough", "Lighthouse", "Honeybee dance"])
       let headings: [String] = records.compactMap { document($0)["heading"]?.stringValue }
       #expect(headings.contains("Fog signals"))
       for record in records {
         let text = record.string("text") ?? ""
-        for markup in ["{{", "}}", "[[", "]]", "<ref", "'''", "''", "{|", "Category:", "wikitable", "Sauerteig", "File:"] {
+        for markup in [
+          "{{", "}}", "[[", "]]", "<ref", "'''", "''", "{|", "Category:", "wikitable", "Sauerteig", "File:",
+        ] {
           #expect(!text.contains(markup), "\(markup) left in: \(text.prefix(200))")
         }
       }
@@ -171,12 +188,14 @@ struct DocumentsTests {
       if headers["range"] != nil {
         return .respond(status: 200, headers: [("Content-Type", "text/html")], body: bytes)
       }
-      return .stalled(status: 200, headers: [("Content-Type", "text/html")], body: Array(bytes.prefix(bytes.count / 2)),
-                      announced: bytes.count)
+      return .stalled(
+        status: 200, headers: [("Content-Type", "text/html")], body: Array(bytes.prefix(bytes.count / 2)),
+        announced: bytes.count)
     })
     defer { server.stop() }
     let url = "http://127.0.0.1:\(server.port)/stalls"
-    let keys = "sources: [\"\(url)\", \"\(repositoryPath("Seeds/documents/arxiv-abstracts.jsonl"))\"]\n"
+    let keys =
+      "sources: [\"\(url)\", \"\(repositoryPath("Seeds/documents/arxiv-abstracts.jsonl"))\"]\n"
       + "min_chars: 300\ndownload: {retries: 1, retry_delay: 0, stall_timeout: 1}"
     let run = try await runDocuments(dir, keys, name: "stall")
     let stats = try await stageStats(run, "documents")
@@ -185,23 +204,31 @@ struct DocumentsTests {
 
   @Test func anInterruptedDownloadIsResumedWithARangeRequest() async throws {
     let dir = TempDir()
-    let page = "<html><body><h2>Tides</h2><p>" + (try prose(2)) + "</p><h2>Spring tides</h2><p>" + (try prose(3))
+    let page =
+      "<html><body><h2>Tides</h2><p>" + (try prose(2)) + "</p><h2>Spring tides</h2><p>" + (try prose(3))
       + "</p></body></html>"
     let bytes = Array(page.utf8)
     let ranges = Mutex<[String]>([])
     let server = try TestHTTPServer(withHeaders: { _, uri, headers, _ in
-      if uri.hasPrefix("/missing") { return .respond(status: 404, headers: [("Content-Type", "text/plain")], body: Array("no".utf8)) }
+      if uri.hasPrefix("/missing") {
+        return .respond(status: 404, headers: [("Content-Type", "text/plain")], body: Array("no".utf8))
+      }
       if let range = headers["range"] {
         ranges.withLock { $0.append(range) }
         let start = Int(range.dropFirst("bytes=".count).prefix { $0.isNumber }) ?? 0
         let rest = Array(bytes[start...])
-        return .partial(status: 206, headers: [("Content-Type", "text/html"),
-                                               ("Content-Range", "bytes \(start)-\(bytes.count - 1)/\(bytes.count)")],
-                        body: rest, announced: rest.count)
+        return .partial(
+          status: 206,
+          headers: [
+            ("Content-Type", "text/html"),
+            ("Content-Range", "bytes \(start)-\(bytes.count - 1)/\(bytes.count)"),
+          ],
+          body: rest, announced: rest.count)
       }
       // Without a range: half the page, then the connection drops.
-      return .partial(status: 200, headers: [("Content-Type", "text/html")], body: Array(bytes.prefix(bytes.count / 2)),
-                      announced: bytes.count)
+      return .partial(
+        status: 200, headers: [("Content-Type", "text/html")], body: Array(bytes.prefix(bytes.count / 2)),
+        announced: bytes.count)
     })
     defer { server.stop() }
     let url = "http://127.0.0.1:\(server.port)/pages/tides"
@@ -228,20 +255,23 @@ struct DocumentsTests {
 
     // A retry inside one run resumes too; a 404 next to a working source is counted and named, not fatal.
     let missing = "http://127.0.0.1:\(server.port)/missing/page.html"
-    let both = try await runDocuments(dir, "sources: [\"\(url)?again\", \"\(missing)\"]\nmin_chars: 500\ndownload: {retry_delay: 0}",
-                                      name: "both")
+    let both = try await runDocuments(
+      dir, "sources: [\"\(url)?again\", \"\(missing)\"]\nmin_chars: 500\ndownload: {retry_delay: 0}",
+      name: "both")
     #expect(ranges.withLock { $0 }.count == 2)
     #expect(try segments(both).count == 2)
     let bothStats = try await stageStats(both, "documents")
     #expect(bothStats["counters"]?.objectValue?["urls_resumed"] == .int(1), "a retry within the run resumed too")
     #expect(filterDrops(bothStats)["source"] == ["http_404": 1])
-    let examples = bothStats["filters"]?.arrayValue?.first { $0.objectValue?["name"] == .string("source") }?
+    let examples =
+      bothStats["filters"]?.arrayValue?.first { $0.objectValue?["name"] == .string("source") }?
       .objectValue?["examples"]?.objectValue?["http_404"]?.arrayValue?.compactMap(\.stringValue) ?? []
     #expect(examples.count == 1 && examples[0].hasPrefix(missing))
     #expect(countsAddUp(bothStats))
 
     // Only a 404: every source failed, exit 1 naming the URL.
-    let pipelineOnly = dir.write("only.yaml", "name: only\nstages:\n  - kind: documents\n    sources: [\"\(missing)\"]\n")
+    let pipelineOnly = dir.write(
+      "only.yaml", "name: only\nstages:\n  - kind: documents\n    sources: [\"\(missing)\"]\n")
     let only = try await instill(expect: 1, "run", pipelineOnly, "--run-dir", dir.file("only"))
     #expect(only.stderr.contains(missing) && only.stderr.contains("http_404"), "\(only.stderr)")
   }
@@ -259,8 +289,10 @@ struct DocumentsTests {
       ("sources: []", "sources"),
       ("sources: [notes.txt]\nmin_chars: 5000\nmax_chars: 100", "min_chars"),
     ] {
-      let pipeline = dir.write("bad.yaml", "name: bad\nstages:\n  - kind: documents\n"
-        + keys.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")
+      let pipeline = dir.write(
+        "bad.yaml",
+        "name: bad\nstages:\n  - kind: documents\n"
+          + keys.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n") + "\n")
       let result = try await instill(expect: 2, "validate", pipeline)
       #expect(result.stderr.contains(message) && result.stderr.contains("bad.yaml:"), "\(keys): \(result.stderr)")
     }
@@ -277,7 +309,8 @@ extension DocumentsTests {
     let nearA = a.replacingOccurrences(of: " the ", with: " a ")  // same text, a few words changed
     #expect(nearA != a)
     let notes = dir.write("notes.md", "# Notes\n\n## First\n\(a)\n\n## Second\n\(nearA)\n\n## Third\n\(b)\n")
-    let run = try await runDocuments(dir, "sources: [\"file://\(notes)\"]\nmin_chars: 200\nrouge_threshold: 0.7", name: "near")
+    let run = try await runDocuments(
+      dir, "sources: [\"file://\(notes)\"]\nmin_chars: 200\nrouge_threshold: 0.7", name: "near")
     let records = try segments(run)
     #expect(records.compactMap { document($0)["heading"]?.stringValue } == ["First", "Third"])
     #expect(records.allSatisfy { document($0)["format"] == .string("markdown") })

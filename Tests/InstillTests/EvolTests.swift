@@ -10,21 +10,28 @@ import Testing
 struct EvolTests {
   @Test func everyBuiltinOperationRendersItsInstruction() throws {
     let general = try OperationSet.named("general")
-    #expect(general.operations.map(\.name) == ["add_constraints", "deepen", "concretize", "increase_reasoning",
-                                               "complicate_input", "breadth"])
+    #expect(
+      general.operations.map(\.name) == [
+        "add_constraints", "deepen", "concretize", "increase_reasoning",
+        "complicate_input", "breadth",
+      ])
     #expect(general.operations.filter { $0.kind == .depth }.count == 5)
     #expect(general.markers == ["#Original Prompt#", "#New Prompt#"])
     let code = try OperationSet.named("code")
-    #expect(code.operations.map(\.name) == ["add_code_constraints", "rarer_requirement", "more_reasoning_steps",
-                                            "erroneous_code", "higher_complexity"])
+    #expect(
+      code.operations.map(\.name) == [
+        "add_code_constraints", "rarer_requirement", "more_reasoning_steps",
+        "erroneous_code", "higher_complexity",
+      ])
     #expect(code.operations.first { $0.name == "higher_complexity" }?.weight == 0.25)
     let instruction = "Write a function that sums a list.\n\n[1, 2, 3]"
     for operation in general.operations + code.operations {
       let prompt = operation.render(instruction)
       #expect(prompt.contains(instruction), "\(operation.name)")
       #expect(!prompt.contains("{instruction}"), "\(operation.name)")
-      #expect(prompt.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("#:"),
-              "\(operation.name) must end where the model writes: \(prompt.suffix(30))")
+      #expect(
+        prompt.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("#:"),
+        "\(operation.name) must end where the model writes: \(prompt.suffix(30))")
       if operation.kind == .depth, general.operations.contains(operation) {
         #expect(prompt.contains("10 to 20 words"), "\(operation.name)")
         #expect(prompt.contains("keep any input"), "\(operation.name)")
@@ -50,13 +57,23 @@ struct EvolTests {
     let markers = ["#Original Prompt#", "#New Prompt#"]
     let parent = "Explain why the sky is blue."
     #expect(EvolRules.checkEvolved("  \n", parent: parent, markers: markers)?.filter == "empty")
-    #expect(EvolRules.checkEvolved("explain why  the sky is BLUE.", parent: parent, markers: markers)?.filter == "unchanged")
-    #expect(EvolRules.checkEvolved("#New Prompt#: Explain why the sky is blue at noon.", parent: parent, markers: markers)?.reason == "copied_marker")
-    #expect(EvolRules.checkEvolved("Here is the rewritten prompt: explain Rayleigh scattering.", parent: parent, markers: markers)?.reason == "copied_phrase")
-    #expect(EvolRules.checkEvolved("Explain, with Rayleigh scattering, why the noon sky is blue.", parent: parent, markers: markers) == nil)
+    #expect(
+      EvolRules.checkEvolved("explain why  the sky is BLUE.", parent: parent, markers: markers)?.filter == "unchanged")
+    #expect(
+      EvolRules.checkEvolved("#New Prompt#: Explain why the sky is blue at noon.", parent: parent, markers: markers)?
+        .reason == "copied_marker")
+    #expect(
+      EvolRules.checkEvolved(
+        "Here is the rewritten prompt: explain Rayleigh scattering.", parent: parent, markers: markers)?.reason
+        == "copied_phrase")
+    #expect(
+      EvolRules.checkEvolved(
+        "Explain, with Rayleigh scattering, why the noon sky is blue.", parent: parent, markers: markers) == nil)
 
     #expect(EvolRules.checkResponse("I'm sorry, but I cannot help with that request.")?.filter == "sorry_short")
-    let long = "Sorry for the delay. " + String(repeating: "The light scatters in the air more at short wavelengths. ", count: 10)
+    let long =
+      "Sorry for the delay. "
+      + String(repeating: "The light scatters in the air more at short wavelengths. ", count: 10)
     #expect(EvolRules.checkResponse(long) == nil)
     #expect(EvolRules.checkResponse("It is what it is.")?.filter == "stopwords_only")
     #expect(EvolRules.checkResponse("...!?")?.filter == "stopwords_only")
@@ -67,8 +84,9 @@ struct EvolTests {
   /// prompt" or "original task" in their own sense, and on 10 copied labels or
   /// phrases (the earlier phrase list flagged 24 of the 25 and caught 9 of the 10).
   @Test func leakRulesKeepLegitimatePromptsAndCatchCopiedLabels() throws {
-    let text = String(decoding: try FileSystem.read(repositoryPath("Tests/InstillTests/Fixtures/evol-leak-prompts.txt")),
-                      as: UTF8.self)
+    let text = String(
+      decoding: try FileSystem.read(repositoryPath("Tests/InstillTests/Fixtures/evol-leak-prompts.txt")),
+      as: UTF8.self)
     let markers = try OperationSet.named("general").markers + OperationSet.named("code").markers
     var legitimate = 0, leaks = 0
     for line in text.split(separator: "\n") {
@@ -90,7 +108,9 @@ struct EvolTests {
     dir.write("seeds.json", "[{\"instruction\": \"Say hi.\", \"input\": \"\", \"output\": \"\"}]")
     func pipeline(_ ops: String) -> String {
       dir.write("ops.yaml", ops)
-      return dir.write("p.yaml", """
+      return dir.write(
+        "p.yaml",
+        """
         name: ops
         stages:
           - kind: read
@@ -100,21 +120,27 @@ struct EvolTests {
             operations: ops.yaml
         """)
     }
-    let good = pipeline("operations:\n  - name: shorter\n    kind: depth\n    template: \"Make it harder: {instruction}\"\n")
+    let good = pipeline(
+      "operations:\n  - name: shorter\n    kind: depth\n    template: \"Make it harder: {instruction}\"\n")
     try await instill(expect: 0, "validate", good)
-    let typo = try await instill(expect: 2, "validate",
-                                 pipeline("operations:\n  - name: shorter\n    templat: \"Harder: {instruction}\"\n"))
+    let typo = try await instill(
+      expect: 2, "validate",
+      pipeline("operations:\n  - name: shorter\n    templat: \"Harder: {instruction}\"\n"))
     #expect(typo.stderr.contains("ops.yaml:2"), "\(typo.stderr)")
     #expect(typo.stderr.contains("missing required key 'template'"), "\(typo.stderr)")
-    let unknown = try await instill(expect: 2, "validate",
-                                    pipeline("operations:\n  - name: x\n    template: \"{instruction}\"\n    wieght: 2\n"))
-    #expect(unknown.stderr.contains("ops.yaml:4") && unknown.stderr.contains("unknown key 'wieght'"), "\(unknown.stderr)")
-    let noPlaceholder = try await instill(expect: 2, "validate",
-                                          pipeline("operations:\n  - name: shorter\n    template: \"Make it harder.\"\n"))
+    let unknown = try await instill(
+      expect: 2, "validate",
+      pipeline("operations:\n  - name: x\n    template: \"{instruction}\"\n    wieght: 2\n"))
+    #expect(
+      unknown.stderr.contains("ops.yaml:4") && unknown.stderr.contains("unknown key 'wieght'"), "\(unknown.stderr)")
+    let noPlaceholder = try await instill(
+      expect: 2, "validate",
+      pipeline("operations:\n  - name: shorter\n    template: \"Make it harder.\"\n"))
     #expect(noPlaceholder.stderr.contains("ops.yaml:3"), "\(noPlaceholder.stderr)")
     #expect(noPlaceholder.stderr.contains("{instruction}"), "\(noPlaceholder.stderr)")
-    let badKind = try await instill(expect: 2, "validate",
-                                    pipeline("operations:\n  - name: x\n    kind: sideways\n    template: \"{instruction}\"\n"))
+    let badKind = try await instill(
+      expect: 2, "validate",
+      pipeline("operations:\n  - name: x\n    kind: sideways\n    template: \"{instruction}\"\n"))
     #expect(badKind.stderr.contains("ops.yaml:3"), "\(badKind.stderr)")
   }
 
@@ -145,14 +171,18 @@ struct EvolTests {
     let log = RequestLog()
     let server = try Self.scriptedServer(log: log)
     defer { server.stop() }
-    dir.write("seeds.json", """
+    dir.write(
+      "seeds.json",
+      """
       [{"id": "a", "instruction": "Describe a river.", "input": "", "output": ""},
        {"id": "b", "instruction": "Describe a stuck door.", "input": "", "output": ""},
        {"id": "c", "instruction": "Describe the same thing twice.", "input": "", "output": ""},
        {"id": "d", "instruction": "Summarize the text.", "input": "Rivers carry water to the sea.", "output": ""}]
       """)
     func pipeline(emit: String) -> String {
-      dir.write("p-\(emit).yaml", """
+      dir.write(
+        "p-\(emit).yaml",
+        """
         name: evol
         seed: 3
         llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: 3}
@@ -191,7 +221,9 @@ struct EvolTests {
     #expect(byID["c"]?.meta["round"] == .int(0))
     // d: the input is kept apart when the evolution kept it.
     #expect(byID["d-e1"]?.input == "Rivers carry water to the sea.")
-    #expect(byID["d-e1"]?.instruction == "Summarize the text.\n\n (round)" || byID["d-e1"]?.instruction.hasPrefix("Summarize the text.") == true)
+    #expect(
+      byID["d-e1"]?.instruction == "Summarize the text.\n\n (round)"
+        || byID["d-e1"]?.instruction.hasPrefix("Summarize the text.") == true)
     #expect(byID["a"] != nil, "include_roots passes the root on")
 
     let stats = try await stageStats(run, "evol_instruct")
@@ -199,7 +231,9 @@ struct EvolTests {
     for round in 1...3 {
       let tried = counters["round.\(round).tried"]?.intValue ?? -1
       let succeeded = counters["round.\(round).succeeded"]?.intValue ?? 0
-      let dropped = counters.filter { $0.key.hasPrefix("round.\(round).") && !$0.key.hasSuffix(".tried") && !$0.key.hasSuffix(".succeeded") }.reduce(0) { $0 + ($1.value.intValue ?? 0) }
+      let dropped = counters.filter {
+        $0.key.hasPrefix("round.\(round).") && !$0.key.hasSuffix(".tried") && !$0.key.hasSuffix(".succeeded")
+      }.reduce(0) { $0 + ($1.value.intValue ?? 0) }
       #expect(tried == 4)
       #expect(tried == succeeded + dropped, "round \(round): \(counters)")
     }

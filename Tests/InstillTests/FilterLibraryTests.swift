@@ -69,10 +69,14 @@ struct FilterLibraryTests {
   @Test func repetition() throws {
     let f = try filter("{type: repetition}")
     #expect(f.check(record(output: "Buy now!\nBuy now!\nBuy now!\nCheap pills.")) == "duplicate_lines")
-    let paragraphs = "The first paragraph, line one.\nLine two.\n\nAnother one here.\n\nThe first paragraph, line one.\nLine two."
-    #expect(try filter("{type: repetition, max_duplicate_lines: 1}").check(record(output: paragraphs)) == "duplicate_paragraphs")
+    let paragraphs =
+      "The first paragraph, line one.\nLine two.\n\nAnother one here.\n\nThe first paragraph, line one.\nLine two."
+    #expect(
+      try filter("{type: repetition, max_duplicate_lines: 1}").check(record(output: paragraphs))
+        == "duplicate_paragraphs")
     #expect(f.check(record(output: String(repeating: "very very ", count: 20) + "good")) == "repeated_2grams")
-    let prose = "Rivers carve valleys over thousands of years, carrying sediment from the mountains to the sea, "
+    let prose =
+      "Rivers carve valleys over thousands of years, carrying sediment from the mountains to the sea, "
       + "where deltas form and shift with every flood."
     #expect(f.check(record(output: prose)) == nil)
     #expect(f.check(record(output: "河流经过数千年切割山谷，把泥沙从山上带到海里，在那里形成三角洲。")) == nil)
@@ -84,9 +88,16 @@ struct FilterLibraryTests {
 
   @Test func outputCopiesInput() throws {
     let f = try filter("{type: output_copies_input}")
-    #expect(f.check(record(instruction: "Fix the grammar.", input: "She go to school.", output: "she go to school.")) == "copies_input")
-    #expect(f.check(record(instruction: "Summarize the text below in one short sentence.", output: "Summarize the text below")) == "copies_instruction")
-    #expect(f.check(record(instruction: "Fix the grammar.", input: "She go to school.", output: "She goes to school.")) == nil)
+    #expect(
+      f.check(record(instruction: "Fix the grammar.", input: "She go to school.", output: "she go to school."))
+        == "copies_input")
+    #expect(
+      f.check(
+        record(instruction: "Summarize the text below in one short sentence.", output: "Summarize the text below"))
+        == "copies_instruction")
+    #expect(
+      f.check(record(instruction: "Fix the grammar.", input: "She go to school.", output: "She goes to school.")) == nil
+    )
     #expect(f.check(record(instruction: "Übersetze: Guten Morgen", output: "Good morning")) == nil)
     #expect(f.check(record(instruction: "Say hi", output: "")) == nil)
   }
@@ -96,7 +107,8 @@ struct FilterLibraryTests {
     #expect(f.check(record(instruction: "Translate {sentence} into French.")) == "braces")
     #expect(f.check(record(instruction: "List three colours.", input: "<noinput>")) == "noinput")
     #expect(f.check(record(instruction: "#Rewritten Prompt#: write a poem")) == "template_marker")
-    #expect(f.check(record(instruction: "Write a Python f-string.", output: "f'{name}'")) == nil)  // outputs not checked by default
+    // Outputs are not checked by default.
+    #expect(f.check(record(instruction: "Write a Python f-string.", output: "f'{name}'")) == nil)
     #expect(f.check(record(instruction: "Écris un poème sur l'été.")) == nil)
     #expect(f.check(record(instruction: "")) == nil)
   }
@@ -137,7 +149,8 @@ struct FilterLibraryTests {
 
   @Test func mistakesInFilterEntriesNameTheLine() throws {
     for (yaml, message) in [
-      ("{type: starts_with}", "values"), ("{type: score, path: meta.x}", "min"), ("{type: script, script: klingon}", "klingon"),
+      ("{type: starts_with}", "values"), ("{type: score, path: meta.x}", "min"),
+      ("{type: script, script: klingon}", "klingon"),
       ("{type: score, path: \"meta..x\", min: 1}", "dotted"), ("{type: repetition, max_top_2gram: 2}", "max_top_2gram"),
     ] {
       #expect(throws: InstillError.self) { try filter(yaml) }
@@ -155,11 +168,16 @@ extension FilterLibraryTests {
     let dir = TempDir()
     var lines = ""
     for i in 0..<40 {
-      let output = i % 2 == 0 ? "As an AI, I cannot do task \(i)." : "Here is a long enough answer for task \(i), " + String(repeating: "word ", count: 60)
+      let output =
+        i % 2 == 0
+        ? "As an AI, I cannot do task \(i)."
+        : "Here is a long enough answer for task \(i), " + String(repeating: "word ", count: 60)
       lines += JSONWriter.string(.object(["instruction": .string("Task \(i)"), "output": .string(output)])) + "\n"
     }
     dir.write("in.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: ex
       examples_per_reason: 7
       stages:

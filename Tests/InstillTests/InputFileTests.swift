@@ -7,7 +7,9 @@ import Testing
 /// files that start with a UTF-8 byte-order mark.
 struct InputFileTests {
   static func pipeline(_ dir: TempDir, seeds: String, format: String = "jsonl", extra: String = "") -> String {
-    dir.write("p.yaml", """
+    dir.write(
+      "p.yaml",
+      """
       name: inputs
       stages:
         - kind: read
@@ -40,7 +42,9 @@ struct InputFileTests {
     let dir = TempDir()
     let clean = dir.file("clean.jsonl.gz")
     let writer = try RecordWriter(path: clean)
-    for i in 0..<50 { try writer.write(Record(["instruction": .string("task \(i)"), "output": .string("answer \(i)")])) }
+    for i in 0..<50 {
+      try writer.write(Record(["instruction": .string("task \(i)"), "output": .string("answer \(i)")]))
+    }
     try writer.finish()
     let good = try FileSystem.read(clean)
     // Two members are fine; a member followed by anything else is not.
@@ -59,7 +63,8 @@ struct InputFileTests {
     let p = Self.pipeline(dir, seeds: "junk.jsonl.gz")
     let result = try await instill(expect: 2, "run", p, "--run-dir", dir.file("run"))
     #expect(result.stderr.contains("junk.jsonl.gz"), "\(result.stderr)")
-    #expect(result.stderr.contains("unexpected bytes after the gzip data at byte offset \(good.count)"), "\(result.stderr)")
+    #expect(
+      result.stderr.contains("unexpected bytes after the gzip data at byte offset \(good.count)"), "\(result.stderr)")
   }
 
   @Test func aByteOrderMarkAtTheStartIsSkippedAndOnlyThere() async throws {

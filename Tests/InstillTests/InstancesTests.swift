@@ -1,7 +1,7 @@
 import Foundation
 import InstillCore
-import InstillTestSupport
 import InstillSelfInstruct
+import InstillTestSupport
 import Testing
 
 /// Self-Instruct's instance parsing and filters on recorded raw model outputs.
@@ -26,27 +26,32 @@ struct InstancesTests {
       Example 3
       Output: 100 °F
       """
-    #expect(InstanceParsing.generation(raw) == [
-      I(input: "25 °C", output: "77 °F"),
-      I(input: "Temperature: 0 °C", output: "32 °F"),  // cut at the next "Input:"; named fields stay
-      I(input: "", output: "100 °F"),
-    ])
+    #expect(
+      InstanceParsing.generation(raw) == [
+        I(input: "25 °C", output: "77 °F"),
+        I(input: "Temperature: 0 °C", output: "32 °F"),  // cut at the next "Input:"; named fields stay
+        I(input: "", output: "100 °F"),
+      ])
     // Cut by the length limit: the last instance goes.
     #expect(Self.afterTruncation(InstanceParsing.generation(raw)).count == 2)
   }
 
   @Test func inputFirstWithoutExampleMarkers() {
     // One pair when there is an Output marker …
-    #expect(InstanceParsing.generation("Sentence: I has a cat.\nOutput: I have a cat.")
-      == [I(input: "Sentence: I has a cat.", output: "I have a cat.")])
+    #expect(
+      InstanceParsing.generation("Sentence: I has a cat.\nOutput: I have a cat.")
+        == [I(input: "Sentence: I has a cat.", output: "I have a cat.")])
     // … and nothing from free text (a chat model answering the task instead).
     #expect(InstanceParsing.generation("A pen and paper: this is a creative challenge.").isEmpty)
     #expect(InstanceParsing.generation("").isEmpty)
     #expect(Self.afterTruncation(InstanceParsing.generation("\n\n  \n")).isEmpty)
     // An example with no Output: the whole chunk is the output (recorded from SmolLM2).
     let recorded = "Example 1\nThe answer to the question can be solved by multiplying all the numbers from 1 to 5."
-    #expect(InstanceParsing.generation(recorded)
-      == [I(input: "", output: "The answer to the question can be solved by multiplying all the numbers from 1 to 5.")])
+    #expect(
+      InstanceParsing.generation(recorded)
+        == [
+          I(input: "", output: "The answer to the question can be solved by multiplying all the numbers from 1 to 5.")
+        ])
     // Empty example chunks (duplicate numbering, blank lines) are skipped.
     let duplicated = "Example 1\n\nExample 1\nInput: a\nOutput: b\nExample\nOutput: c"
     #expect(InstanceParsing.generation(duplicated) == [I(input: "a", output: "b"), I(input: "", output: "c")])
@@ -61,11 +66,12 @@ struct InstancesTests {
       It took an hour.
       Class label: Neutral
       """
-    #expect(InstanceParsing.classification(raw) == [
-      I(input: "Review: Lovely food and quick service.", output: "Positive"),
-      I(input: "Review: Cold soup.\nIt took an hour.", output: "Negative"),
-      I(input: "", output: "Neutral"),
-    ])
+    #expect(
+      InstanceParsing.classification(raw) == [
+        I(input: "Review: Lovely food and quick service.", output: "Positive"),
+        I(input: "Review: Cold soup.\nIt took an hour.", output: "Negative"),
+        I(input: "", output: "Neutral"),
+      ])
     #expect(Self.afterTruncation(InstanceParsing.classification(raw)).count == 2)
     #expect(InstanceParsing.classification("Positive: great film").isEmpty)
     #expect(InstanceParsing.classification("Class label:") == [I(input: "", output: "")])
@@ -86,7 +92,8 @@ struct InstancesTests {
   @Test func selectionCountsEveryDropAndKeepsAtMostFive() {
     let stats = StatsRecorder()
     var random = SeededRandom(seed: 1, stream: "t", item: 0)
-    let parsed = (1...8).map { I(input: "q\($0)", output: "a\($0)") }
+    let parsed =
+      (1...8).map { I(input: "q\($0)", output: "a\($0)") }
       + [I(input: "q1", output: "a1"), I(input: "z", output: "z"), I(input: "last", output: "cut off")]
     let kept = InstancesStage.select(parsed, truncated: true, maxInstances: 5, random: &random, stats: stats)
     #expect(kept.count == 5)
@@ -102,7 +109,8 @@ struct InstancesTests {
     #expect(parsed.count == kept.count + dropped)
     // The same seed chooses the same five.
     var again = SeededRandom(seed: 1, stream: "t", item: 0)
-    #expect(InstancesStage.select(parsed, truncated: true, maxInstances: 5, random: &again, stats: StatsRecorder()) == kept)
+    #expect(
+      InstancesStage.select(parsed, truncated: true, maxInstances: 5, random: &again, stats: StatsRecorder()) == kept)
   }
 
   @Test func conflictingOutputsDropTheWholeTask() {
@@ -141,20 +149,25 @@ struct InstancesTests {
       if system.contains("classification") {
         answer = "Class label: Yes\nNumber: 7\nClass label: No\nNumber: 8\nClass label: Yes\nNumber: 8"
       } else if task.contains("poem") {
-        answer = "Example 1\nOutput: Rivers run (\(maxTokens))\nExample 2\nOutput: Rivers run (\(maxTokens))\nExample 3\nOutput: Seas:"
+        answer =
+          "Example 1\nOutput: Rivers run (\(maxTokens))\nExample 2\nOutput: Rivers run (\(maxTokens))\nExample 3\nOutput: Seas:"
       } else {
         answer = "I would rather not."
       }
       return FakeModel.respond(answer, chat: true)
     }
     defer { server.stop() }
-    dir.write("tasks.jsonl", """
+    dir.write(
+      "tasks.jsonl",
+      """
       {"id":"a","instruction":"Is the number prime?","is_classification":true}
       {"id":"b","instruction":"Write a poem about rivers.","is_classification":false}
       {"id":"c","instruction":"Tell me a secret."}
       {"id":"d","instruction":"Add the numbers.","instances":[{"input":"2, 3","output":"5"},{"input":"1, 1","output":"2"}],"is_classification":false}
       """)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: instances
       llm: {provider: openai, base_url: \(server.baseURL), max_concurrency: 2}
       stages:
@@ -172,11 +185,12 @@ struct InstancesTests {
     // Task a: "Number: 8" has two labels, so the whole task goes; task b: one unique
     // instance (350 tokens for generation tasks), the trailing-colon one dropped; task c: none.
     // Task d carries its own instances (a seed task): passed on without a request.
-    #expect(records.map { [$0.id ?? "", $0.instruction, $0.input, $0.output] } == [
-      ["b-0", "Write a poem about rivers.", "", "Rivers run (350)"],
-      ["d-0", "Add the numbers.", "2, 3", "5"],
-      ["d-1", "Add the numbers.", "1, 1", "2"],
-    ])
+    #expect(
+      records.map { [$0.id ?? "", $0.instruction, $0.input, $0.output] } == [
+        ["b-0", "Write a poem about rivers.", "", "Rivers run (350)"],
+        ["d-0", "Add the numbers.", "2, 3", "5"],
+        ["d-1", "Add the numbers.", "1, 1", "2"],
+      ])
     #expect(seen.count == 3)
     #expect(records.first?.meta["parent"] == .string("b"))
     let bodies = seen.all.compactMap { try? JSONParser.parse(Array($0.utf8)).objectValue }

@@ -6,7 +6,8 @@ struct JSONTests {
   @Test func roundTripKeepsKeyOrderAndNumberText() async throws {
     let text = #"{"z":1,"a":[true,false,null],"m":{"x":"y"},"n":-0.50,"e":1E+3,"s":"tab\tquote\"slash\\ é 日本 😀"}"#
     let value = try JSONParser.parse(text)
-    #expect(JSONWriter.string(value) == text.replacingOccurrences(of: "\t", with: "\\t") || JSONWriter.string(value) == text)
+    #expect(
+      JSONWriter.string(value) == text.replacingOccurrences(of: "\t", with: "\\t") || JSONWriter.string(value) == text)
     #expect(value.objectValue?.keys == ["z", "a", "m", "n", "e", "s"])
     #expect(value.objectValue?["n"] == .number("-0.50"))
     // Writing what we read gives the same bytes again.

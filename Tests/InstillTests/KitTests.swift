@@ -27,8 +27,12 @@ struct KitTests {
       let delay = Int(SHA256.hex(text).prefix(2), radix: 16) ?? 0
       try await Task.sleep(for: .milliseconds(delay % 25))
       if text.contains("fail me") { return (.failure(LLMFailure(kind: "http_400", message: "refused")), LLMAttempts()) }
-      return (.success(LLMResponse(choices: [LLMChoice(text: "R(\(text))", finishReason: "stop")], promptTokens: 3,
-                                   completionTokens: 2)), LLMAttempts())
+      return (
+        .success(
+          LLMResponse(
+            choices: [LLMChoice(text: "R(\(text))", finishReason: "stop")], promptTokens: 3,
+            completionTokens: 2)), LLMAttempts()
+      )
     }
   }
 
@@ -38,8 +42,11 @@ struct KitTests {
     var filterNames: [String] { ["judge"] }
 
     func work(on record: Record, _ call: RecordCall) async throws -> [String] {
-      guard case .success(let rewrite) = try await call.send(call.request(.single("rewrite: \(record.instruction)"))) else { return [] }
-      guard case .success(let verdict) = try await call.send(call.request(.single("judge: \(rewrite.text)"))) else { return [rewrite.text] }
+      guard case .success(let rewrite) = try await call.send(call.request(.single("rewrite: \(record.instruction)")))
+      else { return [] }
+      guard case .success(let verdict) = try await call.send(call.request(.single("judge: \(rewrite.text)"))) else {
+        return [rewrite.text]
+      }
       return [rewrite.text, verdict.text]
     }
 
@@ -73,7 +80,9 @@ struct KitTests {
   @Test func aTwoRequestStageWrittenAsHooksKeepsInputOrderAndCountsAddUp() async throws {
     let dir = TempDir()
     Self.questions(dir, count: 40)
-    let file = dir.write("p.yaml", """
+    let file = dir.write(
+      "p.yaml",
+      """
       name: kit
       stages:
         - kind: read
@@ -84,8 +93,9 @@ struct KitTests {
     let pipeline = try Pipeline.load(file: file, catalog: Self.catalog())
     let backend = EchoBackend()
     let run = dir.file("run")
-    let runner = Runner(pipeline: pipeline, directory: run, options: RunOptions(), control: RunControl(),
-                        logger: Logger(label: "test"), llm: backend)
+    let runner = Runner(
+      pipeline: pipeline, directory: run, options: RunOptions(), control: RunControl(),
+      logger: Logger(label: "test"), llm: backend)
     #expect(try await runner.run() == .complete)
 
     var outputs: [String] = []
@@ -112,9 +122,10 @@ struct KitTests {
     for i in 0..<10 { text += JSONWriter.string(.object(["instruction": .string("q\(i)")])) + "\n" }
     let input = dir.write("in.jsonl", text + "{\"instruction\": \"cut\n")
     let backend = EchoBackend()
-    let context = StageContext(stageName: "t", stageIndex: 1, seed: 1, shard: 0, stats: StatsRecorder(),
-                               control: RunControl(), logger: Logger(label: "test"), llm: backend,
-                               journalPath: dir.file("journal/shard-00000.jsonl"), dataset: nil)
+    let context = StageContext(
+      stageName: "t", stageIndex: 1, seed: 1, shard: 0, stats: StatsRecorder(),
+      control: RunControl(), logger: Logger(label: "test"), llm: backend,
+      journalPath: dir.file("journal/shard-00000.jsonl"), dataset: nil)
     let reader = try RecordReader(path: input)
     let writer = try RecordWriter(path: dir.file("out.jsonl.gz"))
     defer { writer.abandon() }
@@ -134,7 +145,9 @@ struct KitTests {
   @Test func validateExplainsWhereEachSettingComesFrom() async throws {
     let dir = TempDir()
     dir.write("seeds.jsonl", "{\"instruction\":\"Say hi.\"}\n")
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: explain
       llm:
         provider: openai
@@ -153,7 +166,9 @@ struct KitTests {
     let result = try await instill(expect: 0, "validate", p, "--explain")
     let text = result.stdout
     #expect(text.contains("stage read (read): no LLM"), "\(text)")
-    let classify = text.components(separatedBy: "stage classify (classify)").last?.components(separatedBy: "stage generate").first ?? ""
+    let classify =
+      text.components(separatedBy: "stage classify (classify)").last?.components(separatedBy: "stage generate").first
+      ?? ""
     // Greedy classification stays greedy under a pipeline-wide temperature.
     #expect(classify.contains(#/temperature\s+0\s+\(method\)/#), "\(classify)")
     #expect(classify.contains(#/top_p\s+0\.8\s+\(llm\.sampling\)/#), "\(classify)")
@@ -163,14 +178,18 @@ struct KitTests {
     #expect(generate.contains(#/max_tokens\s+77\s+\(stage sampling\)/#), "\(generate)")
     #expect(generate.contains(#/model\s+other-model\s+\(stage\)/#), "\(generate)")
     // A sampled request gets a seed from the pipeline seed, the record and the request's purpose.
-    #expect(generate.contains(#/seed\s+drawn per record and request from the pipeline seed \(sampled requests\)\s+\(method, per request\)/#),
-            "\(generate)")
+    #expect(
+      generate.contains(
+        #/seed\s+drawn per record and request from the pipeline seed \(sampled requests\)\s+\(method, per request\)/#),
+      "\(generate)")
   }
 
   @Test func anUnknownFilterTypeIsAnInputErrorListingTheKnownOnes() async throws {
     let dir = TempDir()
     dir.write("seeds.jsonl", "{\"instruction\":\"Say hi.\",\"output\":\"Hi\"}\n")
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: filters
       stages:
         - kind: read

@@ -28,7 +28,8 @@ struct LLMFaultTests {
       let chosen = (UInt8(key.prefix(2), radix: 16) ?? 0) % 5 == 0
       if let fault, chosen, attempt == 1 {
         switch fault {
-        case .rateLimited: return .respond(status: 429, headers: [("Retry-After", "1")], body: Array("{\"error\":\"slow down\"}".utf8))
+        case .rateLimited:
+          return .respond(status: 429, headers: [("Retry-After", "1")], body: Array("{\"error\":\"slow down\"}".utf8))
         case .serverError: return .respond(status: 500, headers: [], body: Array("{\"error\":\"boom\"}".utf8))
         case .unavailable: return .respond(status: 503, headers: [], body: Array("overloaded".utf8))
         case .hang: return .hang
@@ -40,7 +41,6 @@ struct LLMFaultTests {
       return .respond(status: 200, headers: [], body: FakeModel.reply(to: body))
     }
   }
-
 
   func referenceDigest(count: Int = 60) async throws -> [String: String] {
     let dir = TempDir()
@@ -115,9 +115,12 @@ struct LLMFaultTests {
 
   /// Short timeouts and one retry, so that an outage is quick to sit out.
   static func impatientPipeline(_ dir: TempDir, baseURL: String) -> String {
-    let text = String(decoding: (try? FileSystem.read(TestPipelines.generate(dir, baseURL: baseURL))) ?? [], as: UTF8.self)
-    return dir.write("generate.yaml", text.replacingOccurrences(of: "timeout: 3", with: "timeout: 0.5")
-      .replacingOccurrences(of: "max_retries: 4", with: "max_retries: 1"))
+    let text = String(
+      decoding: (try? FileSystem.read(TestPipelines.generate(dir, baseURL: baseURL))) ?? [], as: UTF8.self)
+    return dir.write(
+      "generate.yaml",
+      text.replacingOccurrences(of: "timeout: 3", with: "timeout: 0.5")
+        .replacingOccurrences(of: "max_retries: 4", with: "max_retries: 1"))
   }
 
   @Test func requestsThatTimeOutAfterEveryRetryAreRetriedByTheNextRun() async throws {
@@ -187,7 +190,9 @@ struct LLMFaultTests {
 
   @Test func aServerThatFailsEverythingStopsTheRunWithExit1() async throws {
     let dir = TempDir()
-    let server = try TestHTTPServer { _, _, _ in .respond(status: 500, headers: [], body: Array("{\"error\":\"down for maintenance\"}".utf8)) }
+    let server = try TestHTTPServer { _, _, _ in
+      .respond(status: 500, headers: [], body: Array("{\"error\":\"down for maintenance\"}".utf8))
+    }
     defer { server.stop() }
     let p = TestPipelines.generate(dir, baseURL: server.baseURL)
     let started = Date()
@@ -252,11 +257,13 @@ struct LLMFaultTests {
     // The server rejects a missing or wrong key with 401, which is not retried.
     let guardServer = try AuthCheckingServer(expected: "Bearer \(marker)")
     defer { guardServer.server.stop() }
-    let p = TestPipelines.generate(dir, baseURL: guardServer.server.baseURL, count: 10, extraLLM: "api_key_env: INSTILL_TEST_KEY")
+    let p = TestPipelines.generate(
+      dir, baseURL: guardServer.server.baseURL, count: 10, extraLLM: "api_key_env: INSTILL_TEST_KEY")
     let ok = try await instill("run", p, "--run-dir", dir.file("ok"), environment: ["INSTILL_TEST_KEY": marker])
     #expect(ok.status == 0, "\(ok.stderr)")
     #expect(guardServer.rejections.count == 0)
-    let wrong = try await instill("run", p, "--run-dir", dir.file("wrong"), environment: ["INSTILL_TEST_KEY": "sk-wrong"])
+    let wrong = try await instill(
+      "run", p, "--run-dir", dir.file("wrong"), environment: ["INSTILL_TEST_KEY": "sk-wrong"])
     #expect(wrong.status == 0)
     #expect(guardServer.rejections.count == 10)
     let stage = try await statsJSON(dir.file("wrong"))["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue
@@ -348,7 +355,9 @@ struct ExtraBodyTests {
     defer { server.stop() }
     dir.write("q.jsonl", (0..<6).map { "{\"instruction\":\"Question \($0)?\"}\n" }.joined())
     func pipeline(stageExtra: String, dropTruncated: Bool = false) -> String {
-      dir.write("p.yaml", """
+      dir.write(
+        "p.yaml",
+        """
         name: extra
         llm:
           provider: openai

@@ -81,7 +81,8 @@ struct LLMUnitTests {
         try await Task.sleep(for: .milliseconds(5))
         finished.withLock { $0 += 1 }
         return item
-      } consume: { _, _ in }
+      } consume: { _, _ in
+      }
       Issue.record("no stop was reported")
     } catch is StoppedEarly {
       // Everything started was allowed to finish.

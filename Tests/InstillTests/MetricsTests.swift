@@ -8,7 +8,8 @@ import Testing
 struct MetricsTests {
   /// A read → generate (→ export) pipeline against a fake endpoint that answers after `delay` ms.
   func slowPipeline(_ dir: TempDir, records: Int, perShard: Int, concurrency: Int, delay: Int, export: Bool) throws
-    -> (TestHTTPServer, String) {
+    -> (TestHTTPServer, String)
+  {
     let server = try TestHTTPServer { _, _, body in
       try? await Task.sleep(for: .milliseconds(delay))
       return FakeModel.respond("An answer.", chat: FakeModel.promptText(body)?.endpointIsChat ?? true)
@@ -16,7 +17,9 @@ struct MetricsTests {
     var lines = ""
     for i in 0..<records { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
     dir.write("q.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: slow
       llm: {provider: openai, base_url: \(server.baseURL), model: fake, max_concurrency: \(concurrency)}
       stages:
@@ -65,7 +68,9 @@ struct MetricsTests {
       lines += JSONWriter.string(.object(["instruction": .string("Question \(i)?"), "output": .string(output)])) + "\n"
     }
     dir.write("in.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: metrics-demo
       stages:
         - kind: read
@@ -84,7 +89,10 @@ struct MetricsTests {
     #expect(text.contains("# TYPE instill_stage_records_in_total counter"))
     #expect(sample(text, "instill_stage_records_in_total", ["stage": "quality", "pipeline": "metrics-demo"]) == 30)
     #expect(sample(text, "instill_stage_records_out_total", ["stage": "quality"]) == 20)
-    #expect(sample(text, "instill_stage_dropped_total", ["stage": "quality", "filter": "refusal", "reason": "refusal:i'm sorry, but"]) == 10)
+    #expect(
+      sample(
+        text, "instill_stage_dropped_total",
+        ["stage": "quality", "filter": "refusal", "reason": "refusal:i'm sorry, but"]) == 10)
     #expect(sample(text, "instill_run_last_exit_code", [:]) == 0)
     #expect(sample(text, "instill_run_complete", [:]) == 1)
     let success = try #require(sample(text, "instill_run_last_success_timestamp_seconds", [:]))
@@ -99,7 +107,10 @@ struct MetricsTests {
 
     // A later invocation that fails keeps the time of the last success and reports its exit code.
     try await Task.sleep(for: .milliseconds(1100))
-    dir.write("p.yaml", "name: metrics-demo\nstages:\n  - kind: read\n    path: in.jsonl\n  - name: quality\n    kind: filter\n    filters: [{type: refusal}]\n  - kind: export\n    format: alpaca\n")
+    dir.write(
+      "p.yaml",
+      "name: metrics-demo\nstages:\n  - kind: read\n    path: in.jsonl\n  - name: quality\n    kind: filter\n    filters: [{type: refusal}]\n  - kind: export\n    format: alpaca\n"
+    )
     try await instill(expect: 2, "run", pipeline, "--run-dir", run, "--metrics-file", metrics)
     let after = try String(contentsOfFile: metrics, encoding: .utf8)
     #expect(sample(after, "instill_run_last_exit_code", [:]) == 2)
@@ -121,7 +132,9 @@ extension MetricsTests {
     for _ in 0..<100 {
       try await Task.sleep(for: .milliseconds(200))
       let (stats, generate) = try await generateInProgress(run)
-      if stats["running_stage"] == .string("generate"), (generate["stats"]?.objectValue?["records_in"]?.intValue ?? 0) > 0 {
+      if stats["running_stage"] == .string("generate"),
+        (generate["stats"]?.objectValue?["records_in"]?.intValue ?? 0) > 0
+      {
         seen = stats
         break
       }
@@ -169,7 +182,11 @@ struct LatencyTests {
     var second = LLMStats()
     for ms in 1...2000 {
       all.recordLatency(milliseconds: Double(ms))
-      if ms % 2 == 0 { first.recordLatency(milliseconds: Double(ms)) } else { second.recordLatency(milliseconds: Double(ms)) }
+      if ms % 2 == 0 {
+        first.recordLatency(milliseconds: Double(ms))
+      } else {
+        second.recordLatency(milliseconds: Double(ms))
+      }
     }
     let p50 = try #require(all.latencyPercentile(0.5))
     let p95 = try #require(all.latencyPercentile(0.95))
@@ -181,7 +198,8 @@ struct LatencyTests {
     let decoded = try JSONDecoder().decode(LLMStats.self, from: JSONEncoder().encode(all))
     #expect(decoded == all)
     // Statistics from before the histogram (power-of-two buckets) still load, without latencies.
-    let old = try JSONDecoder().decode(LLMStats.self, from: Data(#"{"requests_sent": 3, "latency_ms_buckets": {"40": 3}}"#.utf8))
+    let old = try JSONDecoder().decode(
+      LLMStats.self, from: Data(#"{"requests_sent": 3, "latency_ms_buckets": {"40": 3}}"#.utf8))
     #expect(old.requestsSent == 3 && old.latencyPercentile(0.5) == nil)
     #expect(LLMStats().latencyPercentile(0.5) == nil)
   }
@@ -199,8 +217,10 @@ extension MetricsTests {
     #expect(try await instill("run", pipeline, "--run-dir", run, "--stage", "read").status == 0)
     FileSystem.remove(run + "/stats.json")
     let tasks = try (0..<2).map { index in
-      try launchInstill(["run", pipeline, "--run-dir", run, "--quiet", "--stats-interval", "0.5",
-                         "--shard-index", "\(index)", "--shard-count", "2"])
+      try launchInstill([
+        "run", pipeline, "--run-dir", run, "--quiet", "--stats-interval", "0.5",
+        "--shard-index", "\(index)", "--shard-count", "2",
+      ])
     }
     defer { for task in tasks where task.isRunning { kill(task.processIdentifier, SIGKILL) } }
     func generateIn() async throws -> (Int, JSONObject) {
@@ -211,7 +231,8 @@ extension MetricsTests {
     for _ in 0..<100 where !both {
       try await Task.sleep(for: .milliseconds(200))
       let records = try await generateIn().0
-      both = FileSystem.exists(run + "/live/task-00000.json") && FileSystem.exists(run + "/live/task-00001.json")
+      both =
+        FileSystem.exists(run + "/live/task-00000.json") && FileSystem.exists(run + "/live/task-00001.json")
         && records >= 2
     }
     #expect(both, "the two tasks' shards in progress never showed")
@@ -224,16 +245,19 @@ extension MetricsTests {
     kill(tasks[1].processIdentifier, SIGKILL)
     await waitForExit(tasks[1])
     let frozen = try String(contentsOfFile: run + "/live/task-00001.json", encoding: .utf8)
-    let killedIn = (try JSONParser.parse(frozen).objectValue?["stages"]?.objectValue?["02-generate"]?
-      .objectValue?["records_in"]?.intValue) ?? 0
+    let killedIn =
+      (try JSONParser.parse(frozen).objectValue?["stages"]?.objectValue?["02-generate"]?
+        .objectValue?["records_in"]?.intValue) ?? 0
     #expect(killedIn > 0)
     // Freeze task 0 (its lock stays held): the in-progress count is then exactly its file's.
     kill(tasks[0].processIdentifier, SIGSTOP)
-    let frozen0 = (try? JSONParser.parse(String(contentsOfFile: run + "/live/task-00000.json", encoding: .utf8)))?
+    let frozen0 =
+      (try? JSONParser.parse(String(contentsOfFile: run + "/live/task-00000.json", encoding: .utf8)))?
       .objectValue?["stages"]?.objectValue?["02-generate"]?.objectValue?["records_in"]?.intValue ?? -1
     let (merged, _) = try await generateIn()
     kill(tasks[0].processIdentifier, SIGCONT)
-    try #require(RunDirectory(run).finishedShards("02-generate").isEmpty, "a shard finished already; counts not comparable")
+    try #require(
+      RunDirectory(run).finishedShards("02-generate").isEmpty, "a shard finished already; counts not comparable")
     #expect(merged == frozen0, "task 1's stale in-progress counts (\(killedIn)) were merged")
 
     // The task that ends removes its file and writes stats.json once.
@@ -244,4 +268,3 @@ extension MetricsTests {
     #expect(FileSystem.exists(run + "/stats.json"))
   }
 }
-

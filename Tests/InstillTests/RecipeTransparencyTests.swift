@@ -92,8 +92,9 @@ struct RecipeTransparencyTests {
     for round in 1...4 {
       let succeeded = Self.counter(evolve, "round.\(round).succeeded")
       #expect(succeeded == seeds, "\(file): the ideal model's round \(round) should always succeed")
-      #expect(Double(inData(round: round)) >= 0.9 * Double(succeeded),
-              "\(file) round \(round): \(inData(round: round)) of \(succeeded) evolutions reached the dataset")
+      #expect(
+        Double(inData(round: round)) >= 0.9 * Double(succeeded),
+        "\(file) round \(round): \(inData(round: round)) of \(succeeded) evolutions reached the dataset")
     }
   }
 

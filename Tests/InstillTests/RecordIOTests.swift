@@ -89,7 +89,8 @@ struct RecordIOTests {
       #expect(error.line == 3)
       #expect(error.description.contains("x.jsonl:3"))
     }
-    let utf8 = dir.write("u.jsonl", bytes: Array("{\"a\":\"ok\"}\n{\"a\":\"".utf8) + [0xFF, 0xFE] + Array("\"}\n".utf8))
+    let utf8 = dir.write(
+      "u.jsonl", bytes: Array("{\"a\":\"ok\"}\n{\"a\":\"".utf8) + [0xFF, 0xFE] + Array("\"}\n".utf8))
     do {
       _ = try RecordReader.readAll(path: utf8)
       Issue.record("accepted invalid UTF-8")

@@ -28,7 +28,8 @@ struct ReverseTests {
   }
 
   @Test func wikiSectionsFollowHeadingsAndTablesListsAndCategoriesGo() {
-    let sections = wiki("""
+    let sections = wiki(
+      """
       Intro text.
       {| class="wikitable"
       |-
@@ -52,12 +53,14 @@ struct ReverseTests {
   }
 
   @Test func markdownIsSplitAtHeadingsButNotInsideCodeFences() {
-    let doc = PlainText.document("Preface.\n\n# Guide\nIntro.\n## Install ##\nRun it:\n```\n# not a heading\n```\n#hashtag stays\n",
-                                 source: "g.md", format: .markdown, title: "g")
+    let doc = PlainText.document(
+      "Preface.\n\n# Guide\nIntro.\n## Install ##\nRun it:\n```\n# not a heading\n```\n#hashtag stays\n",
+      source: "g.md", format: .markdown, title: "g")
     #expect(doc.title == "Guide")
     #expect(doc.sections.map(\.heading) == ["", "Guide", "Install"])
     #expect(doc.sections[2].text == "Run it:\n```\n# not a heading\n```\n#hashtag stays")
-    let plain = PlainText.document("# Not a heading in a .txt\r\nline  \n\n\n\nnext", source: "a.txt", format: .text, title: "a")
+    let plain = PlainText.document(
+      "# Not a heading in a .txt\r\nline  \n\n\n\nnext", source: "a.txt", format: .text, title: "a")
     #expect(plain.sections == [.init(heading: "", text: "# Not a heading in a .txt\nline\n\nnext")])
   }
 
@@ -70,12 +73,12 @@ struct ReverseTests {
     let prose = "Rivers carve valleys over thousands of years, carrying sediment from mountains down to the sea."
     let cases: [(String, String, Bool)] = [
       ("History", prose, true),
-      ("Related Posts", prose + " One.", false),            // navigation
+      ("Related Posts", prose + " One.", false),  // navigation
       ("SUBSCRIBE TO OUR NEWSLETTER", prose + " Two.", false),  // all caps
       ("Menu", prose + " Three.", false),
-      ("Geology", prose, false),                              // exact duplicate of the first
+      ("Geology", prose, false),  // exact duplicate of the first
       ("Wiederholung", String(repeating: "Click here now.\n", count: 6), false),  // duplicate lines
-      ("Spam", String(repeating: "buy cheap pills ", count: 12), false),         // repeated n-grams
+      ("Spam", String(repeating: "buy cheap pills ", count: 12), false),  // repeated n-grams
       ("Short", "Too short.", false),
       ("Long", String(repeating: prose + " ", count: 6), false),
       ("中文", "语言模型变得越来越大,它们的表现似乎也越来越好,这被称为自然语言的规模定律,已经在很多任务中被证明。", true),
@@ -106,7 +109,8 @@ struct ReverseTests {
     #expect(SegmentCleaner.estimatedTokens(String(repeating: "语言模型", count: 25)) == 200)
     #expect(SegmentCleaner.estimatedTokens("한국어 テキスト") == 2 * 3 + 1 + 2 * 4)
     // The corpus's Chinese page: 3,000 characters fit max_chars but not a 2,048-token context.
-    let page = try String(contentsOfFile: repositoryPath("Seeds/documents/web/inverse-scaling-u-shape.zh.txt"), encoding: .utf8)
+    let page = try String(
+      contentsOfFile: repositoryPath("Seeds/documents/web/inverse-scaling-u-shape.zh.txt"), encoding: .utf8)
     let section = Document.Section(heading: "", text: String(page.prefix(3000)))
     var settings = CleaningSettings()
     settings.minChars = 100
@@ -121,11 +125,13 @@ struct ReverseTests {
     #expect(pieces.allSatisfy { SegmentCleaner.estimatedTokens($0) <= 1200 })
     #expect(cut.snapshot.filters.first { $0.name == "length" }?.dropped["too_many_tokens"] == nil)
     // English text of the same length is far under the limit: one piece, as before.
-    let abstracts = try String(contentsOfFile: repositoryPath("Seeds/documents/web/quantization-scaling-and-ama.en.txt"), encoding: .utf8)
+    let abstracts = try String(
+      contentsOfFile: repositoryPath("Seeds/documents/web/quantization-scaling-and-ama.en.txt"), encoding: .utf8)
     let english = Document.Section(heading: "", text: String(abstracts.prefix(2900)))
     #expect(SegmentCleaner.estimatedTokens(english.text) < 800)
     let kept = StatsRecorder()
-    #expect(SegmentCleaner(settings: settings, stats: kept).segments(of: english).count == 1, "\(kept.snapshot.filters)")
+    #expect(
+      SegmentCleaner(settings: settings, stats: kept).segments(of: english).count == 1, "\(kept.snapshot.filters)")
   }
 
   @Test(arguments: [
@@ -137,7 +143,8 @@ struct ReverseTests {
   }
 
   @Test(arguments: [
-    ("Instruction: Explain tides.", "Explain tides."), ("**Query:** \"tide tables for Brest\"", "tide tables for Brest"),
+    ("Instruction: Explain tides.", "Explain tides."),
+    ("**Query:** \"tide tables for Brest\"", "tide tables for Brest"),
     ("  Message: hey, why do tides happen?\n\nSure! Tides happen because…", "hey, why do tides happen?"),
     ("> How do tides work?", "How do tides work?"), ("", ""),
   ])
@@ -146,10 +153,12 @@ struct ReverseTests {
   }
 
   @Test func echoedInstructionsAreRecognized() {
-    let doc = "Tides are the rise and fall of sea levels caused by the gravity of the moon and the sun acting on the oceans, "
+    let doc =
+      "Tides are the rise and fall of sea levels caused by the gravity of the moon and the sun acting on the oceans, "
       + "and by the rotation of the earth."
     #expect(ReverseInstructStage.echoes(doc, doc))
-    #expect(ReverseInstructStage.echoes("Tides are the rise and fall of sea levels caused by the gravity of the moon", doc))
+    #expect(
+      ReverseInstructStage.echoes("Tides are the rise and fall of sea levels caused by the gravity of the moon", doc))
     #expect(!ReverseInstructStage.echoes("What causes tides?", doc))
     #expect(!ReverseInstructStage.echoes("tides moon sun gravity", doc))
     #expect(!ReverseInstructStage.echoes("How do tides work?", "The sun matters too."))
@@ -162,20 +171,31 @@ struct ReverseTests {
     let server = try TestHTTPServer { _, _, body in
       guard let (chat, text) = FakeModel.promptText(body) else { return .respond(status: 400, headers: [], body: []) }
       let reply: String
-      if text.contains("copied back") { reply = "Instruction: The model copied back this whole document, word for word, as its answer." }
-      else if text.contains("EMPTY") { reply = "**Query:**" }
-      else if text.contains("search engine") { reply = "Query: tide tables" }
-      else if text.contains("chatbot") { reply = "Message: yo why r tides a thing" }
-      else { reply = "Instruction: Explain what tides are." }
+      if text.contains("copied back") {
+        reply = "Instruction: The model copied back this whole document, word for word, as its answer."
+      } else if text.contains("EMPTY") {
+        reply = "**Query:**"
+      } else if text.contains("search engine") {
+        reply = "Query: tide tables"
+      } else if text.contains("chatbot") {
+        reply = "Message: yo why r tides a thing"
+      } else {
+        reply = "Instruction: Explain what tides are."
+      }
       return FakeModel.respond(reply, chat: chat)
     }
     defer { server.stop() }
     var lines = ""
-    for i in 0..<30 { lines += "{\"id\": \"d\(i)\", \"text\": \"Tides rise and fall. Document number \(i). The moon pulls the sea.\"}\n" }
-    lines += "{\"id\": \"echo\", \"text\": \"The model copied back this whole document, word for word, as its answer.\"}\n"
+    for i in 0..<30 {
+      lines += "{\"id\": \"d\(i)\", \"text\": \"Tides rise and fall. Document number \(i). The moon pulls the sea.\"}\n"
+    }
+    lines +=
+      "{\"id\": \"echo\", \"text\": \"The model copied back this whole document, word for word, as its answer.\"}\n"
     lines += "{\"id\": \"empty\", \"text\": \"EMPTY reply for this one, please.\"}\n"
     dir.write("docs.jsonl", lines)
-    let pipeline = dir.write("p.yaml", """
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: rev
       seed: 9
       llm: {provider: openai, base_url: \(server.baseURL), model: fake}
@@ -196,7 +216,9 @@ struct ReverseTests {
       let reverse = record.meta["reverse"]?.objectValue ?? [:]
       let style = reverse["style"]?.stringValue ?? "?"
       styles[style, default: 0] += 1
-      let expected = ["instruction": "Explain what tides are.", "chatbot": "yo why r tides a thing", "query": "tide tables"][style]
+      let expected = [
+        "instruction": "Explain what tides are.", "chatbot": "yo why r tides a thing", "query": "tide tables",
+      ][style]
       let hint = reverse["length_hint"]?.stringValue
       #expect(record.instruction == (hint.map { (expected ?? "") + " " + $0 } ?? expected))
       if let hint { #expect(hint == "Respond in 3 sentences.") }
@@ -214,8 +236,9 @@ struct ReverseTests {
     // The same pipeline and replies again: byte-identical choices and output.
     let again = dir.file("again")
     try await instill(expect: 0, "run", pipeline, "--run-dir", again)
-    #expect(treeDigest(run + "/stages/02-reverse_instruct").filter { $0.key.hasSuffix(".gz") }
-      == treeDigest(again + "/stages/02-reverse_instruct").filter { $0.key.hasSuffix(".gz") })
+    #expect(
+      treeDigest(run + "/stages/02-reverse_instruct").filter { $0.key.hasSuffix(".gz") }
+        == treeDigest(again + "/stages/02-reverse_instruct").filter { $0.key.hasSuffix(".gz") })
   }
 
   @Test func backtranslationShowsSeedPairsOutputFirstWithNucleusSampling() async throws {
@@ -230,9 +253,13 @@ struct ReverseTests {
       return FakeModel.respond(last.contains("COPY") ? copied : "How do tides work?", chat: true)
     }
     defer { server.stop() }
-    dir.write("docs.jsonl", "{\"id\": \"a\", \"text\": \"Tides are caused by the moon.\"}\n{\"id\": \"b\", \"text\": \"The sun matters too.\"}\n"
-      + "{\"id\": \"c\", \"text\": \"COPY the demonstration, please.\"}\n")
-    let pipeline = dir.write("p.yaml", """
+    dir.write(
+      "docs.jsonl",
+      "{\"id\": \"a\", \"text\": \"Tides are caused by the moon.\"}\n{\"id\": \"b\", \"text\": \"The sun matters too.\"}\n"
+        + "{\"id\": \"c\", \"text\": \"COPY the demonstration, please.\"}\n")
+    let pipeline = dir.write(
+      "p.yaml",
+      """
       name: bt
       llm: {provider: openai, base_url: \(server.baseURL), model: fake}
       stages:

@@ -1,14 +1,15 @@
 import Foundation
 import InstillCore
-import InstillTestSupport
 import InstillRouge
+import InstillTestSupport
 import Testing
 
 /// ROUGE-L against fixtures produced by the real rouge-score 0.1.2
 /// (Scripts/make-rouge-fixtures), and properties checked against brute force.
 struct RougeTests {
   static func fixture(_ name: String) throws -> [JSONObject] {
-    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)").path
+    let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/\(name)")
+      .path
     return try RecordReader.readAll(path: path).map(\.fields)
   }
 
@@ -152,8 +153,12 @@ struct RougeTests {
       #expect(decision.kept == (best <= 0.7))
       if best > 0 { #expect(abs(decision.nearest.score - best) < 1e-12) }
       if best <= 0.7 {
-        if kept.contains(where: { $0.group == item.group && item.group != RougePool.noGroup
-          && RougeL.fmeasure($0.tokens, item.tokens) > 0.7 }) { keptInOwnGroup += 1 }
+        if kept.contains(where: {
+          $0.group == item.group && item.group != RougePool.noGroup
+            && RougeL.fmeasure($0.tokens, item.tokens) > 0.7
+        }) {
+          keptInOwnGroup += 1
+        }
         kept.append(item)
       }
     }

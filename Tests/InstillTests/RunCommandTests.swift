@@ -24,11 +24,13 @@ struct RunCommandTests {
     let second = try await instill("run", p, "--run-dir", run)
     #expect(second.status == 0)
     #expect(treeDigest(run + "/data") == before)
-    let mtime2 = try FileManager.default.attributesOfItem(atPath: run + "/data/dataset.json")[.modificationDate] as? Date
+    let mtime2 =
+      try FileManager.default.attributesOfItem(atPath: run + "/data/dataset.json")[.modificationDate] as? Date
     #expect(mtime == mtime2, "a complete run re-run must not rewrite the dataset")
 
     // dataset.json agrees with the files.
-    let manifest = try JSONParser.parse(String(decoding: FileSystem.read(run + "/data/dataset.json"), as: UTF8.self)).objectValue
+    let manifest = try JSONParser.parse(String(decoding: FileSystem.read(run + "/data/dataset.json"), as: UTF8.self))
+      .objectValue
     var total = 0
     for split in ["train", "validation"] {
       for shard in manifest?["splits"]?.objectValue?[split]?.objectValue?["shards"]?.arrayValue ?? [] {
@@ -73,7 +75,8 @@ struct RunCommandTests {
     #expect(kills > 0, "the run finished before any kill; make it larger")
     #expect(treeDigest(victim + "/data") == expected)
     // No leftovers that look like finished output.
-    let leftovers = FileManager.default.enumerator(atPath: victim)?.allObjects.compactMap { $0 as? String }
+    let leftovers =
+      FileManager.default.enumerator(atPath: victim)?.allObjects.compactMap { $0 as? String }
       .filter { $0.hasSuffix(".tmp") || $0.contains(".tmp/") || $0.hasSuffix(".old") } ?? []
     #expect(leftovers.isEmpty, "\(leftovers)")
   }
@@ -86,7 +89,11 @@ struct RunCommandTests {
     // Another process holds the lock (a POSIX record lock, as instill takes it).
     let holder = Process()
     holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    holder.arguments = ["python3", "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", run + "/lock"]
+    holder.arguments = [
+      "python3", "-c",
+      "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)",
+      run + "/lock",
+    ]
     let out = Pipe()
     holder.standardOutput = out
     try holder.run()
@@ -142,13 +149,20 @@ struct RunCommandTests {
     // A truncated gzip seed file.
     let seeds = dir.file("seeds.jsonl.gz")
     let writer = try RecordWriter(path: seeds)
-    for i in 0..<20_000 { try writer.write(Record(["instruction": .string("task number \(i) with words"), "output": .string("x")])) }
+    for i in 0..<20_000 {
+      try writer.write(Record(["instruction": .string("task number \(i) with words"), "output": .string("x")]))
+    }
     try writer.finish()
     let bytes = try FileSystem.read(seeds)
     dir.write("cut.jsonl.gz", bytes: Array(bytes.prefix(bytes.count * 2 / 3)))
-    dir.write("bad-utf8.jsonl", bytes: Array("{\"instruction\":\"a\",\"output\":\"b\"}\n{\"instruction\":\"".utf8) + [0xC0, 0xAF] + Array("\"}\n".utf8))
+    dir.write(
+      "bad-utf8.jsonl",
+      bytes: Array("{\"instruction\":\"a\",\"output\":\"b\"}\n{\"instruction\":\"".utf8) + [0xC0, 0xAF]
+        + Array("\"}\n".utf8))
     func pipe(_ seedFile: String, extra: String = "") -> String {
-      dir.write("p-\(seedFile).yaml", """
+      dir.write(
+        "p-\(seedFile).yaml",
+        """
         name: bad
         stages:
           - kind: read
@@ -234,7 +248,8 @@ struct RunCommandTests {
 
   /// The quick pipeline with a second map stage after `clean`.
   func twoMapStages(_ dir: TempDir, count: Int, perShard: Int) -> String {
-    let text = String(decoding: try! FileSystem.read(TestPipelines.qa(dir, count: count, perShard: perShard)), as: UTF8.self)
+    let text = String(
+      decoding: try! FileSystem.read(TestPipelines.qa(dir, count: count, perShard: perShard)), as: UTF8.self)
     let extra = """
         - name: short
           kind: filter
@@ -265,8 +280,9 @@ struct RunCommandTests {
     let unknown = try await instill("status", run, "--pending-tasks", "2", "--stage", "nope")
     #expect(unknown.status == 2 && unknown.stderr.contains("no stage named 'nope'"))
     // The other task, limited to the two map stages, leaves nothing pending and no export.
-    let other = try await instill("run", p, "--run-dir", run, "--shard-index", "0", "--shard-count", "2",
-                                  "--stage", "clean", "--stage", "short")
+    let other = try await instill(
+      "run", p, "--run-dir", run, "--shard-index", "0", "--shard-count", "2",
+      "--stage", "clean", "--stage", "short")
     #expect(other.status == 0, "\(other.stderr)")
     #expect(try await instill("status", run, "--pending-tasks", "2").stdout == "\n")
     #expect(!FileSystem.exists(run + "/data"))
@@ -302,7 +318,8 @@ struct RunCommandTests {
   @Test func wallTimeAddedByManyTasksAtOnceIsNotLost() async throws {
     let dir = TempDir()
     let directory = RunDirectory(dir.path)
-    try FileManager.default.createDirectory(atPath: directory.stageDirectory("02-map"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(
+      atPath: directory.stageDirectory("02-map"), withIntermediateDirectories: true)
     // 200 tasks ending their share of a map stage at the same moment.
     DispatchQueue.concurrentPerform(iterations: 200) { _ in directory.addWallTime(0.5, folder: "02-map") }
     let stats = StageStats.decode(try FileSystem.read(directory.stageStatsPath("02-map")))
@@ -357,8 +374,9 @@ struct RunCommandTests {
     }
     defer { server.stop() }
     let run = dir.file("run")
-    let first = try await instill("run", p, "--run-dir", run, "--base-url", server.baseURL, "--model", "served-model",
-                                  "--max-requests", "1")
+    let first = try await instill(
+      "run", p, "--run-dir", run, "--base-url", server.baseURL, "--model", "served-model",
+      "--max-requests", "1")
     #expect(first.status == 3, "\(first.stderr)")
     #expect(models.all == ["served-model"])
     // The same run, resumed through another address of the same server: no refusal, nothing sent twice.
@@ -368,7 +386,8 @@ struct RunCommandTests {
     #expect(Set(keys.all).count == 3)
     // A reply journaled for one model does not answer for another.
     let run2 = dir.file("run2")
-    try await instill(expect: 3, "run", p, "--run-dir", run2, "--base-url", server.baseURL, "--model", "a", "--max-requests", "1")
+    try await instill(
+      expect: 3, "run", p, "--run-dir", run2, "--base-url", server.baseURL, "--model", "a", "--max-requests", "1")
     try await instill(expect: 0, "run", p, "--run-dir", run2, "--base-url", server.baseURL, "--model", "b")
     #expect(Array(models.all.suffix(4)) == ["a", "b", "b", "b"])
     let listed = try await instill("validate", "--stages", p)

@@ -8,12 +8,13 @@ import Testing
 /// Humpback's self-curation: reading scores from replies, and the stage against
 /// a scripted endpoint.
 struct SelfCurateTests {
-  @Test(arguments: [
-    ("The answer is complete and clear.\nScore: 5", 5), ("Reasoning… Score: 4/5", 4), ("**Score:** 3", 3),
-    ("score: 2", 2), ("It mentions score 1 first.\nFinal verdict.\nScore: 4", 4), ("Score: 9", nil),
-    ("I would rate it highly.", nil), ("Score: 4.5", 4.5), ("Score: 4.", 4), ("Score: 3.75/5", 3.75),
-    ("Score: 5.5", nil), ("", nil),
-  ] as [(String, Double?)])
+  @Test(
+    arguments: [
+      ("The answer is complete and clear.\nScore: 5", 5), ("Reasoning… Score: 4/5", 4), ("**Score:** 3", 3),
+      ("score: 2", 2), ("It mentions score 1 first.\nFinal verdict.\nScore: 4", 4), ("Score: 9", nil),
+      ("I would rate it highly.", nil), ("Score: 4.5", 4.5), ("Score: 4.", 4), ("Score: 3.75/5", 3.75),
+      ("Score: 5.5", nil), ("", nil),
+    ] as [(String, Double?)])
   func scoresAreReadFromTheLastScoreLine(reply: String, expected: Double?) {
     #expect(SelfCurateStage.score(reply)?.score == expected, "\(reply)")
   }
@@ -23,19 +24,29 @@ struct SelfCurateTests {
     let server = try TestHTTPServer { _, _, body in
       guard let (chat, text) = FakeModel.promptText(body) else { return .respond(status: 400, headers: [], body: []) }
       let reply: String
-      if text.contains("great") { reply = "Focused and expert.\nScore: 5" }
-      else if text.contains("fine") { reply = "Complete, could be shorter.\n**Score:** 4" }
-      else if text.contains("meh") { reply = "Indirect.\nScore: 2" }
-      else if text.contains("almost") { reply = "Nearly perfect.\nScore: 4.5" }
-      else { reply = "I like it." }
+      if text.contains("great") {
+        reply = "Focused and expert.\nScore: 5"
+      } else if text.contains("fine") {
+        reply = "Complete, could be shorter.\n**Score:** 4"
+      } else if text.contains("meh") {
+        reply = "Indirect.\nScore: 2"
+      } else if text.contains("almost") {
+        reply = "Nearly perfect.\nScore: 4.5"
+      } else {
+        reply = "I like it."
+      }
       return FakeModel.respond(reply, chat: chat)
     }
     defer { server.stop() }
-    dir.write("pairs.jsonl", ["great", "fine", "meh", "odd", "great too", "almost"].enumerated().map { i, w in
-      "{\"id\": \"p\(i)\", \"instruction\": \"Tell me something \(w).\", \"output\": \"Here it is.\"}\n"
-    }.joined())
+    dir.write(
+      "pairs.jsonl",
+      ["great", "fine", "meh", "odd", "great too", "almost"].enumerated().map { i, w in
+        "{\"id\": \"p\(i)\", \"instruction\": \"Tell me something \(w).\", \"output\": \"Here it is.\"}\n"
+      }.joined())
     func pipeline(_ onUnparseable: String, minScore: String = "4") -> String {
-      dir.write("p-\(onUnparseable)-\(minScore).yaml", """
+      dir.write(
+        "p-\(onUnparseable)-\(minScore).yaml",
+        """
         name: curate
         llm: {provider: openai, base_url: \(server.baseURL), model: fake}
         stages:

@@ -1,17 +1,21 @@
 import Foundation
 import InstillCore
 import InstillLLM
-import InstillTestSupport
 import InstillSelfInstruct
+import InstillTestSupport
 import Testing
 
 /// Self-Instruct's parser and heuristics on recorded raw model outputs.
 struct SelfInstructTests {
   @Test func continuationIsSplitOnNumberedLines() {
-    let raw = " Describe the water cycle in two sentences.\n10. List three uses of copper.\n11 . Write a haiku about snow\n12. Explain\nwhy bread rises."
+    let raw =
+      " Describe the water cycle in two sentences.\n10. List three uses of copper.\n11 . Write a haiku about snow\n12. Explain\nwhy bread rises."
     let items = SelfInstructParsing.instructions(fromContinuation: raw, firstNumber: 9, capitalize: false)
-    #expect(items == ["Describe the water cycle in two sentences.", "List three uses of copper.",
-                      "Write a haiku about snow", "Explain why bread rises."])
+    #expect(
+      items == [
+        "Describe the water cycle in two sentences.", "List three uses of copper.",
+        "Write a haiku about snow", "Explain why bread rises.",
+      ])
   }
 
   @Test func chatRepliesThatRestateTheNumberAreAccepted() {
@@ -22,16 +26,20 @@ struct SelfInstructTests {
 
   @Test func malformedRepliesYieldWhatCanBeParsed() {
     // No numbers at all: one candidate; empty lines and duplicate numbering survive as text.
-    #expect(SelfInstructParsing.instructions(fromContinuation: "Just one long task without numbers", firstNumber: 9, capitalize: false)
-      == ["Just one long task without numbers"])
+    #expect(
+      SelfInstructParsing.instructions(
+        fromContinuation: "Just one long task without numbers", firstNumber: 9, capitalize: false)
+        == ["Just one long task without numbers"])
     #expect(SelfInstructParsing.instructions(fromContinuation: "", firstNumber: 9, capitalize: false) == [""])
     let duplicated = "Plan a picnic.\n10. Plan a picnic.\n10. Name a river."
-    #expect(SelfInstructParsing.instructions(fromContinuation: duplicated, firstNumber: 9, capitalize: false)
-      == ["Plan a picnic.", "Plan a picnic.", "Name a river."])
+    #expect(
+      SelfInstructParsing.instructions(fromContinuation: duplicated, firstNumber: 9, capitalize: false)
+        == ["Plan a picnic.", "Plan a picnic.", "Name a river."])
     // Like the original's regex `\n\d+\s?\. `, a number needs the space after its dot.
     let truncated = "Write a letter to\n10."
-    #expect(SelfInstructParsing.instructions(fromContinuation: truncated, firstNumber: 9, capitalize: false)
-      == ["Write a letter to 10."])
+    #expect(
+      SelfInstructParsing.instructions(fromContinuation: truncated, firstNumber: 9, capitalize: false)
+        == ["Write a letter to 10."])
   }
 
   @Test func capitalizeFollowsPythonsQuirk() {
@@ -40,7 +48,8 @@ struct SelfInstructTests {
   }
 
   @Test func heuristicsDropWhatTheOriginalDrops() {
-    let chain = SelfInstructFilters.chain(minWords: 3, maxWords: 150, keywords: SelfInstructFilters.selfInstructKeywords)
+    let chain = SelfInstructFilters.chain(
+      minWords: 3, maxWords: 150, keywords: SelfInstructFilters.selfInstructKeywords)
     let stats = StatsRecorder()
     let cases: [(String, Bool)] = [
       ("Name three rivers", false),  // 3 words: ≤ 3 is dropped
@@ -73,7 +82,9 @@ struct SelfInstructTests {
   @Test func originalSeedFileFormatLoads() async throws {
     let dir = TempDir()
     let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: seeds
       stages:
         - kind: read
@@ -116,12 +127,16 @@ struct SelfInstructTests {
       return FakeModel.respond(answer, chat: true)
     }
     defer { server.stop() }
-    dir.write("tasks.jsonl", """
+    dir.write(
+      "tasks.jsonl",
+      """
       {"id":"a","instruction":"Give the label of this review: positive or negative."}
       {"id":"b","instruction":"Write a poem about rivers."}
       {"id":"c","instruction":"Pick the right label for the news headline."}
       """)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: classify
       llm: {provider: openai, base_url: \(server.baseURL), max_concurrency: 2}
       stages:
@@ -137,7 +152,8 @@ struct SelfInstructTests {
     #expect(result.status == 0, "\(result.stderr)")
     let labelled = try stageRecords(run, "02-classify")
     #expect(labelled.map { $0["is_classification"] } == [.bool(true), .bool(false), .bool(true)])
-    let counters = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["counters"]?.objectValue
+    let counters = try await statsJSON(run)["stages"]?.arrayValue?[1].objectValue?["stats"]?.objectValue?["counters"]?
+      .objectValue
     #expect(counters?["classification"]?.intValue == 2)
     #expect(counters?["not_classification"]?.intValue == 1)
   }
@@ -153,11 +169,14 @@ struct SelfInstructTests {
       // Words no other reply shares, so the ROUGE-L pool keeps each first item.
       let hex = Array(SHA256.hex(prompt).prefix(16))
       let words = stride(from: 0, to: 16, by: 4).map { "q" + String(hex[$0..<$0 + 4]) }.joined(separator: " ")
-      return FakeModel.respond(" Combine \(words) into one sentence.\n10. Draw a map of the town.\n11. Name it", chat: true)
+      return FakeModel.respond(
+        " Combine \(words) into one sentence.\n10. Draw a map of the town.\n11. Name it", chat: true)
     }
     defer { server.stop() }
     let seeds = repositoryPath("Seeds/self-instruct/seed_tasks.jsonl")
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: bootstrap
       seed: 9
       llm: {provider: openai, base_url: \(server.baseURL), max_concurrency: 2}

@@ -7,7 +7,8 @@ import Testing
 struct ShippedPipelineTests {
   @Test func everyShippedPipelineValidatesAndItsSourceStageAddsUp() async throws {
     let dir = TempDir()
-    let files = FileSystem.list(repositoryPath("Pipelines")).filter { $0.hasSuffix(".yaml") }
+    let files =
+      FileSystem.list(repositoryPath("Pipelines")).filter { $0.hasSuffix(".yaml") }
       + FileSystem.list(repositoryPath("Pipelines/slurm")).filter { $0.hasSuffix(".yaml") }.map { "slurm/" + $0 }
     #expect(files.count >= 9, "\(files)")
     for file in files {
@@ -15,7 +16,8 @@ struct ShippedPipelineTests {
       try await instill(expect: 0, "validate", path)
       let text = try String(contentsOfFile: path, encoding: .utf8)
       // The first stage's name: the first `- name:` or, without one, its kind.
-      let firstStage = text.split(separator: "\n").first { $0.contains("- name:") || $0.contains("- kind:") }
+      let firstStage =
+        text.split(separator: "\n").first { $0.contains("- name:") || $0.contains("- kind:") }
         .map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? ""
       let run = dir.file("run-" + file.replacingOccurrences(of: "/", with: "-"))
       try await instill(expect: 0, "run", path, "--run-dir", run, "--stage", firstStage)

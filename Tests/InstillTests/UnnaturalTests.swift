@@ -25,7 +25,9 @@ struct UnnaturalTests {
     let shuffled = "Constraints: None\nInput: 3, 4\nInstruction: Multiply the numbers."
     #expect(Self.parse(shuffled)?.input == "3, 4")
     #expect(Self.parse(shuffled)?.constraints == "None")
-    let runaway = plain + "\n\nExample 5\nInstruction: Something else.\nInput: x\nConstraints: None\n\nExample 6\nInstruction: More."
+    let runaway =
+      plain
+      + "\n\nExample 5\nInstruction: Something else.\nInput: x\nConstraints: None\n\nExample 6\nInstruction: More."
     #expect(Self.parse(runaway)?.constraints == "The output should be a colour.")
     let multiline = "Instruction: Summarize the text.\nInput: Line one.\nLine two.\nConstraints: None"
     #expect(Self.parse(multiline)?.input == "Line one.\nLine two.")
@@ -43,19 +45,29 @@ struct UnnaturalTests {
     #expect(stage.check("Is this review happy or unhappy?", original: original)?.reason == "no_placeholder")
     #expect(stage.check("Is this review happy or unhappy? {input}", original: original)?.reason == "no_placeholder")
     #expect(stage.check("{INPUT} Is {INPUT} happy?", original: original)?.reason == "placeholder_repeated")
-    #expect(stage.check("Classify the sentiment of the review as positive or negative. {INPUT}", original: original)?.filter == "identical")
-    #expect(stage.check("Classify the sentiment of the review as positive or negative, please: {INPUT}", original: original)?.filter == "near_copy")
+    #expect(
+      stage.check("Classify the sentiment of the review as positive or negative. {INPUT}", original: original)?.filter
+        == "identical")
+    #expect(
+      stage.check("Classify the sentiment of the review as positive or negative, please: {INPUT}", original: original)?
+        .filter == "near_copy")
     #expect(stage.check("{INPUT} — happy or unhappy?", original: original) == nil)
-    #expect(UnnaturalParsing.paraphrase("Rephrased: What language is {INPUT} in?\n\nMore text") == "What language is {INPUT} in?")
+    #expect(
+      UnnaturalParsing.paraphrase("Rephrased: What language is {INPUT} in?\n\nMore text")
+        == "What language is {INPUT} in?")
   }
 
   @Test func releasedAndOurSeedFilesLoadAsRecords() async throws {
     let dir = TempDir()
-    dir.write("full.jsonl", """
+    dir.write(
+      "full.jsonl",
+      """
       {"instruction": "Tell the colour.", "instances": [{"input": "grass", "instruction_with_input": "Tell the colour.\\ngrass", "constraints": "None", "output": "green"}], "reformulations": [{"instruction": "What colour is {INPUT}?", "input": "grass", "instruction_with_input": "What colour is grass?", "output": "green"}]}
 
       """)
-    let p = dir.write("p.yaml", """
+    let p = dir.write(
+      "p.yaml",
+      """
       name: load
       stages:
         - kind: read

@@ -21,7 +21,9 @@ public struct ConfigNode: @unchecked Sendable {
   /// invalid YAML and an empty document are input errors naming the file and line.
   public static func parse(yaml: String, file: String, what: String) throws(InstillError) -> ConfigNode {
     do {
-      guard let node = try Yams.compose(yaml: yaml) else { throw InstillError.input("the \(what) is empty", file: file) }
+      guard let node = try Yams.compose(yaml: yaml) else {
+        throw InstillError.input("the \(what) is empty", file: file)
+      }
       return ConfigNode(node: node, file: file, path: "")
     } catch let error as InstillError {
       throw error
@@ -35,7 +37,7 @@ public struct ConfigNode: @unchecked Sendable {
   private static func yamlMessage(_ error: YamlError) -> String {
     switch error {
     case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _),
-         .composer(let context, let problem, _, _):
+      .composer(let context, let problem, _, _):
       return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": ")
     case .duplicatedKeysInMapping(let duplicates, _):
       return "duplicate key '\(duplicates.joined(separator: "', '"))'"
@@ -51,7 +53,6 @@ public struct ConfigNode: @unchecked Sendable {
     default: return nil
     }
   }
-
 
   public func error(_ message: String, field: String? = nil) -> InstillError {
     .input(message, file: file, line: line, field: field ?? (path.isEmpty ? nil : path))
@@ -84,7 +85,9 @@ public struct ConfigNode: @unchecked Sendable {
     for (key, value) in mapping {
       guard case .scalar(let k) = key else { throw error("mapping keys must be plain text") }
       guard seen.insert(k.string).inserted else {
-        throw InstillError.input("duplicate key '\(k.string)'", file: file, line: key.mark?.line, field: path.isEmpty ? k.string : "\(path).\(k.string)")
+        throw InstillError.input(
+          "duplicate key '\(k.string)'", file: file, line: key.mark?.line,
+          field: path.isEmpty ? k.string : "\(path).\(k.string)")
       }
       entries.append((k.string, child(value, key: k.string)))
     }
@@ -206,7 +209,9 @@ public final class ConfigMap {
   }
 
   public func string(_ key: String) throws(InstillError) -> String { try require(key).string() }
-  public func string(_ key: String, default value: String) throws(InstillError) -> String { try node(key)?.string() ?? value }
+  public func string(_ key: String, default value: String) throws(InstillError) -> String {
+    try node(key)?.string() ?? value
+  }
   public func optionalString(_ key: String) throws(InstillError) -> String? { try node(key)?.string() }
 
   public func int(_ key: String, default value: Int, in range: ClosedRange<Int>? = nil) throws(InstillError) -> Int {
@@ -218,7 +223,9 @@ public final class ConfigMap {
     return try Self.checked(try n.int(), in: range, at: n)
   }
 
-  public func double(_ key: String, default value: Double, in range: ClosedRange<Double>? = nil) throws(InstillError) -> Double {
+  public func double(_ key: String, default value: Double, in range: ClosedRange<Double>? = nil) throws(InstillError)
+    -> Double
+  {
     try optionalDouble(key, in: range) ?? value
   }
 
@@ -228,7 +235,8 @@ public final class ConfigMap {
   }
 
   static func checked<Value: Comparable>(_ value: Value, in range: ClosedRange<Value>?, at node: ConfigNode)
-    throws(InstillError) -> Value {
+    throws(InstillError) -> Value
+  {
     if let range, !range.contains(value) {
       throw node.error("must be between \(range.lowerBound) and \(range.upperBound), found \(value)")
     }
@@ -241,14 +249,17 @@ public final class ConfigMap {
   public func choice(_ key: String, _ allowed: [String], default value: String) throws(InstillError) -> String {
     guard let n = node(key) else { return value }
     let v = try n.string()
-    guard allowed.contains(v) else { throw n.error("must be one of \(allowed.joined(separator: ", ")), found \"\(v)\"") }
+    guard allowed.contains(v) else {
+      throw n.error("must be one of \(allowed.joined(separator: ", ")), found \"\(v)\"")
+    }
     return v
   }
 
   /// One of an enumeration's values by its raw name (`emit: last`); an unknown
   /// name is an error that lists the allowed ones in declaration order.
   public func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, default value: Choice)
-    throws(InstillError) -> Choice where Choice.RawValue == String {
+    throws(InstillError) -> Choice where Choice.RawValue == String
+  {
     let name = try choice(key, Choice.allCases.map(\.rawValue), default: value.rawValue)
     return Choice(rawValue: name) ?? value
   }
@@ -268,8 +279,9 @@ public final class ConfigMap {
   public func finish() throws(InstillError) {
     for (key, node) in entries where !used.contains(key) {
       let known = used.sorted().joined(separator: ", ")
-      throw InstillError.input("unknown key '\(key)'" + (known.isEmpty ? "" : " (known keys here: \(known))"),
-                               file: node.file, line: node.node.mark?.line ?? owner.line, field: node.path)
+      throw InstillError.input(
+        "unknown key '\(key)'" + (known.isEmpty ? "" : " (known keys here: \(known))"),
+        file: node.file, line: node.node.mark?.line ?? owner.line, field: node.path)
     }
   }
 }

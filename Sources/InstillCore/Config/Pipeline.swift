@@ -67,20 +67,25 @@ public struct Pipeline: Sendable {
       let files = FileCollector()
       let context = StageBuildContext(
         pipelineName: name, pipelineFile: file, pipelineDirectory: directory, seed: seed,
-        stageName: stageName, stageIndex: offset + 1, isFirstStage: offset == 0, isLastStage: offset == stageNodes.count - 1, llm: llm,
+        stageName: stageName, stageIndex: offset + 1, isFirstStage: offset == 0,
+        isLastStage: offset == stageNodes.count - 1, llm: llm,
         services: catalog.services, files: files)
       let stage = try factory(params, context)
       try params.finish()
 
-      let fingerprint = try StageFingerprint(previous: previous, kind: kind, name: stageName, entry: node, files: files,
-                                             usesLLM: stage.usesLLM, llm: llm).hex
+      let fingerprint = try StageFingerprint(
+        previous: previous, kind: kind, name: stageName, entry: node, files: files,
+        usesLLM: stage.usesLLM, llm: llm
+      ).hex
       previous = fingerprint
       let index = offset + 1
-      stages.append(PlannedStage(
-        index: index, name: stageName, kind: kind, stage: stage,
-        folder: (index < 10 ? "0" : "") + "\(index)-\(stageName)", fingerprint: fingerprint, line: node.line))
+      stages.append(
+        PlannedStage(
+          index: index, name: stageName, kind: kind, stage: stage,
+          folder: (index < 10 ? "0" : "") + "\(index)-\(stageName)", fingerprint: fingerprint, line: node.line))
     }
-    var pipeline = Pipeline(name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
+    var pipeline = Pipeline(
+      name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
     pipeline.examplesPerReason = examplesPerReason
     return pipeline
   }
@@ -104,8 +109,10 @@ struct StageFingerprint {
   /// The fingerprint before the first stage.
   static func start(seed: UInt64) -> String { SHA256.hex("instill-pipeline/\(seed)") }
 
-  init(previous: String, kind: String, name: String, entry: ConfigNode, files: FileCollector, usesLLM: Bool,
-       llm: ConfigNode?) throws(InstillError) {
+  init(
+    previous: String, kind: String, name: String, entry: ConfigNode, files: FileCollector, usesLLM: Bool,
+    llm: ConfigNode?
+  ) throws(InstillError) {
     var hasher = SHA256()
     hasher.update(previous)
     hasher.update("\n\(kind)\n\(name)\n\(entry.canonical)\n")

@@ -119,11 +119,13 @@ public final class DecodedFile {
   }
 
   private func readBzip2(into buffer: UnsafeMutablePointer<UInt8>, count: Int) throws(Failure) -> Int {
-    let bz = self.bz ?? {
-      let stream = UnsafeMutablePointer<bz_stream>.allocate(capacity: 1)
-      self.bz = stream
-      return stream
-    }()
+    let bz =
+      self.bz
+      ?? {
+        let stream = UnsafeMutablePointer<bz_stream>.allocate(capacity: 1)
+        self.bz = stream
+        return stream
+      }()
     while true {
       if !inMember {
         try ensureRaw(3)
@@ -200,7 +202,8 @@ extension DecodedFile {
   /// Reads up to `count` decoded bytes; 0 at the end. Failures are input errors
   /// naming the file and `position` (for example "after line 12").
   public func read(into buffer: UnsafeMutablePointer<UInt8>, count: Int, position: @autoclosure () -> String)
-    throws(InstillError) -> Int {
+    throws(InstillError) -> Int
+  {
     do {
       return try read(into: buffer, count: count)
     } catch {
@@ -246,11 +249,13 @@ extension DecodedFile {
     case .notGzip:
       return .input("not a \(format) file (the name ends in .\(format == "gzip" ? "gz" : "bz2"))", file: path)
     case .trailingBytes(let offset):
-      return .input("unexpected bytes after the \(format) data at byte offset \(offset) (\(position)): "
-        + "the file is corrupt", file: path)
+      return .input(
+        "unexpected bytes after the \(format) data at byte offset \(offset) (\(position)): "
+          + "the file is corrupt", file: path)
     case .truncated:
-      return .input("truncated \(format) data \(position): the file ends inside a \(format) "
-        + (format == "gzip" ? "member" : "stream"), file: path)
+      return .input(
+        "truncated \(format) data \(position): the file ends inside a \(format) "
+          + (format == "gzip" ? "member" : "stream"), file: path)
     case .corrupt(let message):
       return .input("corrupt \(format) data \(position): \(message)", file: path)
     case .io(let message):

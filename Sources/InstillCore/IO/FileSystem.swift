@@ -81,9 +81,13 @@ public enum FileSystem {
 
   public static func fsyncFile(_ path: String) throws(InstillError) {
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw InstillError.failure("cannot open for fsync: \(String(cString: strerror(errno)))", file: path) }
+    guard fd >= 0 else {
+      throw InstillError.failure("cannot open for fsync: \(String(cString: strerror(errno)))", file: path)
+    }
     defer { close(fd) }
-    guard fsync(fd) == 0 else { throw InstillError.failure("fsync failed: \(String(cString: strerror(errno)))", file: path) }
+    guard fsync(fd) == 0 else {
+      throw InstillError.failure("fsync failed: \(String(cString: strerror(errno)))", file: path)
+    }
   }
 
   public static func fsyncDirectory(_ path: String) {
@@ -98,20 +102,24 @@ public enum FileSystem {
     guard Glibc.rename(from, to) == 0 else {
       throw InstillError.failure("rename to \(to) failed: \(String(cString: strerror(errno)))", file: from)
     }
-    fsyncDirectory((to as NSString).deletingLastPathComponent.isEmpty ? "." : (to as NSString).deletingLastPathComponent)
+    fsyncDirectory(
+      (to as NSString).deletingLastPathComponent.isEmpty ? "." : (to as NSString).deletingLastPathComponent)
   }
 
   /// Writes `bytes` to `path` atomically and durably.
   public static func writeAtomically(_ bytes: [UInt8], to path: String, durable: Bool = true) throws(InstillError) {
     let tmp = path + ".tmp.\(getpid())"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    guard fd >= 0 else { throw InstillError.failure("cannot create file: \(String(cString: strerror(errno)))", file: tmp) }
+    guard fd >= 0 else {
+      throw InstillError.failure("cannot create file: \(String(cString: strerror(errno)))", file: tmp)
+    }
     var offset = 0
     while offset < bytes.count {
       let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
       if n < 0 {
         if errno == EINTR { continue }
-        close(fd); unlink(tmp)
+        close(fd)
+        unlink(tmp)
         throw InstillError.failure("write failed: \(String(cString: strerror(errno)))", file: tmp)
       }
       offset += n

@@ -60,7 +60,10 @@ public final class LineReader {
   }
 
   private func fill() throws(InstillError) {
-    guard let file else { atEOF = true; return }
+    guard let file else {
+      atEOF = true
+      return
+    }
     if start > 0 {
       if start < end {
         buffer.withUnsafeMutableBufferPointer { buf in

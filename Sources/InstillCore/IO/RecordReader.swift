@@ -22,7 +22,8 @@ public final class RecordReader {
           do {
             let value = try JSONParser.parse(line)
             guard case .object(let object) = value else {
-              return .failure(.input("expected a JSON object, found \(value.kindDescription)", file: path, line: lines.lineNumber))
+              return .failure(
+                .input("expected a JSON object, found \(value.kindDescription)", file: path, line: lines.lineNumber))
             }
             return .success(Record(object))
           } catch {

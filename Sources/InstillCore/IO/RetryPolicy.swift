@@ -27,7 +27,8 @@ public struct RetryPolicy: Sendable {
   /// false (rate limits: the server knows when the window reopens), else it
   /// only lengthens it.
   public func delay(retry: Int, retryAfter: Double? = nil, atLeastBackoff: Bool = true) -> Double {
-    let backoff = min(maxDelay, baseDelay * pow(2, Double(min(max(retry, 1), 32) - 1)))
+    let backoff =
+      min(maxDelay, baseDelay * pow(2, Double(min(max(retry, 1), 32) - 1)))
       * (jitter ? Double.random(in: 0.5...1.0) : 1)
     guard let retryAfter else { return backoff }
     return min(max(retryAfter, atLeastBackoff ? backoff : 0.05), maxRetryAfter)

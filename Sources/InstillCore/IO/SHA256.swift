@@ -10,7 +10,9 @@ public struct SHA256: Sendable {
   public init() {}
 
   public mutating func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-    if let done: Void = bytes.withContiguousStorageIfAvailable({ hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }) {
+    if let done: Void = bytes.withContiguousStorageIfAvailable({
+      hasher.update(bufferPointer: UnsafeRawBufferPointer($0))
+    }) {
       return done
     }
     Array(bytes).withUnsafeBytes { hasher.update(bufferPointer: $0) }
@@ -35,7 +37,9 @@ public struct SHA256: Sendable {
 
   /// The digest of a file, read in 1 MiB chunks (never the whole file at once).
   public static func hexOfFile(_ path: String) throws(InstillError) -> String {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw InstillError.failure("cannot open file", file: path) }
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw InstillError.failure("cannot open file", file: path)
+    }
     defer { try? handle.close() }
     var h = SHA256()
     while true {

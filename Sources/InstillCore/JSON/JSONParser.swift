@@ -45,8 +45,14 @@ public enum JSONParser {
             items.append((try reader.value(depth: 1), offset))
             reader.skipSpace()
             guard reader.index < b.count else { throw reader.fail("unexpected end of JSON inside an array") }
-            if b[reader.index] == UInt8(ascii: ",") { reader.index += 1; continue }
-            if b[reader.index] == UInt8(ascii: "]") { reader.index += 1; break }
+            if b[reader.index] == UInt8(ascii: ",") {
+              reader.index += 1
+              continue
+            }
+            if b[reader.index] == UInt8(ascii: "]") {
+              reader.index += 1
+              break
+            }
             throw reader.fail("expected ',' or ']' in an array")
           }
         }
@@ -100,9 +106,15 @@ private struct Reader {
     case UInt8(ascii: "{"): return .object(try object(depth: depth))
     case UInt8(ascii: "["): return try array(depth: depth)
     case UInt8(ascii: "\""): return .string(try string())
-    case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-    case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-    case UInt8(ascii: "n"): try literal("null"); return .null
+    case UInt8(ascii: "t"):
+      try literal("true")
+      return .bool(true)
+    case UInt8(ascii: "f"):
+      try literal("false")
+      return .bool(false)
+    case UInt8(ascii: "n"):
+      try literal("null")
+      return .null
     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
     default: throw fail("unexpected character '\(printable(bytes[index]))'")
     }
@@ -150,14 +162,23 @@ private struct Reader {
     index += 1
     var items: [JSONValue] = []
     skipSpace()
-    if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+    if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+      index += 1
+      return .array(items)
+    }
     while true {
       skipSpace()
       items.append(try value(depth: depth + 1))
       skipSpace()
       guard index < bytes.count else { throw fail("unexpected end of JSON inside an array") }
-      if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-      if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+      if bytes[index] == UInt8(ascii: ",") {
+        index += 1
+        continue
+      }
+      if bytes[index] == UInt8(ascii: "]") {
+        index += 1
+        return .array(items)
+      }
       throw fail("expected ',' or ']' in an array")
     }
   }
@@ -166,24 +187,37 @@ private struct Reader {
     index += 1
     var object = JSONObject()
     skipSpace()
-    if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return object }
+    if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+      index += 1
+      return object
+    }
     while true {
       skipSpace()
-      guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key in an object") }
+      guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+        throw fail("expected a string key in an object")
+      }
       let keyStart = index
       let key = try string()
       if object[key] != nil {
         throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyStart)
       }
       skipSpace()
-      guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':' after an object key") }
+      guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+        throw fail("expected ':' after an object key")
+      }
       index += 1
       skipSpace()
       object.appendUnchecked(key, try value(depth: depth + 1))
       skipSpace()
       guard index < bytes.count else { throw fail("unexpected end of JSON inside an object") }
-      if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-      if bytes[index] == UInt8(ascii: "}") { index += 1; return object }
+      if bytes[index] == UInt8(ascii: ",") {
+        index += 1
+        continue
+      }
+      if bytes[index] == UInt8(ascii: "}") {
+        index += 1
+        return object
+      }
       throw fail("expected ',' or '}' in an object")
     }
   }
@@ -280,7 +314,10 @@ private struct Reader {
   func decode(_ slice: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONSyntaxError) -> String {
     // ASCII is by far the common case and needs no validation pass.
     var ascii = true
-    for b in slice where b >= 0x80 { ascii = false; break }
+    for b in slice where b >= 0x80 {
+      ascii = false
+      break
+    }
     if ascii { return String(decoding: slice, as: UTF8.self) }
     guard let s = String(validating: slice, as: UTF8.self) else {
       throw JSONSyntaxError(message: "invalid UTF-8 in a string", offset: offset)

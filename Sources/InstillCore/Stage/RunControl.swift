@@ -35,7 +35,10 @@ public final class RunControl: Sendable {
   /// Takes one request from the `--max-requests` budget; throws when it is spent.
   public func takeRequest() throws(StoppedEarly) {
     try check()
-    guard let maxRequests else { requests.add(1, ordering: .relaxed); return }
+    guard let maxRequests else {
+      requests.add(1, ordering: .relaxed)
+      return
+    }
     let (_, new) = requests.add(1, ordering: .relaxed)
     if new > maxRequests {
       requests.subtract(1, ordering: .relaxed)

@@ -76,9 +76,11 @@ public struct StageContext: Sendable {
   /// succeeds (global stages only).
   public let dataset: PublishedFolder?
 
-  public init(stageName: String, stageIndex: Int, seed: UInt64, shard: Int?,
-              stats: StatsRecorder, control: RunControl, logger: Logger, services: Services, journalPath: String,
-              dataset: PublishedFolder?) {
+  public init(
+    stageName: String, stageIndex: Int, seed: UInt64, shard: Int?,
+    stats: StatsRecorder, control: RunControl, logger: Logger, services: Services, journalPath: String,
+    dataset: PublishedFolder?
+  ) {
     self.services = services
     self.stageName = stageName
     self.stageIndex = stageIndex

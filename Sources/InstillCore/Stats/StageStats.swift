@@ -214,7 +214,8 @@ public final class StatsRecorder: Sendable {
         let reason = reason ?? "dropped"
         stats.filters[i].dropped[reason, default: 0] += 1
         if let example, stats.filters[i].examples[reason, default: []].count < stats.filters[i].limit {
-          let short = example.count > FilterStats.maxExampleLength
+          let short =
+            example.count > FilterStats.maxExampleLength
             ? String(example.prefix(FilterStats.maxExampleLength)) + "…" : example
           stats.filters[i].examples[reason, default: []].append(short)
         }

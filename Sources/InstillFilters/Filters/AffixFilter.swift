@@ -14,7 +14,9 @@ public struct AffixFilter: RecordFilter {
   public let require: Bool
   public let caseSensitive: Bool
 
-  public init(name: String, side: Side, field: String, values: [String], require: Bool = false, caseSensitive: Bool = false) {
+  public init(
+    name: String, side: Side, field: String, values: [String], require: Bool = false, caseSensitive: Bool = false
+  ) {
     self.name = name
     self.side = side
     self.field = field
@@ -42,10 +44,11 @@ public struct AffixFilter: RecordFilter {
         guard let values = try map.stringList("values"), !values.isEmpty, values.allSatisfy({ !$0.isEmpty }) else {
           throw node.error("a \(side.rawValue) filter needs a non-empty 'values' list of non-empty texts")
         }
-        return AffixFilter(name: try map.string("name", default: side.rawValue), side: side,
-                           field: try map.string("field", default: "output"), values: values,
-                           require: try map.choice("action", ["drop", "require"], default: "drop") == "require",
-                           caseSensitive: try map.bool("case_sensitive", default: false))
+        return AffixFilter(
+          name: try map.string("name", default: side.rawValue), side: side,
+          field: try map.string("field", default: "output"), values: values,
+          require: try map.choice("action", ["drop", "require"], default: "drop") == "require",
+          caseSensitive: try map.bool("case_sensitive", default: false))
       }
     }
   }

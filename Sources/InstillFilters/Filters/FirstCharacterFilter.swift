@@ -14,8 +14,10 @@ public struct FirstCharacterFilter: RecordFilter {
   public let nonASCII: Bool
   public let punctuationSet: PunctuationSet
 
-  public init(name: String = "first_character", field: String = "instruction", punctuation: Bool = true,
-              nonASCII: Bool = false, punctuationSet: PunctuationSet = .unicode) {
+  public init(
+    name: String = "first_character", field: String = "instruction", punctuation: Bool = true,
+    nonASCII: Bool = false, punctuationSet: PunctuationSet = .unicode
+  ) {
     self.name = name
     self.field = field
     self.punctuation = punctuation
@@ -32,7 +34,9 @@ public struct FirstCharacterFilter: RecordFilter {
     let text = Text.trimmed(record.string(field) ?? "")
     guard let first = text.unicodeScalars.first else { return nil }  // empty text is `non_empty`'s business
     if punctuation {
-      let hit = punctuationSet == .ascii ? Self.asciiPunctuation.contains(first)
+      let hit =
+        punctuationSet == .ascii
+        ? Self.asciiPunctuation.contains(first)
         : first.properties.generalCategory.isPunctuationOrSymbol
       if hit { return "punctuation" }
     }
@@ -42,11 +46,12 @@ public struct FirstCharacterFilter: RecordFilter {
 
   public static func register(in catalog: inout FilterCatalog) {
     catalog.register("first_character") { map, _ throws(InstillError) in
-      FirstCharacterFilter(name: try map.string("name", default: "first_character"),
-                           field: try map.string("field", default: "instruction"),
-                           punctuation: try map.bool("punctuation", default: true),
-                           nonASCII: try map.bool("non_ascii", default: false),
-                           punctuationSet: try map.choice("punctuation_set", default: .unicode))
+      FirstCharacterFilter(
+        name: try map.string("name", default: "first_character"),
+        field: try map.string("field", default: "instruction"),
+        punctuation: try map.bool("punctuation", default: true),
+        nonASCII: try map.bool("non_ascii", default: false),
+        punctuationSet: try map.choice("punctuation_set", default: .unicode))
     }
   }
 }
@@ -55,7 +60,7 @@ extension Unicode.GeneralCategory {
   var isPunctuationOrSymbol: Bool {
     switch self {
     case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation, .initialPunctuation,
-         .finalPunctuation, .otherPunctuation, .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
+      .finalPunctuation, .otherPunctuation, .mathSymbol, .currencySymbol, .modifierSymbol, .otherSymbol:
       true
     default:
       false

@@ -38,8 +38,9 @@ public struct KeywordFilter: RecordFilter {
         throw node.error("a keywords filter needs a non-empty 'words' list")
       }
       let match = try map.choice("match", ["whole_word", "substring"], default: "whole_word")
-      return KeywordFilter(name: try map.string("name", default: "keywords"), fields: fields, keywords: words,
-                           wholeWord: match == "whole_word")
+      return KeywordFilter(
+        name: try map.string("name", default: "keywords"), fields: fields, keywords: words,
+        wholeWord: match == "whole_word")
     }
   }
 

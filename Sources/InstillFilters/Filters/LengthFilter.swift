@@ -36,7 +36,8 @@ public struct LengthFilter: RecordFilter {
       let max = try map.optionalInt("max", in: 0...Int.max)
       if min == nil && max == nil { throw node.error("a length filter needs 'min', 'max' or both") }
       if let min, let max, min > max { throw node.error("'min' (\(min)) is larger than 'max' (\(max))") }
-      return LengthFilter(name: try map.string("name", default: "length-\(field)"), field: field, unit: unit, min: min, max: max)
+      return LengthFilter(
+        name: try map.string("name", default: "length-\(field)"), field: field, unit: unit, min: min, max: max)
     }
   }
 }

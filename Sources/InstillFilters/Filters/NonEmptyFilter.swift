@@ -21,8 +21,9 @@ public struct NonEmptyFilter: RecordFilter {
 
   public static func register(in catalog: inout FilterCatalog) {
     catalog.register("non_empty") { map, _ throws(InstillError) in
-      NonEmptyFilter(name: try map.string("name", default: "non_empty"),
-                     fields: try map.stringList("fields") ?? ["instruction", "output"])
+      NonEmptyFilter(
+        name: try map.string("name", default: "non_empty"),
+        fields: try map.stringList("fields") ?? ["instruction", "output"])
     }
   }
 }

@@ -27,8 +27,9 @@ public struct OutputCopiesInputFilter: RecordFilter {
 
   public static func register(in catalog: inout FilterCatalog) {
     catalog.register("output_copies_input") { map, _ throws(InstillError) in
-      OutputCopiesInputFilter(name: try map.string("name", default: "output_copies_input"),
-                              minChars: try map.int("min_chars", default: 20, in: 1...1_000_000))
+      OutputCopiesInputFilter(
+        name: try map.string("name", default: "output_copies_input"),
+        minChars: try map.int("min_chars", default: 20, in: 1...1_000_000))
     }
   }
 }

@@ -6,8 +6,10 @@ import InstillCore
 /// `[INSERT …]`, `<placeholder>` (`template_marker`). Fields default to the
 /// instruction and input: code in outputs legitimately has `{name}`.
 public struct PlaceholderFilter: RecordFilter {
-  public static let markers = ["#rewritten prompt#", "#given prompt#", "#created prompt#", "#the given prompt#",
-                               "[insert ", "<placeholder>"]
+  public static let markers = [
+    "#rewritten prompt#", "#given prompt#", "#created prompt#", "#the given prompt#",
+    "[insert ", "<placeholder>",
+  ]
 
   public let name: String
   public let fields: [String]
@@ -27,8 +29,9 @@ public struct PlaceholderFilter: RecordFilter {
 
   public static func register(in catalog: inout FilterCatalog) {
     catalog.register("placeholder") { map, _ throws(InstillError) in
-      PlaceholderFilter(name: try map.string("name", default: "placeholder"),
-                        fields: try map.stringList("fields") ?? ["instruction", "input"])
+      PlaceholderFilter(
+        name: try map.string("name", default: "placeholder"),
+        fields: try map.stringList("fields") ?? ["instruction", "input"])
     }
   }
 }

@@ -37,8 +37,9 @@ public struct RefusalFilter: RecordFilter {
       let replace = try map.bool("replace", default: false)
       var fields = [try map.string("field", default: "output")]
       if let list = try map.stringList("fields") { fields = list }
-      return RefusalFilter(name: try map.string("name", default: "refusal"), fields: fields,
-                           list: replace ? extra : phrases + extra)
+      return RefusalFilter(
+        name: try map.string("name", default: "refusal"), fields: fields,
+        list: replace ? extra : phrases + extra)
     }
   }
 }

@@ -18,8 +18,9 @@ public struct RepetitionFilter: RecordFilter {
     catalog.register("repetition") { map, _ throws(InstillError) in
       var rules = Repetition()
       try rules.parse(map)
-      return RepetitionFilter(name: try map.string("name", default: "repetition"),
-                              field: try map.string("field", default: "output"), rules: rules)
+      return RepetitionFilter(
+        name: try map.string("name", default: "repetition"),
+        field: try map.string("field", default: "output"), rules: rules)
     }
   }
 }

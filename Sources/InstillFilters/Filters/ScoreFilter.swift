@@ -33,8 +33,9 @@ public struct ScoreFilter: RecordFilter {
       let max = try map.optionalDouble("max")
       guard min != nil || max != nil else { throw node.error("a score filter needs 'min', 'max' or both") }
       if let min, let max, min > max { throw node.error("min (\(min)) is larger than max (\(max))") }
-      return ScoreFilter(name: try map.string("name", default: "score"), path: parts, min: min, max: max,
-                         keepMissing: try map.choice("missing", ["drop", "keep"], default: "drop") == "keep")
+      return ScoreFilter(
+        name: try map.string("name", default: "score"), path: parts, min: min, max: max,
+        keepMissing: try map.choice("missing", ["drop", "keep"], default: "drop") == "keep")
     }
   }
 }

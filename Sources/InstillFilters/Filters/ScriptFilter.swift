@@ -41,8 +41,9 @@ public struct ScriptFilter: RecordFilter {
   public static func register(in catalog: inout FilterCatalog) {
     catalog.register("script") { map, node throws(InstillError) in
       let script = try map.choice("script", scripts.keys.sorted(), default: "latin")
-      return ScriptFilter(name: try map.string("name", default: "script"), field: try map.string("field", default: "output"),
-                          script: script, minFraction: try map.double("min_fraction", default: 0.5, in: 0...1))
+      return ScriptFilter(
+        name: try map.string("name", default: "script"), field: try map.string("field", default: "output"),
+        script: script, minFraction: try map.double("min_fraction", default: 0.5, in: 0...1))
     }
   }
 }

@@ -11,7 +11,9 @@ public struct Repetition: Sendable, Equatable {
   public var maxDuplicateLines = 0.3
   public var maxDuplicateParagraphs = 0.3
   /// (n, largest share of characters covered by the top n-gram).
-  public var maxTopNgram: [Threshold] = [.init(n: 2, fraction: 0.20), .init(n: 3, fraction: 0.18), .init(n: 4, fraction: 0.16)]
+  public var maxTopNgram: [Threshold] = [
+    .init(n: 2, fraction: 0.20), .init(n: 3, fraction: 0.18), .init(n: 4, fraction: 0.16),
+  ]
   /// Texts with fewer words skip the n-gram checks: in a short answer one
   /// repeated phrase ("the sea … the sea") already covers a large share.
   public var minWords = 20
@@ -127,7 +129,6 @@ public struct Repetition: Sendable, Equatable {
     let duplicates = units.filter { !distinct.insert($0).inserted }.count
     return Double(duplicates) / Double(units.count)
   }
-
 
   /// ASCII bytes that belong to words (letters, digits); everything else separates.
   static let isWordByte: [Bool] = (0..<128).map { b in

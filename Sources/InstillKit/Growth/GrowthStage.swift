@@ -70,15 +70,19 @@ extension GrowthStage {
     let model = llm.resolved(for: session).model
     let filters = candidateFilters(seeds: seeds)
     let parseTrail = FilterTrail(parseFilterNames)
-    context.stats.declareFilters(parseFilterNames + filters.names + (dropsDuplicates ? ["duplicate"] : [])
-      + (usesSimilarityPool ? ["rouge_l"] : []))
-    let pool = usesSimilarityPool ? SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold) : nil
+    context.stats.declareFilters(
+      parseFilterNames + filters.names + (dropsDuplicates ? ["duplicate"] : [])
+        + (usesSimilarityPool ? ["rouge_l"] : []))
+    let pool =
+      usesSimilarityPool ? SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold) : nil
     var seen = Set<String>()
     var accepted: [Record] = []
     var round = 0
     while accepted.count < growth.target {
       guard round < growth.rounds else {
-        context.logger.warning("\(methodName): stopped after \(round) rounds with \(accepted.count) of \(growth.target) \(noun) (max_rounds)")
+        context.logger.warning(
+          "\(methodName): stopped after \(round) rounds with \(accepted.count) of \(growth.target) \(noun) (max_rounds)"
+        )
         break
       }
       try context.checkStop()
@@ -86,20 +90,26 @@ extension GrowthStage {
         var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
         return RoundPrompt(prompt(seeds: seeds, accepted: accepted, random: &random), random: &random)
       }
-      let replies = try await sendRound(prompts, session: session, llm: llm, control: context.control,
-                                        stageName: context.stageName)
+      let replies = try await sendRound(
+        prompts, session: session, llm: llm, control: context.control,
+        stageName: context.stageName)
       for (k, result) in replies.enumerated() {
         guard accepted.count < growth.target else { break }  // replies past the target are journaled, not used
         guard case .success(let response) = result else { continue }  // counted under llm.failed
         for candidate in candidates(in: response, round: round, prompt: k, stats: context.stats) {
           guard accepted.count < growth.target else { break }
           context.stats.recordIn()
-          guard let record = screen(candidate, parseTrail: parseTrail, filters: filters, pool: pool, seen: &seen,
-                                    stats: context.stats) else {
+          guard
+            let record = screen(
+              candidate, parseTrail: parseTrail, filters: filters, pool: pool, seen: &seen,
+              stats: context.stats)
+          else {
             continue
           }
           var kept = record
-          kept.meta = ["method": .string(methodName), "round": .int(round), "request_idx": .int(k), "model": .string(model)]
+          kept.meta = [
+            "method": .string(methodName), "round": .int(round), "request_idx": .int(k), "model": .string(model),
+          ]
           try output.write(kept)
           context.stats.recordOut()
           accepted.append(kept)
@@ -113,8 +123,10 @@ extension GrowthStage {
   }
 
   /// The candidate with its similarity fields when every check keeps it.
-  func screen(_ candidate: GrowthCandidate, parseTrail: FilterTrail, filters: FilterChain, pool: SimilarityPool?,
-              seen: inout Set<String>, stats: StatsRecorder) -> Record? {
+  func screen(
+    _ candidate: GrowthCandidate, parseTrail: FilterTrail, filters: FilterChain, pool: SimilarityPool?,
+    seen: inout Set<String>, stats: StatsRecorder
+  ) -> Record? {
     switch candidate {
     case .rejected(let filter, let reason, let example):
       parseTrail.rejected(by: filter, reason: reason, example: example, stats)

@@ -17,7 +17,8 @@ struct RoundPrompt: Sendable {
 /// Sends one round's prompts concurrently (at most the backend's concurrency in
 /// flight) and returns the results in prompt order, never arrival order.
 func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, control: RunControl, stageName: String)
-  async throws -> [Result<LLMResponse, LLMFailure>] {
+  async throws -> [Result<LLMResponse, LLMFailure>]
+{
   let (model, sampling, extraBody) = llm.resolved(for: session)
   var results: [Result<LLMResponse, LLMFailure>] = []
   var deferred = RequestsDeferred(stage: stageName, kinds: [:])

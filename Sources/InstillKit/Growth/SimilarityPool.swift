@@ -31,8 +31,9 @@ public final class SimilarityPool {
   /// example shows the pool text it is too close to).
   public func admit(_ text: String, stats: StatsRecorder) -> Verdict {
     let verdict = admit(text)
-    stats.filter("rouge_l", kept: verdict.kept, reason: "rouge_l>\(threshold)",
-                 example: verdict.kept ? nil : text + (verdict.nearest.map { "  ≈  " + $0 } ?? ""))
+    stats.filter(
+      "rouge_l", kept: verdict.kept, reason: "rouge_l>\(threshold)",
+      example: verdict.kept ? nil : text + (verdict.nearest.map { "  ≈  " + $0 } ?? ""))
     return verdict
   }
 
@@ -51,7 +52,8 @@ public final class SimilarityPool {
     }
     scores.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     texts.append(text)
-    return Verdict(kept: true, mostSimilar: JSONObject(scores.prefix(10).map { ($0.0, JSONValue.double($0.1)) }),
-                   average: scores.isEmpty ? 0 : sum / Double(scores.count))
+    return Verdict(
+      kept: true, mostSimilar: JSONObject(scores.prefix(10).map { ($0.0, JSONValue.double($0.1)) }),
+      average: scores.isEmpty ? 0 : sum / Double(scores.count))
   }
 }

@@ -14,7 +14,10 @@ public enum EvolPrompts {
   static let judgeDemonstrations: [(String, String, Bool)] = [
     ("Name three fruits.", "Name three fruits that grow only in tropical climates.", false),
     ("Write a poem about the sea.", "Compose a poem about the ocean.", true),
-    ("Explain photosynthesis.", "Explain photosynthesis step by step, and name the pigments that take part in it.", false),
+    (
+      "Explain photosynthesis.", "Explain photosynthesis step by step, and name the pigments that take part in it.",
+      false
+    ),
     ("List the planets of the solar system.", "Give a list of the solar system's planets.", true),
   ]
 
@@ -25,9 +28,10 @@ public enum EvolPrompts {
   /// The judge's prompt: the rubric, the demonstrations answered `Equal` or
   /// `Not Equal`, then the pair to judge (`Answer:` before each answer as text).
   public static func judge(first: String, second: String) -> FewShotPrompt {
-    FewShotPrompt(system: judgeRubric,
-                  shots: judgeDemonstrations.map { .init(pair($0.0, $0.1), $0.2 ? "Equal" : "Not Equal") },
-                  query: pair(first, second), layout: .labelled("Answer:"))
+    FewShotPrompt(
+      system: judgeRubric,
+      shots: judgeDemonstrations.map { .init(pair($0.0, $0.1), $0.2 ? "Equal" : "Not Equal") },
+      query: pair(first, second), layout: .labelled("Answer:"))
   }
 
   /// The text an operation evolves: the instruction, then its input if any.

@@ -8,8 +8,10 @@ import InstillFilters
 public enum EvolRules {
   /// The filters in the order they are applied (cheapest first, so that no
   /// request is spent on an evolution already lost).
-  public static let filterNames = ["empty", "unchanged", "prompt_leak", "no_information_gain", "sorry_short",
-                                   "stopwords_only"]
+  public static let filterNames = [
+    "empty", "unchanged", "prompt_leak", "no_information_gain", "sorry_short",
+    "stopwords_only",
+  ]
 
   /// Phrases of the evolving prompts that must not show up anywhere in an
   /// evolved instruction: they only ever talk about the rewriting itself.
@@ -23,7 +25,9 @@ public enum EvolRules {
     /(?im)^[\s*_#>-]*(new|original|rewritten|given|created|harder)\s+(prompt|task|instruction)[\s*_#]*:/
 
   /// Why an evolved instruction fails before any further request, or nil.
-  public static func checkEvolved(_ evolved: String, parent: String, markers: [String]) -> (filter: String, reason: String)? {
+  public static func checkEvolved(_ evolved: String, parent: String, markers: [String]) -> (
+    filter: String, reason: String
+  )? {
     if Text.isBlank(evolved) { return ("empty", "empty_instruction") }
     if Text.collapsingWhitespace(evolved).lowercased() == Text.collapsingWhitespace(parent).lowercased() {
       return ("unchanged", "same_as_parent")
@@ -67,13 +71,16 @@ public enum EvolRules {
     "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cant", "cannot",
     "could", "couldnt", "did", "didnt", "do", "does", "doesnt", "doing", "dont", "down", "during", "each", "few", "for",
     "from", "further", "had", "hadnt", "has", "hasnt", "have", "havent", "having", "he", "hed", "hell", "hes", "her",
-    "here", "heres", "hers", "herself", "him", "himself", "his", "how", "hows", "i", "id", "ill", "im", "ive", "if", "in",
+    "here", "heres", "hers", "herself", "him", "himself", "his", "how", "hows", "i", "id", "ill", "im", "ive", "if",
+    "in",
     "into", "is", "isnt", "it", "its", "itself", "lets", "me", "more", "most", "mustnt", "my", "myself", "no", "nor",
     "not", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own",
-    "same", "shant", "she", "shed", "shell", "shes", "should", "shouldnt", "so", "some", "such", "than", "that", "thats",
+    "same", "shant", "she", "shed", "shell", "shes", "should", "shouldnt", "so", "some", "such", "than", "that",
+    "thats",
     "the", "their", "theirs", "them", "themselves", "then", "there", "theres", "these", "they", "theyd", "theyll",
     "theyre", "theyve", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "wasnt", "we",
-    "wed", "well", "were", "weve", "werent", "what", "whats", "when", "whens", "where", "wheres", "which", "while", "who",
+    "wed", "well", "were", "weve", "werent", "what", "whats", "when", "whens", "where", "wheres", "which", "while",
+    "who",
     "whos", "whom", "why", "whys", "will", "with", "wont", "would", "wouldnt", "you", "youd", "youll", "youre", "youve",
     "your", "yours", "yourself", "yourselves", "yes", "ok", "okay", "s", "t",
   ]

@@ -31,8 +31,9 @@ public struct EvolStage: RecordLLMStage {
   public var includeRoots = true
   public var judgeFailure = JudgeFailure.drop
   /// The evolving request's decoding (the paper's: temperature 1, top_p 0.95, max_tokens 2048).
-  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.95, maxTokens: 2048),
-                            seedDrawnPer: "record and round")
+  public var llm = StageLLM(
+    sampling: Sampling(temperature: 1, topP: 0.95, maxTokens: 2048),
+    seedDrawnPer: "record and round")
   public var answerSampling = Sampling(temperature: 1, topP: 0.95, maxTokens: 2048)
   public var judgeSampling = Sampling(temperature: 0, maxTokens: 8)
 
@@ -59,8 +60,9 @@ public struct EvolStage: RecordLLMStage {
       if let map = try params.map("weights") {
         for key in map.keys {
           guard set.operations.contains(where: { $0.name == key }) else {
-            throw (map.node(key) ?? map.owner).error("no operation '\(key)' in the set (operations: "
-              + set.operations.map(\.name).joined(separator: ", ") + ")")
+            throw (map.node(key) ?? map.owner).error(
+              "no operation '\(key)' in the set (operations: "
+                + set.operations.map(\.name).joined(separator: ", ") + ")")
           }
           s.weights[key] = try map.double(key, default: 1, in: 0...1_000_000)
         }
@@ -72,8 +74,14 @@ public struct EvolStage: RecordLLMStage {
       s.emit = try params.choice("emit", default: .all)
       s.includeRoots = try params.bool("include_roots", default: true)
       s.judgeFailure = try params.choice("judge_failure", default: .drop)
-      if let map = try params.map("answer_sampling") { s.answerSampling = s.answerSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
-      if let map = try params.map("judge_sampling") { s.judgeSampling = s.judgeSampling.overridden(by: try Sampling.parse(map)); try map.finish() }
+      if let map = try params.map("answer_sampling") {
+        s.answerSampling = s.answerSampling.overridden(by: try Sampling.parse(map))
+        try map.finish()
+      }
+      if let map = try params.map("judge_sampling") {
+        s.judgeSampling = s.judgeSampling.overridden(by: try Sampling.parse(map))
+        try map.finish()
+      }
       return s
     }
   }
@@ -84,15 +92,18 @@ public struct EvolStage: RecordLLMStage {
     var work = EvolWork()
     let defaults = call.session.backend.defaultSampling
     if includeRoots, Text.isBlank(record.output) {
-      work.rootAnswer = try await call.send(call.request(.single(current), sampling: defaults.overridden(by: answerSampling),
-                                                         purpose: "answer"))
+      work.rootAnswer = try await call.send(
+        call.request(
+          .single(current), sampling: defaults.overridden(by: answerSampling),
+          purpose: "answer"))
     }
     for round in 1...rounds {
       var random = call.random(key: rootID, item: UInt64(round))
       let operation = operations.pick(&random, weights: weights)
       var attempt = EvolAttempt(round: round, operation: operation.name, parent: current)
-      attempt.outcome = try await evolveOnce(&attempt, operation: operation, seed: random.nextSeed(), call: call,
-                                             defaults: defaults)
+      attempt.outcome = try await evolveOnce(
+        &attempt, operation: operation, seed: random.nextSeed(), call: call,
+        defaults: defaults)
       if case .success = attempt.outcome, let evolved = attempt.evolved { current = evolved }
       work.attempts.append(attempt)
     }
@@ -100,8 +111,10 @@ public struct EvolStage: RecordLLMStage {
   }
 
   /// Evolve, check, judge, answer, check: stops at the first failure.
-  func evolveOnce(_ a: inout EvolAttempt, operation: EvolOperation, seed: Int, call: RecordCall,
-                  defaults: Sampling) async throws -> EvolAttempt.Outcome {
+  func evolveOnce(
+    _ a: inout EvolAttempt, operation: EvolOperation, seed: Int, call: RecordCall,
+    defaults: Sampling
+  ) async throws -> EvolAttempt.Outcome {
     let prompt = operation.render(a.parent)
     let evolvedReply: LLMResponse
     // A failed round evolves the same parent again: the round keeps the requests apart.
@@ -115,8 +128,11 @@ public struct EvolStage: RecordLLMStage {
     if let (filter, reason) = EvolRules.checkEvolved(evolved, parent: a.parent, markers: operations.markers) {
       return .dropped(filter: filter, reason: reason)
     }
-    switch try await call.send(call.request(EvolPrompts.judge(first: a.parent, second: evolved),
-                                            sampling: defaults.overridden(by: judgeSampling), purpose: "judge")) {
+    switch try await call.send(
+      call.request(
+        EvolPrompts.judge(first: a.parent, second: evolved),
+        sampling: defaults.overridden(by: judgeSampling), purpose: "judge"))
+    {
     case .failure(let f): return .failed(kind: f.kind, before: "no_information_gain")
     case .success(let r): a.judge = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
@@ -127,14 +143,19 @@ public struct EvolStage: RecordLLMStage {
       if judgeFailure == .drop { return .dropped(filter: "no_information_gain", reason: "judge_unparseable") }
     case .notEqual: break
     }
-    switch try await call.send(call.request(.single(evolved), sampling: defaults.overridden(by: answerSampling),
-                                            purpose: "answer")) {
+    switch try await call.send(
+      call.request(
+        .single(evolved), sampling: defaults.overridden(by: answerSampling),
+        purpose: "answer"))
+    {
     case .failure(let f): return .failed(kind: f.kind, before: "sorry_short")
     case .success(let r):
       a.answer = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
       a.answerTruncated = r.truncated
     }
-    if let (filter, reason) = EvolRules.checkResponse(a.answer ?? "") { return .dropped(filter: filter, reason: reason) }
+    if let (filter, reason) = EvolRules.checkResponse(a.answer ?? "") {
+      return .dropped(filter: filter, reason: reason)
+    }
     return .success
   }
 
@@ -169,8 +190,12 @@ public struct EvolStage: RecordLLMStage {
         if a.judgeUnparseable { sink.count("judge_unparseable_kept") }
         let id = "\(rootID)-e\(a.round)"
         defer { parentID = id }
-        guard emit == .all || i == lastSuccess else { sink.drop("not_last"); continue }
-        try sink.emit(evolvedRecord(a, id: id, rootID: rootID, parentID: parentID, rootInput: record.input, model: sink.model))
+        guard emit == .all || i == lastSuccess else {
+          sink.drop("not_last")
+          continue
+        }
+        try sink.emit(
+          evolvedRecord(a, id: id, rootID: rootID, parentID: parentID, rootInput: record.input, model: sink.model))
       }
     }
   }
@@ -204,10 +229,14 @@ public struct EvolStage: RecordLLMStage {
     try sink.emit(root)
   }
 
-  func evolvedRecord(_ a: EvolAttempt, id: String, rootID: String, parentID: String, rootInput: String, model: String) -> Record {
+  func evolvedRecord(_ a: EvolAttempt, id: String, rootID: String, parentID: String, rootInput: String, model: String)
+    -> Record
+  {
     let (instruction, input) = EvolPrompts.split(a.evolved ?? "", rootInput: rootInput)
-    var record = Record(["id": .string(id), "instruction": .string(instruction), "input": .string(input),
-                         "output": .string(a.answer ?? "")])
+    var record = Record([
+      "id": .string(id), "instruction": .string(instruction), "input": .string(input),
+      "output": .string(a.answer ?? ""),
+    ])
     var meta: JSONObject = [
       "method": .string("evol_instruct"), "root": .string(rootID), "parent": .string(parentID), "round": .int(a.round),
       "operation": .string(a.operation), "judge": .string(a.judge ?? ""), "model": .string(model),

@@ -38,8 +38,10 @@ public struct OperationSet: Sendable {
   public static func named(_ name: String) throws(InstillError) -> OperationSet {
     switch name {
     // Written in the format of a user's own `operations:` file, loaded by the same code (Prompts/*.yaml).
-    case "general": return try parse(yaml: PromptText.embedded(PackageResources.general_yaml), file: "builtin:general", name: name)
-    case "code": return try parse(yaml: PromptText.embedded(PackageResources.code_yaml), file: "builtin:code", name: name)
+    case "general":
+      return try parse(yaml: PromptText.embedded(PackageResources.general_yaml), file: "builtin:general", name: name)
+    case "code":
+      return try parse(yaml: PromptText.embedded(PackageResources.code_yaml), file: "builtin:code", name: name)
     default:
       return try parse(yaml: try FileSystem.readString(name, what: "operations file"), file: name, name: name)
     }
@@ -71,7 +73,8 @@ public struct OperationSet: Sendable {
     }
     var markers: [String] = []
     for operation in operations {
-      for match in operation.template.matches(of: /#[A-Za-z][A-Za-z ]*#/) where !markers.contains(String(match.output)) {
+      for match in operation.template.matches(of: /#[A-Za-z][A-Za-z ]*#/) where !markers.contains(String(match.output))
+      {
         markers.append(String(match.output))
       }
     }

@@ -19,8 +19,9 @@ public struct ReverseInstructStage: OneRequestStage {
   public var mode = Mode.longform
   /// 256 tokens let a 2–4 sentence instruction through (Humpback's average
   /// about 350 characters); the blank-line stop ends it after its paragraph.
-  public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.9, maxTokens: 256, stop: ["\n\n"]),
-                            seedDrawnPer: "document")
+  public var llm = StageLLM(
+    sampling: Sampling(temperature: 0.7, topP: 0.9, maxTokens: 256, stop: ["\n\n"]),
+    seedDrawnPer: "document")
   public var textField = "text"
   public var styleWeights: [(ReversePrompts.Style, Double)] = ReversePrompts.Style.allCases.map { ($0, 1) }
   /// Probability of appending "Respond in N sentences." (longform).
@@ -43,16 +44,21 @@ public struct ReverseInstructStage: OneRequestStage {
       try s.llm.parse(params)
       s.textField = try params.string("text_field", default: "text")
       if let styles = try params.map("styles") {
-        guard s.mode == .longform else { throw params.owner.error("'styles' applies to mode longform", field: "styles") }
+        guard s.mode == .longform else {
+          throw params.owner.error("'styles' applies to mode longform", field: "styles")
+        }
         var weights: [(ReversePrompts.Style, Double)] = []
         for key in styles.keys {
           guard let style = ReversePrompts.Style(rawValue: key) else {
-            throw (styles.node(key) ?? params.owner).error("unknown style '\(key)' (styles: instruction, chatbot, query)")
+            throw (styles.node(key) ?? params.owner).error(
+              "unknown style '\(key)' (styles: instruction, chatbot, query)")
           }
           weights.append((style, try styles.double(key, default: 1, in: 0...1_000_000)))
         }
         try styles.finish()
-        guard weights.contains(where: { $0.1 > 0 }) else { throw params.owner.error("every style weight is 0", field: "styles") }
+        guard weights.contains(where: { $0.1 > 0 }) else {
+          throw params.owner.error("every style weight is 0", field: "styles")
+        }
         s.styleWeights = ReversePrompts.Style.allCases.compactMap { style in weights.first { $0.0 == style } }
       }
       s.lengthHint = try params.double("length_hint", default: 0, in: 0...1)
@@ -61,7 +67,8 @@ public struct ReverseInstructStage: OneRequestStage {
         s.demonstrations = try Self.loadPairs(path)
         s.shots = try params.int("demonstrations", default: 3, in: 1...32)
         guard s.demonstrations.count >= s.shots else {
-          throw InstillError.input("\(s.demonstrations.count) pairs, fewer than demonstrations (\(s.shots))", file: path)
+          throw InstillError.input(
+            "\(s.demonstrations.count) pairs, fewer than demonstrations (\(s.shots))", file: path)
         }
         s.varyDemonstrations = try params.bool("vary_demonstrations", default: false)
       } else {
@@ -109,11 +116,15 @@ public struct ReverseInstructStage: OneRequestStage {
       var x = Double.random(in: 0..<total, using: &rng)
       choice.style = styleWeights.last { $0.1 > 0 }?.0
       for (style, weight) in styleWeights where weight > 0 {
-        if x < weight { choice.style = style; break }
+        if x < weight {
+          choice.style = style
+          break
+        }
         x -= weight
       }
     } else {
-      var demoRandom = varyDemonstrations ? rng : SeededRandom(seed: seed, stream: "reverse_instruct/demonstrations", item: 0)
+      var demoRandom =
+        varyDemonstrations ? rng : SeededRandom(seed: seed, stream: "reverse_instruct/demonstrations", item: 0)
       choice.demonstrations = Array(demonstrations.shuffled(using: &demoRandom).prefix(shots))
       if varyDemonstrations { rng = demoRandom }
     }
@@ -129,7 +140,8 @@ public struct ReverseInstructStage: OneRequestStage {
       return .skip("no_text")
     }
     let choice = choose(document, id: record.id ?? "\(call.index)")
-    let prompt = choice.style.map { FewShotPrompt(system: $0.task, query: $0.user(document)) }
+    let prompt =
+      choice.style.map { FewShotPrompt(system: $0.task, query: $0.user(document)) }
       ?? ReversePrompts.backtranslate(choice.demonstrations, document)
     return .send(call.request(prompt, seed: choice.samplingSeed))
   }
@@ -156,7 +168,8 @@ public struct ReverseInstructStage: OneRequestStage {
     }
     let folded = Text.collapsingWhitespace(instruction).lowercased()
     if choice.demonstrations.contains(where: { Text.collapsingWhitespace($0.instruction).lowercased() == folded }) {
-      return sink.filter("instruction", kept: false, reason: "copied_demonstration", example: "\(label): \(instruction)")
+      return sink.filter(
+        "instruction", kept: false, reason: "copied_demonstration", example: "\(label): \(instruction)")
     }
     sink.filter("instruction", kept: true)
     sink.count("style.\(label).kept")
@@ -180,7 +193,9 @@ public struct ReverseInstructStage: OneRequestStage {
   /// The instruction copies the document back: a long verbatim stretch of it,
   /// or nearly all its words in the document's order (most of a short document).
   public static func echoes(_ instruction: String, _ document: String) -> Bool {
-    func normalized(_ s: String) -> String { s.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ") }
+    func normalized(_ s: String) -> String {
+      s.lowercased().split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
     let i = normalized(instruction)
     let d = normalized(document)
     if i.count >= 40 && d.contains(i) { return true }

@@ -40,7 +40,8 @@ public enum ReversePrompts {
     }
   }
 
-  static let backtranslateTask = "Each message below is a response written by a helpful AI assistant. "
+  static let backtranslateTask =
+    "Each message below is a response written by a helpful AI assistant. "
     + "Write the instruction a user gave to get that response. Reply with the instruction only."
 
   static func backtranslateUser(_ output: String) -> String { "Response:\n\(output)\n\nInstruction:" }
@@ -48,9 +49,11 @@ public enum ReversePrompts {
   /// Backtranslation's prompt: the task, then each demonstration shown
   /// response-first with its instruction as the answer, then the document.
   static func backtranslate(_ demonstrations: [(instruction: String, output: String)], _ document: String)
-    -> FewShotPrompt {
-    FewShotPrompt(system: backtranslateTask, shots: demonstrations.map { .init(backtranslateUser($0.output), $0.instruction) },
-                  query: backtranslateUser(document), layout: CompletionLayout(answerLead: " ", promptEnd: ""))
+    -> FewShotPrompt
+  {
+    FewShotPrompt(
+      system: backtranslateTask, shots: demonstrations.map { .init(backtranslateUser($0.output), $0.instruction) },
+      query: backtranslateUser(document), layout: CompletionLayout(answerLead: " ", promptEnd: ""))
   }
 
   /// "Respond in N sentences." with N counted from the document.
@@ -117,7 +120,8 @@ public enum ReversePrompts {
     }
     if let blank = text.range(of: "\n\n") { text = String(text[..<blank.lowerBound]) }
     text = Text.trimmed(text)
-    for (open, close) in [("\"", "\""), ("“", "”"), ("'", "'")] where text.count > 2 && text.hasPrefix(open) && text.hasSuffix(close) {
+    for (open, close) in [("\"", "\""), ("“", "”"), ("'", "'")]
+    where text.count > 2 && text.hasPrefix(open) && text.hasSuffix(close) {
       text = Text.trimmed(String(text.dropFirst().dropLast()))
     }
     return text

@@ -19,7 +19,8 @@ public enum AlpacaParsing {
   /// limit its last chunk is returned as `cut` instead. Whitespace-only chunks are
   /// skipped (they still use up their number, as in the original).
   public static func chunks(_ reply: String, firstNumber: Int, truncated: Bool)
-    -> (chunks: [(number: Int, text: String)], cut: String?) {
+    -> (chunks: [(number: Int, text: String)], cut: String?)
+  {
     let restated = reply.prefixMatch(of: /\s*\d+\.\s+Instruction:/) != nil
     var all = (restated ? reply : "\(firstNumber). Instruction:" + reply).components(separatedBy: "###")
     var cut: String?
@@ -48,7 +49,8 @@ public enum AlpacaParsing {
     }
     let strip = { (s: Substring) in s.trimmingCharacters(in: .whitespacesAndNewlines) }
     let input = strip(parts[2])
-    return .task(instruction: strip(parts[1]), input: input.lowercased() == "<noinput>" ? "" : input, output: strip(parts[3]))
+    return .task(
+      instruction: strip(parts[1]), input: input.lowercased() == "<noinput>" ? "" : input, output: strip(parts[3]))
   }
 
   static func markerRegex(_ number: Int) -> Regex<(Substring, Substring)> {
@@ -71,8 +73,9 @@ public struct AlpacaStage: GrowthStage {
   public var examplesPerPrompt = 3
   public var tasksPerRequest = 20
   /// The original's decoding; `stop` follows `tasks_per_request`.
-  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 1, maxTokens: 3072),
-                            seedDrawnPer: "prompt")
+  public var llm = StageLLM(
+    sampling: Sampling(temperature: 1, topP: 1, maxTokens: 3072),
+    seedDrawnPer: "prompt")
   public var header: String?
 
   public init() {}
@@ -93,7 +96,8 @@ public struct AlpacaStage: GrowthStage {
       s.tasksPerRequest = try params.int("tasks_per_request", default: s.tasksPerRequest, in: 2...1000)
       s.header = try params.optionalString("header")
       if s.examplesPerPrompt >= s.tasksPerRequest {
-        throw params.owner.error("examples_per_prompt (\(s.examplesPerPrompt)) must be below tasks_per_request (\(s.tasksPerRequest))")
+        throw params.owner.error(
+          "examples_per_prompt (\(s.examplesPerPrompt)) must be below tasks_per_request (\(s.tasksPerRequest))")
       }
       // Like the original: stop where the list would go past its last number.
       s.llm.methodSampling.stop = ["\n\(s.tasksPerRequest)", "\(s.tasksPerRequest).", "\(s.tasksPerRequest)."]
@@ -140,16 +144,20 @@ public struct AlpacaStage: GrowthStage {
 
   public func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError) {
     guard seeds.count >= examplesPerPrompt else {
-      throw InstillError.input("stage \(stageName) needs at least \(examplesPerPrompt) seed tasks, found \(seeds.count)")
+      throw InstillError.input(
+        "stage \(stageName) needs at least \(examplesPerPrompt) seed tasks, found \(seeds.count)")
     }
   }
 
   public func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> FewShotPrompt {
-    .single(prompt(examples: random.sample(seeds, count: examplesPerPrompt).map { ($0.instruction, $0.input, $0.output) }))
+    .single(
+      prompt(examples: random.sample(seeds, count: examplesPerPrompt).map { ($0.instruction, $0.input, $0.output) }))
   }
 
-  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate] {
-    let (chunks, cut) = AlpacaParsing.chunks(response.text, firstNumber: examplesPerPrompt + 1, truncated: response.truncated)
+  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate]
+  {
+    let (chunks, cut) = AlpacaParsing.chunks(
+      response.text, firstNumber: examplesPerPrompt + 1, truncated: response.truncated)
     var out: [GrowthCandidate] = []
     if let cut { out.append(.rejected(filter: "truncated", reason: "cut_by_length_limit", example: cut)) }
     for chunk in chunks {
@@ -157,8 +165,12 @@ public struct AlpacaStage: GrowthStage {
       case .malformed(let reason):
         out.append(.rejected(filter: "format", reason: reason, example: chunk.text))
       case .task(let instruction, let input, let output):
-        out.append(.candidate(Record(["id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
-                                      "input": .string(input), "output": .string(output)])))
+        out.append(
+          .candidate(
+            Record([
+              "id": .string("alpaca-\(round)-\(k)-\(chunk.number)"), "instruction": .string(instruction),
+              "input": .string(input), "output": .string(output),
+            ])))
       }
     }
     return out

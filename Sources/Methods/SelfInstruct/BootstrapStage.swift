@@ -15,14 +15,17 @@ public struct BootstrapStage: GrowthStage {
   public var heuristics = HeuristicSettings(keywords: SelfInstructFilters.selfInstructKeywords)
   public var examplesPerPrompt = 8
   public var machineExamples = 2
-  public var llm = StageLLM(sampling: Sampling(temperature: 0.7, topP: 0.5, maxTokens: 1024,
-                                               stop: ["\n\n", "\n16", "16.", "16 ."], presencePenalty: 2, frequencyPenalty: 0),
-                            seedDrawnPer: "prompt")
+  public var llm = StageLLM(
+    sampling: Sampling(
+      temperature: 0.7, topP: 0.5, maxTokens: 1024,
+      stop: ["\n\n", "\n16", "16.", "16 ."], presencePenalty: 2, frequencyPenalty: 0),
+    seedDrawnPer: "prompt")
   public var capitalize = true
   /// Also pass the seed tasks on, after the new ones (the original's
   /// `--include_seed_tasks`): their own instances then reach the dataset.
   public var includeSeeds = false
-  public var header = "Here is a numbered list of varied tasks that a person might ask an assistant to do. "
+  public var header =
+    "Here is a numbered list of varied tasks that a person might ask an assistant to do. "
     + "Continue the list with new tasks that are different from the ones above."
 
   public init() {}
@@ -44,7 +47,8 @@ public struct BootstrapStage: GrowthStage {
       s.includeSeeds = try params.bool("include_seeds", default: s.includeSeeds)
       s.header = try params.string("header", default: s.header)
       if s.machineExamples > s.examplesPerPrompt {
-        throw params.owner.error("machine_examples (\(s.machineExamples)) exceeds examples_per_prompt (\(s.examplesPerPrompt))")
+        throw params.owner.error(
+          "machine_examples (\(s.machineExamples)) exceeds examples_per_prompt (\(s.examplesPerPrompt))")
       }
       return s
     }
@@ -70,18 +74,23 @@ public struct BootstrapStage: GrowthStage {
     return .single(prompt(examples: examples))
   }
 
-  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate] {
+  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate]
+  {
     if response.truncated {
       // The original discards a reply cut by the length limit.
       stats.count("replies_discarded_truncated")
       return []
     }
-    let texts = SelfInstructParsing.instructions(fromContinuation: response.text, firstNumber: examplesPerPrompt + 1,
-                                                 capitalize: capitalize)
+    let texts = SelfInstructParsing.instructions(
+      fromContinuation: response.text, firstNumber: examplesPerPrompt + 1,
+      capitalize: capitalize)
     stats.count("candidates", texts.count)
     return texts.enumerated().map { j, text in
-      .candidate(Record(["id": .string("si-\(round)-\(k)-\(j)"), "instruction": .string(text), "input": .string(""),
-                         "output": .string("")]))
+      .candidate(
+        Record([
+          "id": .string("si-\(round)-\(k)-\(j)"), "instruction": .string(text), "input": .string(""),
+          "output": .string(""),
+        ]))
     }
   }
 

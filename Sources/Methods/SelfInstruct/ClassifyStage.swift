@@ -8,8 +8,10 @@ import InstillLLM
 /// whether each instruction is a classification task (a small, fixed set of
 /// possible answers), and stores the answer in `is_classification`.
 public struct ClassifyStage: OneRequestStage {
-  public var llm = StageLLM(sampling: Sampling(temperature: 0, maxTokens: 3, stop: ["\n", "Task"], presencePenalty: 0,
-                                               frequencyPenalty: 0))
+  public var llm = StageLLM(
+    sampling: Sampling(
+      temperature: 0, maxTokens: 3, stop: ["\n", "Task"], presencePenalty: 0,
+      frequencyPenalty: 0))
   public var overwrite = false
 
   public init() {}
@@ -43,7 +45,8 @@ public struct ClassifyStage: OneRequestStage {
     }
   }
 
-  static let header = "For each task, say whether it is a classification task: one whose answer is a label "
+  static let header =
+    "For each task, say whether it is a classification task: one whose answer is a label "
     + "chosen from a small, fixed set of options. Answer Yes or No."
 
   /// The few-shot prompt: the question, then each demonstration answered Yes
@@ -51,8 +54,9 @@ public struct ClassifyStage: OneRequestStage {
   /// as chat turns the model answers the label (asked to continue one long
   /// message, chat models tend to echo "Task:").
   public static func prompt(_ instruction: String) -> FewShotPrompt {
-    FewShotPrompt(system: header, shots: demonstrations.map { .init("Task: \($0.0)", $0.1 ? "Yes" : "No") },
-                  query: "Task: \(Text.collapsingWhitespace(instruction))", layout: .labelled("Is it classification?"))
+    FewShotPrompt(
+      system: header, shots: demonstrations.map { .init("Task: \($0.0)", $0.1 ? "Yes" : "No") },
+      query: "Task: \(Text.collapsingWhitespace(instruction))", layout: .labelled("Is it classification?"))
   }
 
   /// The original accepted exactly "Yes", "yes" or "YES"; chat models add

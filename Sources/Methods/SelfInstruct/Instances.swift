@@ -40,8 +40,10 @@ public enum InstanceParsing {
     for chunk in reply.split(separator: "Class label:", omittingEmptySubsequences: false).dropFirst() {
       let text = strip(String(chunk))
       if let newline = text.firstIndex(of: "\n") {
-        instances.append(Instance(input: strip(String(text[text.index(after: newline)...])),
-                                  output: strip(String(text[..<newline]))))
+        instances.append(
+          Instance(
+            input: strip(String(text[text.index(after: newline)...])),
+            output: strip(String(text[..<newline]))))
       } else {
         instances.append(Instance(input: "", output: text))
       }

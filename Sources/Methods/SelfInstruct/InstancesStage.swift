@@ -16,9 +16,11 @@ import InstillLLM
 public struct InstancesStage: OneRequestStage {
   /// The original's decoding; `max_tokens` is 300 for classification tasks and
   /// 350 for others unless set.
-  public var llm = StageLLM(sampling: Sampling(temperature: 0, stop: ["Example 6", "Task:"], presencePenalty: 1.5,
-                                               frequencyPenalty: 0),
-                            perRequest: ["max_tokens": "300 for classification tasks, 350 for others"])
+  public var llm = StageLLM(
+    sampling: Sampling(
+      temperature: 0, stop: ["Example 6", "Task:"], presencePenalty: 1.5,
+      frequencyPenalty: 0),
+    perRequest: ["max_tokens": "300 for classification tasks, 350 for others"])
   public var maxInstances = 5
 
   public init() {}
@@ -42,8 +44,10 @@ public struct InstancesStage: OneRequestStage {
 
   /// The filters of one task's parsed instances, in the original order; `random`
   /// chooses which to keep when there are more than `maxInstances`.
-  public static func select(_ parsed: [Instance], truncated: Bool, maxInstances: Int, random: inout SeededRandom,
-                            stats: StatsRecorder) -> [Instance] {
+  public static func select(
+    _ parsed: [Instance], truncated: Bool, maxInstances: Int, random: inout SeededRandom,
+    stats: StatsRecorder
+  ) -> [Instance] {
     var instances = parsed
     if truncated, let last = instances.popLast() {
       stats.filter("truncated", kept: false, reason: "cut_by_length_limit", example: describe(last))
@@ -82,7 +86,9 @@ public struct InstancesStage: OneRequestStage {
   /// The instances a record already carries (seed tasks read with `format: self_instruct`).
   static func ownInstances(_ record: Record) -> [Instance]? {
     guard case .array(let items)? = record["instances"], !items.isEmpty else { return nil }
-    return items.map { Instance(input: $0.objectValue?["input"]?.stringValue ?? "", output: $0.objectValue?["output"]?.stringValue ?? "") }
+    return items.map {
+      Instance(input: $0.objectValue?["input"]?.stringValue ?? "", output: $0.objectValue?["output"]?.stringValue ?? "")
+    }
   }
 
   static func describe(_ instance: Instance) -> String {
@@ -97,8 +103,10 @@ public struct InstancesStage: OneRequestStage {
     let classification = Self.isClassification(record)
     var sampling = call.sampling
     sampling.maxTokens = llm.sampling.maxTokens ?? (classification ? 300 : 350)
-    return .send(call.request(InstancePrompts.prompt(record.instruction, classification: classification),
-                              sampling: sampling))
+    return .send(
+      call.request(
+        InstancePrompts.prompt(record.instruction, classification: classification),
+        sampling: sampling))
   }
 
   public func skipped(_ reason: String, _ task: Record, _ sink: RecordSink) throws {
@@ -111,13 +119,15 @@ public struct InstancesStage: OneRequestStage {
   public func handle(_ response: LLMResponse, _ task: Record, _ sink: RecordSink) throws {
     sink.count("tasks")
     if task["is_classification"]?.boolValue == nil { sink.count("tasks_unlabelled") }
-    let parsed = Self.isClassification(task)
+    let parsed =
+      Self.isClassification(task)
       ? InstanceParsing.classification(response.text)
       : InstanceParsing.generation(response.text)
     sink.inputs = parsed.count
     var random = sink.random()
-    let kept = Self.select(parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
-                           stats: sink.stats)
+    let kept = Self.select(
+      parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
+      stats: sink.stats)
     if kept.isEmpty { sink.count("tasks_without_instances") }
     try write(kept, of: task, meta: ["instances_model": .string(sink.model)], into: sink)
   }
@@ -127,8 +137,10 @@ public struct InstancesStage: OneRequestStage {
     let taskID = task.id ?? sink.fallbackID
     let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
     for (n, instance) in instances.enumerated() {
-      var record = Record(["id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
-                           "input": .string(instance.input), "output": .string(instance.output)])
+      var record = Record([
+        "id": .string("\(taskID)-\(n)"), "instruction": .string(instruction),
+        "input": .string(instance.input), "output": .string(instance.output),
+      ])
       record["is_classification"] = .bool(Self.isClassification(task))
       record.meta = task.meta
       record.updateMeta { meta in

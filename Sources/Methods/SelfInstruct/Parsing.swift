@@ -48,8 +48,10 @@ public enum SelfInstructParsing {
 
 /// Self-Instruct's heuristics, each a filter with its own counts.
 public enum SelfInstructFilters {
-  public static let selfInstructKeywords = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
-                                            "map", "maps", "draw", "plot", "go to"]
+  public static let selfInstructKeywords = [
+    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+    "map", "maps", "draw", "plot", "go to",
+  ]
   public static let alpacaKeywords = selfInstructKeywords + ["video", "audio", "music", "flowchart", "diagram"]
 
   /// Drops empty text and text of ≤ `minWords` or > `maxWords` words.
@@ -73,11 +75,13 @@ public enum SelfInstructFilters {
       WordCount(minWords: minWords, maxWords: maxWords),
       KeywordFilter(name: "keywords", fields: ["instruction"], keywords: keywords, wholeWord: true),
       // "Write a program…" (the model tended to append it to other tasks).
-      AffixFilter(name: "write_a_program", side: .start, field: "instruction", values: ["Write a program"],
-                  caseSensitive: true),
+      AffixFilter(
+        name: "write_a_program", side: .start, field: "instruction", values: ["Write a program"],
+        caseSensitive: true),
       // Punctuation (Python's string.punctuation) or a non-ASCII character first.
-      FirstCharacterFilter(name: "first_character", field: "instruction", punctuation: true, nonASCII: true,
-                           punctuationSet: .ascii),
+      FirstCharacterFilter(
+        name: "first_character", field: "instruction", punctuation: true, nonASCII: true,
+        punctuationSet: .ascii),
     ])
   }
 }
@@ -98,5 +102,7 @@ public struct HeuristicSettings: Sendable {
   }
 
   /// The heuristics in the original order.
-  public var filters: FilterChain { SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords) }
+  public var filters: FilterChain {
+    SelfInstructFilters.chain(minWords: minWords, maxWords: maxWords, keywords: keywords)
+  }
 }

@@ -19,13 +19,16 @@ public struct OutputsStage: OneRequestStage {
     }
   }
 
-  static let system = "Carry out the instruction on the input. Keep to the constraints on the output. "
+  static let system =
+    "Carry out the instruction on the input. Keep to the constraints on the output. "
     + "Reply with the output only."
 
   public static func prompt(_ record: Record) -> FewShotPrompt {
     let constraints = record.string("constraints") ?? "None"
-    return FewShotPrompt(system: system, query: "Instruction: \(record.instruction)\nInput: \(record.input)\n"
-      + "Constraints: \(constraints)\nOutput:")
+    return FewShotPrompt(
+      system: system,
+      query: "Instruction: \(record.instruction)\nInput: \(record.input)\n"
+        + "Constraints: \(constraints)\nOutput:")
   }
 
   public func request(for record: Record, _ call: RecordCall) -> RecordRequest {

@@ -15,8 +15,9 @@ import InstillRouge
 /// core example's id. Records in are paraphrase attempts (+ the core example
 /// with `include_core`).
 public struct ParaphraseStage: RecordLLMStage {
-  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.99, maxTokens: 128),
-                            seedDrawnPer: "record and paraphrase")
+  public var llm = StageLLM(
+    sampling: Sampling(temperature: 1, topP: 0.99, maxTokens: 128),
+    seedDrawnPer: "record and paraphrase")
   public var paraphrases = 2
   public var rougeThreshold = 0.9
   public var includeCore = false
@@ -39,8 +40,10 @@ public struct ParaphraseStage: RecordLLMStage {
 
   /// Our demonstrations: (instruction, a rephrasing with `{INPUT}`).
   static let demonstrations: [(String, String)] = [
-    ("Classify the sentiment of the review as positive or negative.",
-     "Is this review positive or negative? {INPUT}"),
+    (
+      "Classify the sentiment of the review as positive or negative.",
+      "Is this review positive or negative? {INPUT}"
+    ),
     ("Translate the sentence into German.", "How would you say \"{INPUT}\" in German?"),
     ("Find the largest number in the list.", "{INPUT} — which of these numbers is the biggest?"),
   ]
@@ -50,15 +53,17 @@ public struct ParaphraseStage: RecordLLMStage {
   /// The prompt: the header, the demonstrations, then the instruction to
   /// rephrase (as text: `Instruction: …` and `Rephrased: …` lines).
   public static func prompt(_ instruction: String) -> FewShotPrompt {
-    FewShotPrompt(system: header, shots: demonstrations.map { .init($0.0, $0.1) }, query: instruction,
-                  layout: .labelled("Rephrased:", queryLabel: "Instruction: "))
+    FewShotPrompt(
+      system: header, shots: demonstrations.map { .init($0.0, $0.1) }, query: instruction,
+      layout: .labelled("Rephrased:", queryLabel: "Instruction: "))
   }
 
   public func work(on record: Record, _ call: RecordCall) async throws -> [Result<LLMResponse, LLMFailure>] {
     var replies: [Result<LLMResponse, LLMFailure>] = []
     var random = call.random(key: record.id ?? "\(call.index)", item: 0)
     for n in 0..<paraphrases {
-      replies.append(try await call.send(call.request(Self.prompt(record.instruction), draw: n, seed: random.nextSeed())))
+      replies.append(
+        try await call.send(call.request(Self.prompt(record.instruction), draw: n, seed: random.nextSeed())))
     }
     return replies
   }
@@ -98,8 +103,10 @@ public struct ParaphraseStage: RecordLLMStage {
       }
       Self.trail.passedAll(sink.stats)
       let filled = paraphrase.replacingOccurrences(of: UnnaturalParsing.placeholder, with: record.input)
-      var out = Record(["id": .string("\(coreID)-p\(n)"), "instruction": .string(filled), "input": .string(""),
-                        "output": .string(record.output)])
+      var out = Record([
+        "id": .string("\(coreID)-p\(n)"), "instruction": .string(filled), "input": .string(""),
+        "output": .string(record.output),
+      ])
       out["instruction_with_input"] = .string(filled)
       out["constraints"] = record["constraints"] ?? .string("None")
       out.meta = record.meta

@@ -13,9 +13,11 @@ import InstillLLM
 /// example has the same instruction and input (`duplicate`). Grows to `target`.
 public struct UnnaturalCoreStage: GrowthStage {
   public var growth = GrowthSettings()
-  public var llm = StageLLM(sampling: Sampling(temperature: 1, topP: 0.99, maxTokens: 256, stop: ["Example 5"]),
-                            seedDrawnPer: "prompt")
-  public var header = "Each example below is a task: an instruction, an input, and constraints on the output "
+  public var llm = StageLLM(
+    sampling: Sampling(temperature: 1, topP: 0.99, maxTokens: 256, stop: ["Example 5"]),
+    seedDrawnPer: "prompt")
+  public var header =
+    "Each example below is a task: an instruction, an input, and constraints on the output "
     + "(its possible values or form, or None). Write a new fourth example, different from the others, in the same format."
 
   public init() {}
@@ -27,7 +29,8 @@ public struct UnnaturalCoreStage: GrowthStage {
   public var candidateFilters: FilterChain { FilterChain([]) }
 
   public func candidateFilters(seeds: [Record]) -> FilterChain {
-    let keys = Set(seeds.map { Text.collapsingWhitespace($0.instruction) + "\u{1}" + Text.collapsingWhitespace($0.input) })
+    let keys = Set(
+      seeds.map { Text.collapsingWhitespace($0.instruction) + "\u{1}" + Text.collapsingWhitespace($0.input) })
     return FilterChain([CopiedDemonstration(seeds: keys)])
   }
   public var usesSimilarityPool: Bool { false }
@@ -57,7 +60,8 @@ public struct UnnaturalCoreStage: GrowthStage {
 
   public func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError) {
     guard !Self.sets(seeds).isEmpty else {
-      throw InstillError.input("stage \(stageName) needs at least one set of 3 seed examples (instruction, input, constraints)")
+      throw InstillError.input(
+        "stage \(stageName) needs at least one set of 3 seed examples (instruction, input, constraints)")
     }
   }
 
@@ -68,8 +72,10 @@ public struct UnnaturalCoreStage: GrowthStage {
   /// (chat models asked to continue one long message answer the examples instead).
   public func prompt(demonstrations: [Record]) -> FewShotPrompt {
     let shots = demonstrations.map { demo in
-      FewShotPrompt.Shot(Self.ask, "Instruction: \(demo.instruction)\nInput: \(demo.input)\n"
-        + "Constraints: \(demo.string("constraints") ?? "None")")
+      FewShotPrompt.Shot(
+        Self.ask,
+        "Instruction: \(demo.instruction)\nInput: \(demo.input)\n"
+          + "Constraints: \(demo.string("constraints") ?? "None")")
     }
     return FewShotPrompt(system: header, shots: shots, query: Self.ask, layout: .numbered("Example"))
   }
@@ -80,7 +86,8 @@ public struct UnnaturalCoreStage: GrowthStage {
     return prompt(demonstrations: random.sample(chosen, count: 3))
   }
 
-  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate] {
+  public func candidates(in response: LLMResponse, round: Int, prompt k: Int, stats: StatsRecorder) -> [GrowthCandidate]
+  {
     if response.truncated {
       return [.rejected(filter: "truncated", reason: "cut_by_length_limit", example: response.text)]
     }
@@ -88,8 +95,10 @@ public struct UnnaturalCoreStage: GrowthStage {
     case .failure(let missing):
       return [.rejected(filter: "fields", reason: "missing_field:\(missing.name)", example: response.text)]
     case .success(let example):
-      var record = Record(["id": .string("un-\(round)-\(k)"), "instruction": .string(example.instruction),
-                           "input": .string(example.input), "output": .string("")])
+      var record = Record([
+        "id": .string("un-\(round)-\(k)"), "instruction": .string(example.instruction),
+        "input": .string(example.input), "output": .string(""),
+      ])
       record["constraints"] = .string(example.constraints)
       return [.candidate(record)]
     }

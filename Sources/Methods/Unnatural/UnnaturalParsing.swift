@@ -8,7 +8,9 @@ public enum UnnaturalParsing {
   /// The fields of a generated example, in any order, or the first field that is
   /// missing or empty. The reply continues after `Example 4`; anything from
   /// `Example 5` on is cut off (a continuation that ran on).
-  public static func example(_ reply: String) -> Result<(instruction: String, input: String, constraints: String), MissingField> {
+  public static func example(_ reply: String) -> Result<
+    (instruction: String, input: String, constraints: String), MissingField
+  > {
     var text = reply
     if let range = text.range(of: "Example 5") { text = String(text[..<range.lowerBound]) }
     var values: [String: String] = [:]
@@ -24,7 +26,9 @@ public enum UnnaturalParsing {
       let trimmed = line.drop { $0 == " " || $0 == "\t" }
       // Labels in any case, "Instructions:" too.
       let lowered = trimmed.lowercased()
-      if let field = fields.first(where: { lowered.hasPrefix($0.lowercased() + ":") || lowered.hasPrefix($0.lowercased() + "s:") }) {
+      if let field = fields.first(where: {
+        lowered.hasPrefix($0.lowercased() + ":") || lowered.hasPrefix($0.lowercased() + "s:")
+      }) {
         close()
         current = field
         buffer = [trimmed.drop { $0 != ":" }.dropFirst()]
@@ -45,7 +49,8 @@ public enum UnnaturalParsing {
 
   /// A paraphrase reply: its first non-empty paragraph, a leading label removed.
   public static func paraphrase(_ reply: String) -> String {
-    let paragraph = reply.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    let paragraph =
+      reply.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
       .first { !$0.isEmpty } ?? ""
     for label in ["Rephrased:", "Paraphrase:", "Alternative:"] where paragraph.hasPrefix(label) {
       return paragraph.dropFirst(label.count).trimmingCharacters(in: .whitespacesAndNewlines)
