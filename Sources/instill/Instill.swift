@@ -23,6 +23,23 @@ struct Instill: AsyncParsableCommand {
       """,
     version: "0.1.0",
     subcommands: [Run.self, Status.self, Stats.self, Report.self, Validate.self, Dedup.self])
+
+  /// Parses and runs the command. Bad usage (an unknown option, a missing
+  /// argument) exits 2 like every other invalid input, not ArgumentParser's 64.
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if var command = command as? any AsyncParsableCommand {
+        try await command.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+      FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+      Foundation.exit(2)
+    }
+  }
 }
 
 /// Every stage kind a pipeline may use.

@@ -144,6 +144,17 @@ struct RunCommandTests {
     #expect(try await instill("run", p, "--run-dir", run).status == 0)
   }
 
+  @Test func badUsageExits2AndSaysWhatIsWrong() async throws {
+    let unknown = try await instill("run", "p.yaml", "--run-dir", "run", "--no-such-option")
+    #expect(unknown.status == 2, "\(unknown.stderr)")
+    #expect(unknown.stderr.contains("--no-such-option"))
+    let missing = try await instill("stats")
+    #expect(missing.status == 2, "\(missing.stderr)")
+    #expect(missing.stderr.contains("Missing expected argument"))
+    #expect(try await instill("--version").status == 0)
+    #expect(try await instill("run", "--help").status == 0)
+  }
+
   @Test func badInputsExit2AndNameFileLineAndField() async throws {
     let dir = TempDir()
     // A truncated gzip seed file.
