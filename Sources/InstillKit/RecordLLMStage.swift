@@ -44,21 +44,14 @@ extension RecordLLMStage {
       let call = RecordCall(
         index: index, key: record.id ?? "#\(index)", session: session, llm: settings, model: model,
         sampling: sampling, extraBody: extraBody, context: context)
-      do {
-        return (record, Result<Work, RequestDeferred>.success(try await self.work(on: record, call)))
-      } catch let failure as RequestDeferred {
-        // The other records go on; this one waits for the next run.
-        return (record, .failure(failure))
-      }
+      // A deferred record waits for the next run; the others go on.
+      return (record, try await RequestsDeferred.catching { try await self.work(on: record, call) })
     } consume: { item, index in
-      switch item.1 {
-      case .failure(let failure): deferred.kinds[failure.kind, default: 0] += 1
-      case .success(let work):
-        guard deferred.count == 0 else { return }  // the shard is redone anyway: write nothing more
-        let sink = RecordSink(index: index, model: model, output: output, context: context)
-        try finish(work, item.0, sink)
-        context.stats.recordIn(sink.inputs)
-      }
+      // Once a record is deferred the shard is redone anyway: write nothing more.
+      guard let work = deferred.unwrap(item.1), deferred.count == 0 else { return }
+      let sink = RecordSink(index: index, model: model, output: output, context: context)
+      try finish(work, item.0, sink)
+      context.stats.recordIn(sink.inputs)
     }
     if deferred.count > 0 { throw deferred }
   }

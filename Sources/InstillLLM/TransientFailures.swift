@@ -41,6 +41,24 @@ public struct RequestsDeferred: Error, Sendable, CustomStringConvertible {
     for (kind, n) in other.kinds { kinds[kind, default: 0] += n }
   }
 
+  /// `work`'s result, or the transient failure that left it for the next run:
+  /// one item's deferral must not stop the items beside it.
+  public static func catching<Output: Sendable>(_ work: () async throws -> Output) async throws
+    -> Result<Output, RequestDeferred>
+  {
+    do { return .success(try await work()) } catch let failure as RequestDeferred { return .failure(failure) }
+  }
+
+  /// The item's output, or nil after counting its deferral.
+  public mutating func unwrap<Output>(_ result: Result<Output, RequestDeferred>) -> Output? {
+    switch result {
+    case .success(let output): return output
+    case .failure(let failure):
+      kinds[failure.kind, default: 0] += 1
+      return nil
+    }
+  }
+
   public var count: Int { kinds.values.reduce(0, +) }
 
   public var description: String {

@@ -25,17 +25,11 @@ func sendRound(_ prompts: [RoundPrompt], session: LLMSession, llm: StageLLM, con
   try await forEachInOrder(prompts, limit: session.backend.maxConcurrency, control: control) { prompt, _ in
     var seeded = sampling
     if seeded.seed == nil { seeded.seed = prompt.seed }
-    do {
-      return Result<Result<LLMResponse, LLMFailure>, RequestDeferred>.success(
-        try await session.send(llm.request(prompt.prompt, model: model, sampling: seeded, extraBody: extraBody)))
-    } catch let failure as RequestDeferred {
-      return .failure(failure)
+    return try await RequestsDeferred.catching {
+      try await session.send(llm.request(prompt.prompt, model: model, sampling: seeded, extraBody: extraBody))
     }
   } consume: { result, _ in
-    switch result {
-    case .success(let reply): results.append(reply)
-    case .failure(let failure): deferred.kinds[failure.kind, default: 0] += 1
-    }
+    if let reply = deferred.unwrap(result) { results.append(reply) }
   }
   // The next rounds' prompts depend on this round's replies: stop here, the
   // next run replays the round from the journal and retries only what failed.
