@@ -92,12 +92,15 @@ let package = Package(
       name: "InstillStages",
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit", "InstillRouge"],
       swiftSettings: strict),
-    // LLM judges that rate any method's records (`self_curate`).
+    // LLM judges that rate or improve any method's records (`judge`, `self_curate`, `critique_revise`).
     .target(
       name: "InstillJudges",
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
       path: "Sources/Judges",
-      resources: [.embedInCode("Prompts/self-curate-rubric.txt")],
+      resources: [
+        .embedInCode("Rubrics/overall.yaml"), .embedInCode("Rubrics/ultrafeedback.yaml"),
+        .embedInCode("Rubrics/humpback.yaml"),
+      ],
       swiftSettings: strict),
     // The generation methods, one folder each (prompts, parser, stages, registration).
     // Self-Instruct and its Alpaca variant.

@@ -1,8 +1,9 @@
 import InstillCore
 
 extension StageCatalog {
-  /// Judges that rate records of any method: `self_curate`.
+  /// Judges that rate records of any method: `judge`, `self_curate`, `critique_revise`.
   public mutating func registerJudges() {
+    JudgeStage.register(in: &self)
     SelfCurateStage.register(in: &self)
   }
 }

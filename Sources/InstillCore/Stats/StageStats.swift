@@ -125,17 +125,46 @@ public struct StageStats: Codable, Sendable, Equatable {
   public var llm = LLMStats()
   /// Stage-specific counters (e.g. `bootstrap_rounds`).
   public var counters: [String: Int] = [:]
+  /// Score distributions of judging stages, by criterion (written only when there are some).
+  public var scores: [String: ScoreHistogram] = [:]
   /// Elapsed time of the stage (summed over the runs that worked on it).
   public var wallSeconds = 0.0
   /// Processing time summed over shards; larger than `wallSeconds` when shards run in parallel.
   public var shardSeconds = 0.0
 
   enum CodingKeys: String, CodingKey {
-    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters
+    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters, scores
     case wallSeconds = "wall_seconds", shardSeconds = "shard_seconds"
   }
 
   public init() {}
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    recordsIn = try c.decode(Int.self, forKey: .recordsIn)
+    recordsOut = try c.decode(Int.self, forKey: .recordsOut)
+    dropped = try c.decode([String: Int].self, forKey: .dropped)
+    filters = try c.decode([FilterStats].self, forKey: .filters)
+    llm = try c.decode(LLMStats.self, forKey: .llm)
+    counters = try c.decode([String: Int].self, forKey: .counters)
+    // Statistics written before judges had score distributions have none.
+    scores = try c.decodeIfPresent([String: ScoreHistogram].self, forKey: .scores) ?? [:]
+    wallSeconds = try c.decode(Double.self, forKey: .wallSeconds)
+    shardSeconds = try c.decode(Double.self, forKey: .shardSeconds)
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(recordsIn, forKey: .recordsIn)
+    try c.encode(recordsOut, forKey: .recordsOut)
+    try c.encode(dropped, forKey: .dropped)
+    try c.encode(filters, forKey: .filters)
+    try c.encode(llm, forKey: .llm)
+    try c.encode(counters, forKey: .counters)
+    if !scores.isEmpty { try c.encode(scores, forKey: .scores) }
+    try c.encode(wallSeconds, forKey: .wallSeconds)
+    try c.encode(shardSeconds, forKey: .shardSeconds)
+  }
 
   public var droppedTotal: Int { dropped.values.reduce(0, +) + filters.reduce(0) { $0 + $1.droppedTotal } }
 
@@ -152,6 +181,7 @@ public struct StageStats: Codable, Sendable, Equatable {
     }
     llm.merge(other.llm)
     for (k, v) in other.counters { counters[k, default: 0] += v }
+    for (k, v) in other.scores { scores[k, default: ScoreHistogram()].merge(v) }
     wallSeconds += other.wallSeconds
     shardSeconds += other.shardSeconds
   }
@@ -223,5 +253,47 @@ public final class StatsRecorder: Sendable {
     }
   }
 
+  /// Records one judged score of a criterion (`score` as text, e.g. "4" or
+  /// "4.5"); `example` is kept (shortened) for the first few of each score.
+  public func score(_ criterion: String, _ score: String, example: String? = nil) {
+    state.withLock { stats in
+      stats.scores[criterion, default: ScoreHistogram()].add(score, example: example, limit: examplesPerReason)
+    }
+  }
+
   public func merge(_ other: StageStats) { state.withLock { $0.merge(other) } }
+}
+
+/// How often each score of one criterion was given, with a few examples per score.
+public struct ScoreHistogram: Codable, Sendable, Equatable {
+  public var counts: [String: Int] = [:]
+  public var examples: [String: [String]] = [:]
+
+  public init() {}
+
+  mutating func add(_ score: String, example: String?, limit: Int) {
+    counts[score, default: 0] += 1
+    if let example, examples[score, default: []].count < limit {
+      let short =
+        example.count > FilterStats.maxExampleLength
+        ? String(example.prefix(FilterStats.maxExampleLength)) + "…" : example
+      examples[score, default: []].append(short)
+    }
+  }
+
+  public mutating func merge(_ other: ScoreHistogram) {
+    for (k, v) in other.counts { counts[k, default: 0] += v }
+    for (score, list) in other.examples {
+      var mine = examples[score] ?? []
+      for example in list where mine.count < FilterStats.defaultExampleLimit && !mine.contains(example) {
+        mine.append(example)
+      }
+      examples[score] = mine
+    }
+  }
+
+  /// The scores in numeric order.
+  public var orderedScores: [String] {
+    counts.keys.sorted { (Double($0) ?? 0, $0) < (Double($1) ?? 0, $1) }
+  }
 }
