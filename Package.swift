@@ -99,7 +99,7 @@ let package = Package(
       path: "Sources/Judges",
       resources: [
         .embedInCode("Rubrics/overall.yaml"), .embedInCode("Rubrics/ultrafeedback.yaml"),
-        .embedInCode("Rubrics/humpback.yaml"),
+        .embedInCode("Rubrics/humpback.yaml"), .embedInCode("Principles/principles.yaml"),
       ],
       swiftSettings: strict),
     // The generation methods, one folder each (prompts, parser, stages, registration).

@@ -85,9 +85,11 @@ public struct RecordCall: Sendable {
   /// e.g. `answer`) and `draw`: a server that honours seeds then gives the same
   /// reply on every run, so a run killed at any moment resumes to the
   /// uninterrupted run's bytes.
+  ///
+  /// `model` asks another model than the stage's (e.g. one candidate answer per model).
   public func request(
     _ prompt: FewShotPrompt, sampling: Sampling? = nil, purpose: String = "", draw: Int = 0,
-    seed: Int? = nil
+    seed: Int? = nil, model: String? = nil
   ) -> LLMRequest {
     var chosen = sampling ?? self.sampling
     if chosen.seed == nil {
@@ -99,7 +101,7 @@ public struct RecordCall: Sendable {
         chosen.seed = random.nextSeed()
       }
     }
-    return llm.request(prompt, model: model, sampling: chosen, extraBody: extraBody, draw: draw)
+    return llm.request(prompt, model: model ?? self.model, sampling: chosen, extraBody: extraBody, draw: draw)
   }
 
   /// Sends a request (or answers it from the journal). A final failure is

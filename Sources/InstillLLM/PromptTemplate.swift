@@ -50,7 +50,9 @@ public struct PromptTemplate: Sendable, Hashable {
     parts.compactMap { if case .field(let f) = $0 { return f } else { return nil } }
   }
 
-  /// The filled prompt, or the first field the record lacks.
+  /// The filled prompt, or the first field the record lacks. `{prompt}`, when
+  /// the record has no `prompt` field, is the instruction with its input (if
+  /// any) after a blank line: what a user would have asked.
   public func render(_ record: Record) -> Result<String, MissingField> {
     var out = ""
     for part in parts {
@@ -59,6 +61,8 @@ public struct PromptTemplate: Sendable, Hashable {
       case .field(let f):
         switch record[f] {
         case .string(let s)?: out += s
+        case nil where f == "prompt" && record["instruction"] != nil:
+          out += record.input.isEmpty ? record.instruction : record.instruction + "\n\n" + record.input
         case nil, .null?: return .failure(MissingField(name: f))
         case let value?: out += JSONWriter.string(value)
         }

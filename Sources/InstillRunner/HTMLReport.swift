@@ -144,6 +144,18 @@ public enum HTMLReport {
               + "\(s.llm.retried) retried, \(s.llm.failed.values.reduce(0, +)) failed; \(s.llm.promptTokens) prompt and "
               + "\(s.llm.completionTokens) completion tokens. Latency \(p50)\(p95).")))
     }
+    for (criterion, histogram) in s.scores.sorted(by: { $0.key < $1.key }) {
+      // A judge's score distribution, and the records it gave each score.
+      parts.append(.h3(safe("Scores: \(criterion)")))
+      parts.append(bars(histogram.orderedScores.map { ($0, histogram.counts[$0] ?? 0, "records") }))
+      for score in histogram.orderedScores {
+        let examples = histogram.examples[score] ?? []
+        parts.append(
+          .details(
+            .summary(safe("\(criterion) \(score): \(histogram.counts[score] ?? 0) records, examples")),
+            .group(examples.map { .pre(safe($0)) })))
+      }
+    }
     if !s.counters.isEmpty {
       parts.append(
         .details(

@@ -162,7 +162,8 @@ public struct StatsReport: Codable, Sendable {
         "\nrunning: stage \(entry.name), \(entry.shardsDone) of \(entry.shardsTotal.map(String.init) ?? "?") shards done, "
         + "\(entry.stats.recordsIn) records in so far\n"
     }
-    for s in stages where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty {
+    for s in stages
+    where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty || !s.stats.scores.isEmpty {
       out += "\n\(pad2(s.index))-\(s.name):\n"
       out += Self.funnel(s.stats)
       let llm = s.stats.llm
@@ -189,6 +190,10 @@ public struct StatsReport: Codable, Sendable {
         }
       }
       out += Self.counterText(s.stats.counters)
+      for (criterion, histogram) in s.stats.scores.sorted(by: { $0.key < $1.key }) {
+        let counts = histogram.orderedScores.map { "\($0)×\(histogram.counts[$0] ?? 0)" }.joined(separator: " ")
+        out += "  scores \(criterion): \(counts)\n"
+      }
       if let p50 = s.stats.llm.latencyPercentile(0.5), let p95 = s.stats.llm.latencyPercentile(0.95) {
         out += "  latency p50 \(Int(p50)) ms, p95 \(Int(p95)) ms\n"
       }

@@ -12,7 +12,23 @@ import InstillFilters
 /// output shard, and each bucket is sorted in memory, so memory stays at one
 /// output shard however large the dataset.
 public struct ExportStage: GlobalStage {
-  public enum Format: String, Sendable, CaseIterable { case messages, alpaca, sharegpt }
+  public enum Format: String, Sendable, CaseIterable {
+    case messages, alpaca, sharegpt
+    /// `prompt` / `chosen` / `rejected` texts from judged `responses`.
+    case preference
+    /// The same pairs as chat messages (`prompt` a user turn, `chosen` and `rejected` assistant turns).
+    case preferenceMessages = "preference_messages"
+
+    var isPreference: Bool { self == .preference || self == .preferenceMessages }
+  }
+
+  /// Which pairs of judged responses become preference rows.
+  public enum Pairs: String, Sendable, CaseIterable {
+    /// The best response against the worst.
+    case bestWorst = "best_worst"
+    /// Every two responses whose scores differ by more than the margin.
+    case all
+  }
 
   public let format: Format
   public let recordsPerShard: Int
@@ -22,20 +38,31 @@ public struct ExportStage: GlobalStage {
   public let systemPrompt: String?
   public let compressionLevel: Int
   public let title: String
+  public var pairs = Pairs.bestWorst
+  /// Preference rows need the chosen score above the rejected by more than this.
+  public var margin = 0.0
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("export") { params, context throws(InstillError) in
       guard context.isLastStage else { throw params.owner.error("the export stage must be the last stage") }
       guard !context.isFirstStage else { throw params.owner.error("the export stage needs a stage before it") }
-      return ExportStage(
-        format: try params.choice("format", default: Format.messages),
+      let format = try params.choice("format", default: Format.messages)
+      var s = ExportStage(
+        format: format,
         recordsPerShard: try params.int("records_per_shard", default: 50_000, in: 1...100_000_000),
         validationRatio: try params.double("validation_ratio", default: 0, in: 0...0.9),
         shuffle: try params.bool("shuffle", default: true),
-        includeMeta: try params.bool("include_meta", default: true),
+        // Preference trainers take the three columns; meta is asked for explicitly there.
+        includeMeta: try params.bool("include_meta", default: !format.isPreference),
         systemPrompt: try params.optionalString("system_prompt"),
         compressionLevel: try params.int("compression_level", default: 6, in: 1...9),
         title: context.pipelineName)
+      for key in ["pairs", "margin"] where params.has(key) && !format.isPreference {
+        throw try params.require(key).error("\(key) is for the preference formats")
+      }
+      s.pairs = try params.choice("pairs", default: .bestWorst)
+      s.margin = try params.double("margin", default: 0, in: 0...1_000_000)
+      return s
     }
   }
 
@@ -68,7 +95,8 @@ public struct ExportStage: GlobalStage {
 
   /// Where every usable record goes: its rank in the (shuffled) order, and the splits.
   struct Plan {
-    var usable: [Bool]
+    /// Rows each input record becomes.
+    var usable: [Int]
     var kept: Int
     /// Rank of the k-th usable record.
     var ranks: [Int]
@@ -79,14 +107,14 @@ public struct ExportStage: GlobalStage {
 
   /// Pass 1: counts the usable records and ranks them.
   func rank(_ input: StageInput, context: StageContext) throws -> Plan {
-    var usable: [Bool] = []
+    var usable: [Int] = []
     try input.forEach { record in
-      let reason = Self.unusable(record)
-      usable.append(reason == nil)
-      context.stats.recordIn()
-      if let reason { context.stats.drop(reason) }
+      let (rows, drops) = self.rows(record)
+      usable.append(rows.count)
+      context.stats.recordIn(rows.count + drops.reduce(0) { $0 + $1.1 })
+      for (reason, n) in drops { context.stats.drop(reason, n) }
     }
-    let kept = usable.lazy.filter { $0 }.count
+    let kept = usable.reduce(0, +)
     var ranks = [Int](repeating: 0, count: kept)
     if shuffle {
       var keys: [(UInt64, Int)] = []
@@ -117,18 +145,20 @@ public struct ExportStage: GlobalStage {
     var i = 0
     try input.forEach { record in
       defer { i += 1 }
-      guard plan.usable[i] else { return }
-      let rank = plan.ranks[k]
-      k += 1
-      let key =
-        rank < plan.validationCount
-        ? [1, rank / recordsPerShard] : [0, (rank - plan.validationCount) / recordsPerShard]
-      if buckets[key] == nil {
-        buckets[key] = (try RecordWriter(path: "\(tmp)/.bucket-\(key[0])-\(key[1]).jsonl"), [])
+      guard plan.usable[i] > 0 else { return }
+      for row in rows(record).rows {
+        let rank = plan.ranks[k]
+        k += 1
+        let key =
+          rank < plan.validationCount
+          ? [1, rank / recordsPerShard] : [0, (rank - plan.validationCount) / recordsPerShard]
+        if buckets[key] == nil {
+          buckets[key] = (try RecordWriter(path: "\(tmp)/.bucket-\(key[0])-\(key[1]).jsonl"), [])
+        }
+        try buckets[key]?.writer.write(row)
+        buckets[key]?.ranks.append(rank)
+        if k & 1023 == 0 { try context.checkStop() }
       }
-      try buckets[key]?.writer.write(formatted(record))
-      buckets[key]?.ranks.append(rank)
-      if k & 1023 == 0 { try context.checkStop() }
     }
     for (_, bucket) in buckets { try bucket.writer.finish() }
     return buckets
@@ -163,6 +193,19 @@ public struct ExportStage: GlobalStage {
     return files
   }
 
+  /// The rows a record becomes, and why the rest of it was dropped. In the
+  /// preference formats a record's unit is a candidate pair (one for
+  /// `best_worst`, every two responses for `all`), so records in counts pairs.
+  func rows(_ record: Record) -> (rows: [Record], drops: [(String, Int)]) {
+    guard format.isPreference else {
+      if let reason = Self.unusable(record) { return ([], [(reason, 1)]) }
+      return ([formatted(record)], [])
+    }
+    if Text.isBlank(record.instruction) { return ([], [("empty_instruction", 1)]) }
+    let (pairs, drops) = preferencePairs(record)
+    return (pairs.map { preferenceRow(record, chosen: $0.chosen, rejected: $0.rejected) }, drops)
+  }
+
   /// Why a record cannot become a training example, if it cannot.
   static func unusable(_ record: Record) -> String? {
     if Text.isBlank(record.instruction) { return "empty_instruction" }
@@ -193,6 +236,8 @@ public struct ExportStage: GlobalStage {
       turns.append(.object(["from": .string("human"), "value": .string(prompt)]))
       turns.append(.object(["from": .string("gpt"), "value": .string(record.output)]))
       out["conversations"] = .array(turns)
+    case .preference, .preferenceMessages:
+      break  // rows come from `preferenceRow`
     }
     if includeMeta, case .object(let meta)? = record["meta"], meta.count > 0 {
       // Nested values are flattened to JSON text so every record has one schema.
@@ -221,6 +266,10 @@ public struct ExportStage: GlobalStage {
     case .messages: text += " (`messages`: a user turn and an assistant turn)\n"
     case .alpaca: text += " (`instruction`, `input`, `output`)\n"
     case .sharegpt: text += " (`conversations` with `from`/`value`)\n"
+    case .preference: text += " (`prompt`, `chosen`, `rejected` texts, with `score_chosen` and `score_rejected`)\n"
+    case .preferenceMessages:
+      text +=
+        " (`prompt` a user turn, `chosen` and `rejected` assistant turns, with `score_chosen` and `score_rejected`)\n"
     }
     text += "- Records: \(total)\n"
     for split in splits { text += "- Split `\(split.0)`: \(split.1) records\n" }

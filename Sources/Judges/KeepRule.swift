@@ -55,7 +55,9 @@ public struct KeepRule: Sendable, Equatable, CustomStringConvertible {
           tokens.append(op)
           rest = rest.dropFirst(op.count)
         } else {
-          let end = rest.firstIndex { "<>=".contains($0) } ?? rest.endIndex
+          // A lone "=" (or anything else) is a token of its own, so parsing always moves on.
+          var end = rest.firstIndex { "<>=".contains($0) } ?? rest.endIndex
+          if end == rest.startIndex { end = rest.index(after: end) }
           tokens.append(String(rest[..<end]))
           rest = rest[end...]
         }

@@ -5,5 +5,6 @@ extension StageCatalog {
   public mutating func registerJudges() {
     JudgeStage.register(in: &self)
     SelfCurateStage.register(in: &self)
+    CritiqueReviseStage.register(in: &self)
   }
 }

@@ -81,6 +81,28 @@ public enum IdealModel {
     if whole.contains("Rate how well the answer serves") {
       return "The answer is complete, focused and written as an expert assistant would.\nScore: 5"
     }
+    // Judges: a discerning rater (each criterion in the upper half of its scale,
+    // varying with the answer), a consistent pairwise judge, critiques and revisions.
+    if system.hasPrefix("You compare two answers") || whole.contains("\"Better: A\" or \"Better: B\"") {
+      let parts = whole.components(separatedBy: "\n\nAnswer A:\n").last?.components(separatedBy: "\n\nAnswer B:\n")
+      guard let parts, parts.count == 2 else { return "No answers found." }
+      let aWins = SHA256.hex(parts[0]) > SHA256.hex(parts[1].components(separatedBy: "\n\nReasoning:")[0])
+      return "One answer is more precise.\nBetter: \(aWins ? "A" : "B")"
+    }
+    if whole.contains("Critique request:") { return "The answer could name \(words.sentence(6))." }
+    if whole.contains("Revision request:") { return words.sentence(50) + "." }
+    if whole.contains(", on a scale of "), let rated = whole.components(separatedBy: "Answer:\n").last {
+      var scores = Words(Array(rated.utf8))
+      let criteria = whole.matches(of: /[\n"]([A-Z][a-z]+(?: [a-z]+)*): n/).map { String($0.output.1) }
+      let scales = whole.matches(of: /on a scale of (\d+) to (\d+)/).map {
+        (Int($0.output.1) ?? 1, Int($0.output.2) ?? 5)
+      }
+      let lines = criteria.enumerated().map { i, label in
+        let (low, high) = scales[min(i, scales.count - 1)]
+        return "\(label): \(high - scores.byte() % ((high - low) / 2 + 1))"
+      }
+      return "The answer is accurate and complete.\n" + lines.joined(separator: "\n")
+    }
     // Anything else is a question to answer (Evol's answers, generate stages).
     return words.sentence(60) + "."
   }

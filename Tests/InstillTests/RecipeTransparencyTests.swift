@@ -19,6 +19,8 @@ struct RecipeTransparencyTests {
     ("reverse-instructions.yaml", []),
     ("backtranslation.yaml", []),
     ("slurm/reverse-instructions.yaml", []),
+    ("preference.yaml", [("target: 100", "target: 12")]),
+    ("critique-revise.yaml", []),
   ]
 
   static func everyShippedPipelineIsListed() -> Bool {
@@ -120,5 +122,30 @@ struct RecipeTransparencyTests {
     let data = try Self.dataset(run)
     #expect(segments > 50)
     #expect(data.count == segments, "\(file): \(data.count) of \(segments) segments reached the dataset")
+  }
+
+  /// Every prompt whose candidates the judge told apart becomes a preference pair.
+  @Test func preferenceKeepsEveryPromptWithDistinctScores() async throws {
+    let dir = TempDir()
+    let run = try await Self.run("preference.yaml", shrink: Self.recipes[9].shrink, in: dir)
+    let prompts = try await stageStats(run, "candidates")["records_in"]?.intValue ?? 0
+    let judged = try await stageStats(run, "judge")["records_out"]?.intValue ?? 0
+    let ties = try await stageStats(run, "export")["dropped"]?.objectValue?["tie"]?.intValue ?? 0
+    let data = try Self.dataset(run)
+    #expect(prompts >= 12 && judged == prompts, "every prompt's candidates were judged")
+    #expect(
+      data.count == judged - ties && ties * 10 <= judged, "\(data.count) pairs of \(judged) prompts, \(ties) ties")
+    #expect(data.allSatisfy { $0["chosen"] != $0["rejected"] })
+  }
+
+  /// Every seed prompt, answered and revised twice, passes the recipe's judge.
+  @Test func critiqueReviseKeepsEveryRevisedAnswer() async throws {
+    let dir = TempDir()
+    let run = try await Self.run("critique-revise.yaml", shrink: [], in: dir)
+    let seeds = try await stageStats(run, "prompts")["records_out"]?.intValue ?? 0
+    let revised = try await stageStats(run, "revise")["counters"]?.objectValue?["passes_2"]?.intValue ?? 0
+    #expect(seeds == 40 && revised == seeds)
+    let judge = try await stageStats(run, "judge")
+    #expect(try Self.dataset(run).count == seeds, "judge: \(filterDrops(judge)), \(judge["counters"] ?? .null)")
   }
 }
