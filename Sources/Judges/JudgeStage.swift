@@ -44,7 +44,9 @@ public struct JudgeStage: RecordLLMStage {
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("judge") { params, context throws(InstillError) in
-      let rubric = try Rubric.named(params.node("rubric"), default: "overall", context: context)
+      var rubric = try Rubric.named(params.node("rubric"), default: "overall", context: context)
+      // The stage may ask another reply format than the rubric's (json: schema-constrained where supported).
+      if params.has("format") { rubric.format = try params.choice("format", default: rubric.format) }
       var s = JudgeStage(rubric: rubric)
       s.mode = try params.choice("mode", default: .pointwise)
       s.target = try params.choice("target", default: .auto)
@@ -157,6 +159,7 @@ extension JudgeStage {
       let reply = work.ratings[missing].compactMap { try? $0.get().text }.first ?? ""
       sink.filter("unparseable", kept: onUnparseable == .keep, reason: "no_score", example: reply)
       guard onUnparseable == .keep else { return }
+      sink.count("unparseable_kept")
       if work.answers.count == 1 { return try sink.emit(unscored(record, reply: reply, sink)) }
     } else {
       sink.filter("unparseable", kept: true)
@@ -171,7 +174,17 @@ extension JudgeStage {
     // The best rated answer decides; unrated ones rank below every rated one.
     let ranks = ratings.map { $0.map { Rater.value(rankBy, $0.scores) } ?? -.infinity }
     let best = ranks.indices.max { ranks[$0] < ranks[$1] || (ranks[$0] == ranks[$1] && $0 > $1) } ?? 0
-    guard let bestRating = ratings[best] else { return }
+    guard let bestRating = ratings[best] else {
+      // No answer's rating parsed (and unparseable records are kept): the responses go on unscored.
+      var out = unscored(record, reply: "", sink)
+      out["responses"] = .array(
+        work.answers.map { answer in
+          var response = answer.response ?? [:]
+          response["score"] = .null
+          return .object(response)
+        })
+      return try sink.emit(out)
+    }
     if let keep {
       let kept = keep.passes(bestRating.scores)
       let shown = rater.rubric.criteria.map { "\($0.name) \(Text.number(bestRating.scores[$0.name] ?? 0))" }

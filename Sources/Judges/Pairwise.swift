@@ -87,6 +87,7 @@ extension JudgeStage {
       let reply = all.compactMap { try? $0.get().text }.first { PairwisePrompt.preferred($0) == nil } ?? ""
       sink.filter("unparseable", kept: onUnparseable == .keep, reason: "no_preference", example: reply)
       guard onUnparseable == .keep else { return }
+      sink.count("unparseable_kept")
     } else {
       sink.filter("unparseable", kept: true)
     }

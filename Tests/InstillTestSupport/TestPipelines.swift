@@ -3,7 +3,7 @@ import InstillCore
 
 /// Pipelines several test files share.
 public enum TestPipelines {
-  static func questions(_ dir: TempDir, count: Int) {
+  public static func questions(_ dir: TempDir, count: Int) {
     let topics = ["rivers", "volcanoes", "bread", "chess", "the moon", "bees", "glaciers", "printing", "tides", "owls"]
     var text = ""
     for i in 0..<count {
