@@ -116,6 +116,22 @@ public struct LLMSettings: Sendable {
     return s
   }
 
+  /// The settings of the pipeline's named `endpoints` (provider openai only: a
+  /// run starts at most one embedded server, the pipeline's `llm`).
+  public static func parseEndpoints(_ pipeline: Pipeline) throws(InstillError) -> [(String, LLMSettings)] {
+    var out: [(String, LLMSettings)] = []
+    for (name, node) in pipeline.endpoints {
+      let settings = try parse(node)
+      guard settings.provider == .openai else {
+        throw node.error(
+          "endpoint '\(name)' needs a base_url (provider openai); the embedded model is the pipeline's llm",
+          field: "endpoints.\(name)")
+      }
+      out.append((name, settings))
+    }
+    return out
+  }
+
   /// `instill run --base-url URL --model NAME --api-key-env VAR`: point any
   /// pipeline at an OpenAI-compatible endpoint without editing it. A pipeline
   /// of provider local becomes provider openai (its `local:` settings no longer

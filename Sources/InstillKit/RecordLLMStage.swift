@@ -31,7 +31,7 @@ extension RecordLLMStage {
   public var shardParallelism: Int { 2 }
 
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
-    let session = try context.llmSession()
+    let session = try context.llmSession(endpoint: llm.endpointName)
     defer { session.close() }
     let (model, sampling, extraBody) = llm.resolved(for: session)
     context.stats.declareFilters(filterNames)

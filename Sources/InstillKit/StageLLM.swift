@@ -26,6 +26,8 @@ public struct StageLLM: Sendable {
   public var endpoint = LLMRequest.Endpoint.chat
   /// True when the stage entry names its `endpoint`.
   public var endpointIsSet = false
+  /// The stage's `llm`: one of the pipeline's named `endpoints`; nil uses the pipeline's `llm`.
+  public var endpointName: String?
   /// The stage's `model`; nil uses the pipeline's `llm.model` (or the local default).
   public var model: String?
   /// The method's decoding.
@@ -57,6 +59,7 @@ public struct StageLLM: Sendable {
 
   /// Reads `endpoint`, `model` and `sampling` from a stage entry.
   public mutating func parse(_ params: ConfigMap) throws(InstillError) {
+    endpointName = try params.optionalString("llm")
     endpoint = try params.choice("endpoint", default: .chat)
     endpointIsSet = params.has("endpoint")
     model = try params.optionalString("model")

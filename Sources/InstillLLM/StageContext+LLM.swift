@@ -5,11 +5,21 @@ enum LLMBackendKey: ServiceKey {
   typealias Value = any LLMBackend
 }
 
+enum NamedLLMBackendsKey: ServiceKey {
+  typealias Value = [String: any LLMBackend]
+}
+
 extension Services {
   /// The pipeline's LLM endpoint, when it has one.
   public var llm: (any LLMBackend)? {
     get { self[LLMBackendKey.self] }
     set { self[LLMBackendKey.self] = newValue }
+  }
+
+  /// The pipeline's named `endpoints`.
+  public var namedLLMs: [String: any LLMBackend] {
+    get { self[NamedLLMBackendsKey.self] ?? [:] }
+    set { self[NamedLLMBackendsKey.self] = newValue }
   }
 }
 
@@ -29,10 +39,14 @@ extension StageContext {
       logger: logger, services: services, journalPath: journalPath, dataset: dataset)
   }
 
-  /// Opens the LLM session of this shard or global stage, with its journal.
-  public func llmSession() throws -> LLMSession {
-    guard let backend = llm else {
-      throw InstillError.input("stage \(stageName) needs an LLM, but the pipeline has no usable `llm` section")
+  /// Opens the LLM session of this shard or global stage, with its journal:
+  /// on the pipeline's `llm`, or on the named endpoint the stage picked.
+  public func llmSession(endpoint name: String? = nil) throws -> LLMSession {
+    let found = name.map { services.namedLLMs[$0] } ?? llm
+    guard let backend = found else {
+      throw InstillError.input(
+        name.map { "stage \(stageName) asks for endpoint '\($0)', which the run was not given" }
+          ?? "stage \(stageName) needs an LLM, but the pipeline has no usable `llm` section")
     }
     let journal = try Journal(path: journalPath)
     return LLMSession(backend: backend, journal: journal, control: control, stats: stats)

@@ -46,12 +46,15 @@ public final class Runner: Sendable {
   let logger: Logger
   let board = LiveBoard()
   let llm: (any LLMBackend)?
+  /// The pipeline's named endpoints, by name.
+  let endpoints: [String: any LLMBackend]
 
   public init(
     pipeline: Pipeline, directory: String, options: RunOptions, control: RunControl, logger: Logger,
-    llm: (any LLMBackend)? = nil
+    llm: (any LLMBackend)? = nil, endpoints: [String: any LLMBackend] = [:]
   ) {
     self.llm = llm.map { InFlightBackend($0) }
+    self.endpoints = endpoints.mapValues { InFlightBackend($0) }
     self.pipeline = pipeline
     self.directory = RunDirectory(directory)
     self.options = options
@@ -284,9 +287,13 @@ public final class Runner: Sendable {
   ) -> StageContext {
     var stageLogger = logger
     stageLogger[metadataKey: "stage"] = "\(stage.name)"
+    var services = Services()
+    services.llm = llm
+    services.namedLLMs = endpoints
     return StageContext(
       stageName: stage.name, stageIndex: stage.index, seed: pipeline.seed, shard: shard, stats: stats, control: control,
-      logger: stageLogger, llm: llm, journalPath: directory.journalPath(stage.folder, shard: shard), dataset: dataset)
+      logger: stageLogger, services: services, journalPath: directory.journalPath(stage.folder, shard: shard),
+      dataset: dataset)
   }
 }
 

@@ -110,6 +110,7 @@ struct Validate: AsyncParsableCommand {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
       let settings = try LLMSettings.parse(loaded.llm)
+      let endpoints = Dictionary(uniqueKeysWithValues: try LLMSettings.parseEndpoints(loaded))
       if listStages {
         for stage in loaded.stages {
           print(
@@ -120,16 +121,14 @@ struct Validate: AsyncParsableCommand {
       print(
         "\(pipeline): ok — pipeline '\(loaded.name)', \(loaded.stages.count) stages: "
           + loaded.stages.map { "\($0.name) (\($0.kind), \($0.shape.rawValue))" }.joined(separator: ", "))
-      if explain { print(Self.explanation(loaded, settings), terminator: "") }
+      if explain { print(Self.explanation(loaded, settings, endpoints: endpoints), terminator: "") }
     }
   }
 
   /// One block per stage: LLM settings with their sources, or "no LLM".
-  static func explanation(_ pipeline: Pipeline, _ settings: LLMSettings) -> String {
-    let (model, modelSource): (String, String) =
-      settings.model.map { ($0, "llm.model") }
-      ?? (settings.provider == .local
-        ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
+  static func explanation(
+    _ pipeline: Pipeline, _ pipelineSettings: LLMSettings, endpoints: [String: LLMSettings] = [:]
+  ) -> String {
     var text = ""
     for planned in pipeline.stages {
       text += "\nstage \(planned.name) (\(planned.kind))"
@@ -137,7 +136,14 @@ struct Validate: AsyncParsableCommand {
         text += ": no LLM\n"
         continue
       }
-      text += "\n"
+      let name = stage.llm.endpointName
+      let settings = name.flatMap { endpoints[$0] } ?? pipelineSettings
+      let section = name.map { "endpoints.\($0)" } ?? "llm"
+      let (model, modelSource): (String, String) =
+        settings.model.map { ($0, "\(section).model") }
+        ?? (settings.provider == .local
+          ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
+      text += name.map { " on endpoint \($0) (\(settings.baseURL ?? ""))\n" } ?? "\n"
       let lines = stage.llm.explain(
         defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
         pipelineExtraBody: settings.extraBody)

@@ -111,6 +111,10 @@ struct Run: AsyncParsableCommand {
       }
       let backend =
         loaded.usesLLM ? try LLMBackends.make(settings, serverLog: RunDirectory(runDir).serverLog, logger: logger) : nil
+      var endpoints: [String: any ShutdownableBackend] = [:]
+      for (name, endpointSettings) in try LLMSettings.parseEndpoints(loaded) {
+        endpoints[name] = try LLMBackends.make(endpointSettings, serverLog: "", logger: logger)
+      }
       var options = RunOptions()
       options.stages = stage
       options.shardIndex = shardIndex
@@ -121,15 +125,18 @@ struct Run: AsyncParsableCommand {
         options.liveProgress = { TerminalStatus.shared.show($0) }
       }
       let runner = Runner(
-        pipeline: loaded, directory: runDir, options: options, control: control, logger: logger, llm: backend)
+        pipeline: loaded, directory: runDir, options: options, control: control, logger: logger, llm: backend,
+        endpoints: endpoints.mapValues { $0 })
       let outcome: RunOutcome
       do {
         outcome = try await runner.run()
       } catch {
         await backend?.shutdown()
+        for (_, endpoint) in endpoints { await endpoint.shutdown() }
         throw error
       }
       await backend?.shutdown()
+      for (_, endpoint) in endpoints { await endpoint.shutdown() }
       switch outcome {
       case .complete:
         logger.info("done: \(runDir)")

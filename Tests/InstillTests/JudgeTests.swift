@@ -288,4 +288,56 @@ struct JudgeTests {
     #expect(record.output == responses[0]["text"]?.stringValue)
     #expect(Set(log.all.map { $0.split(separator: "/")[1] }).count == 2, "a seed per draw, the same across models")
   }
+
+  /// A judge on another server than the generator: `endpoints.judge` and the stage's `llm: judge`.
+  @Test func aJudgeOnItsOwnEndpoint() async throws {
+    let dir = TempDir()
+    let generated = RequestLog()
+    let judged = RequestLog()
+    let generator = try scriptedServer { _, body in
+      generated.add(body["model"]?.stringValue ?? "")
+      return "An answer."
+    }
+    defer { generator.stop() }
+    let judge = try scriptedServer { _, body in
+      judged.add(body["model"]?.stringValue ?? "")
+      return "Good.\nOverall: 8"
+    }
+    defer { judge.stop() }
+    dir.write("q.jsonl", "{\"instruction\": \"Name a colour.\"}\n{\"instruction\": \"Name a fruit.\"}\n")
+    let pipeline = dir.write(
+      "p.yaml",
+      """
+      name: two-endpoints
+      llm: {provider: openai, base_url: \(generator.baseURL), model: small}
+      endpoints:
+        judge: {base_url: \(judge.baseURL), model: large, max_concurrency: 2}
+      stages:
+        - {kind: read, path: q.jsonl}
+        - {kind: generate, prompt: "{prompt}"}
+        - {kind: judge, llm: judge, keep: "overall >= 7"}
+      """)
+    let explained = try await instill(expect: 0, "validate", pipeline, "--explain").stdout
+    #expect(
+      explained.contains("on endpoint judge (\(judge.baseURL))") && explained.contains("large  (endpoints.judge.model)")
+    )
+    try await instill(expect: 0, "run", pipeline, "--run-dir", dir.file("run"))
+    #expect(generated.all == ["small", "small"])
+    #expect(judged.all == ["large", "large"])
+    let kept = try stageRecords(dir.file("run"), "03-judge")
+    #expect(kept.count == 2 && kept.allSatisfy { $0.meta["judge"]?.objectValue?["model"] == .string("large") })
+
+    let unknown = dir.write(
+      "bad.yaml",
+      """
+      name: bad
+      llm: {provider: openai, base_url: \(generator.baseURL), model: small}
+      stages:
+        - {kind: read, path: q.jsonl}
+        - kind: judge
+          llm: judges
+      """)
+    let failed = try await instill(expect: 2, "validate", unknown)
+    #expect(failed.stderr.contains("bad.yaml:6") && failed.stderr.contains("no endpoint 'judges'"))
+  }
 }

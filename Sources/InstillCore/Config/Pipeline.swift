@@ -24,6 +24,9 @@ public struct Pipeline: Sendable {
   public let directory: String
   public let text: String
   public let llm: ConfigNode?
+  /// The pipeline's named `endpoints`: LLM sections (same keys as `llm`) that a
+  /// stage picks with `llm: NAME`, e.g. a judge on another server than the generator.
+  public let endpoints: [(name: String, node: ConfigNode)]
   public let stages: [PlannedStage]
   /// How many dropped examples the statistics keep per filter and reason.
   public var examplesPerReason = FilterStats.defaultExampleLimit
@@ -42,6 +45,14 @@ public struct Pipeline: Sendable {
     let examplesPerReason = try top.int("examples_per_reason", default: FilterStats.defaultExampleLimit, in: 0...10_000)
     let llm = top.node("llm")
     if let llm { _ = try llm.mapping() }
+    var endpoints: [(name: String, node: ConfigNode)] = []
+    if let section = try top.map("endpoints") {
+      for key in section.keys {
+        let node = try section.require(key)
+        _ = try node.mapping()
+        endpoints.append((key, node))
+      }
+    }
     let stageNodes = try top.require("stages").list()
     try top.finish()
     guard !stageNodes.isEmpty else { throw top.owner.error("the pipeline has no stages", field: "stages") }
@@ -72,10 +83,21 @@ public struct Pipeline: Sendable {
         services: catalog.services, files: files)
       let stage = try factory(params, context)
       try params.finish()
+      // A stage's `llm: NAME` (accepted by LLM stages only) names one of the endpoints.
+      var stageLLM = llm
+      if let nameNode = try node.mapping().node("llm") {
+        let endpoint = try nameNode.string()
+        guard let found = endpoints.first(where: { $0.name == endpoint }) else {
+          throw nameNode.error(
+            "no endpoint '\(endpoint)' in the pipeline's endpoints section"
+              + (endpoints.isEmpty ? "" : " (endpoints: \(endpoints.map(\.name).joined(separator: ", ")))"))
+        }
+        stageLLM = found.node
+      }
 
       let fingerprint = try StageFingerprint(
         previous: previous, kind: kind, name: stageName, entry: node, files: files,
-        usesLLM: stage.usesLLM, llm: llm
+        usesLLM: stage.usesLLM, llm: stageLLM
       ).hex
       previous = fingerprint
       let index = offset + 1
@@ -85,7 +107,8 @@ public struct Pipeline: Sendable {
           folder: (index < 10 ? "0" : "") + "\(index)-\(stageName)", fingerprint: fingerprint, line: node.line))
     }
     var pipeline = Pipeline(
-      name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, stages: stages)
+      name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, endpoints: endpoints,
+      stages: stages)
     pipeline.examplesPerReason = examplesPerReason
     return pipeline
   }

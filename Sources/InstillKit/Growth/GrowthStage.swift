@@ -65,7 +65,7 @@ extension GrowthStage {
     try input.forEach { seeds.append($0) }
     try checkSeeds(seeds, stageName: context.stageName)
     context.stats.count("seeds", seeds.count)
-    let session = try context.llmSession()
+    let session = try context.llmSession(endpoint: llm.endpointName)
     defer { session.close() }
     let model = llm.resolved(for: session).model
     let filters = candidateFilters(seeds: seeds)
