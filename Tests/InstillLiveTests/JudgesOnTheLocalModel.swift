@@ -25,8 +25,10 @@ extension LocalModelTests {
   }
 
   /// Three seeded candidates per question → the UltraFeedback-style judge
-  /// (schema-constrained JSON, two votes per answer) → preference export that
-  /// `datasets` loads, with chosen ≠ rejected on every row.
+  /// (schema-constrained JSON, two votes per answer) → preference export (every
+  /// pair of differently scored answers: the tiny model's scores cluster, so
+  /// best-against-worst alone could tie everywhere) that `datasets` loads, with
+  /// chosen ≠ rejected on every row.
   @Test func preferencePairsFromJudgedCandidates() async throws {
     let dir = TempDir()
     let pipeline = Self.judgePipeline(
@@ -44,6 +46,7 @@ extension LocalModelTests {
             sampling: {max_tokens: 200}
           - kind: export
             format: preference
+            pairs: all
         """)
     let run = dir.file("run")
     try await instill(expect: 0, "run", pipeline, "--run-dir", run)
