@@ -10,18 +10,11 @@ extension LocalModelTests {
     TestPipelines.questions(dir, count: 8)
     return dir.write(
       "\(name).yaml",
-      """
-      name: \(name)
-      seed: 5
-      llm:
-        provider: local
-        max_concurrency: 4
-        local: {threads: 2, context_per_slot: 2048}
-      stages:
-        - kind: read
-          path: questions.jsonl
-      \(stages)
-      """)
+      TestPipelines.localHead(name: name, seed: 5) + """
+          - kind: read
+            path: questions.jsonl
+        \(stages)
+        """)
   }
 
   /// Three seeded candidates per question → the UltraFeedback-style judge

@@ -101,6 +101,16 @@ public enum IdealModel {
         let (low, high) = scales[min(i, scales.count - 1)]
         return "\(label): \(high - scores.byte() % ((high - low) / 2 + 1))"
       }
+      if whole.contains("Reply with one JSON object") {
+        // The JSON reply format: {"reasoning": …, "criterion": n, …} in the rubric's order.
+        let names = whole.matches(of: /"([a-z_]+)": n/).map { String($0.output.1) }
+        var object: JSONObject = ["reasoning": .string("The answer is accurate and complete.")]
+        for (i, name) in names.enumerated() {
+          let (low, high) = scales[min(i, scales.count - 1)]
+          object[name] = .int(high - scores.byte() % ((high - low) / 2 + 1))
+        }
+        return JSONWriter.string(.object(object))
+      }
       return "The answer is accurate and complete.\n" + lines.joined(separator: "\n")
     }
     // Anything else is a question to answer (Evol's answers, generate stages).

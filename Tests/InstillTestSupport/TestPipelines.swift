@@ -40,22 +40,30 @@ public enum TestPipelines {
       """)
   }
 
-  /// The head of a pipeline on the embedded model that starts by reading our
-  /// seed tasks; the caller appends its stages (as list items under `stages:`).
-  public static func onOurSeeds(name: String) -> String {
+  /// The head of a pipeline on the embedded model (4 slots, 2 threads), up to
+  /// `stages:`; the caller appends its stages as list items.
+  public static func localHead(name: String, seed: Int) -> String {
     """
     name: \(name)
-    seed: 42
+    seed: \(seed)
     llm:
       provider: local
       max_concurrency: 4
       local: {threads: 2, context_per_slot: 2048}
     stages:
-      - kind: read
-        path: \(repositoryPath("Seeds/self-instruct/seed_tasks.jsonl"))
-        format: self_instruct
 
     """
+  }
+
+  /// The head of a pipeline on the embedded model that starts by reading our
+  /// seed tasks; the caller appends its stages (as list items under `stages:`).
+  public static func onOurSeeds(name: String) -> String {
+    localHead(name: name, seed: 42) + """
+        - kind: read
+          path: \(repositoryPath("Seeds/self-instruct/seed_tasks.jsonl"))
+          format: self_instruct
+
+      """
   }
 
   /// Questions answered by a scripted endpoint at `baseURL` (with quick retries):

@@ -172,6 +172,11 @@ struct JudgeTests {
     #expect(helpfulness?["examples"]?.objectValue?["2"]?.arrayValue == [.string("Task 1.")])
     let text = try await instill(expect: 0, "stats", plain).stdout
     #expect(text.contains("scores helpfulness: 2×1 5×2"), "\(text)")
+    // The report shows each criterion's distribution and the records at each score.
+    try await instill(expect: 0, "report", plain)
+    let html = try String(contentsOfFile: plain + "/report.html", encoding: .utf8)
+    #expect(html.contains("Scores: helpfulness") && html.contains("helpfulness 2: 1 records, examples"))
+    #expect(html.contains("<pre>Task 1.</pre>"))
 
     // Unparseable replies kept when asked, without scores.
     let keepOdd = try stageRecords(try await run("keepodd", "    on_unparseable: keep"), "02-judge")
