@@ -102,9 +102,11 @@ public struct StageLLM: Sendable {
 
   /// Every setting of this stage's requests with its source, given the
   /// pipeline's `llm.model` / default model and `llm.sampling`.
+  ///
+  /// `section` names where the pipeline-level values come from (`llm`, or `endpoints.NAME`).
   public func explain(
     defaultModel: String, modelSource: String, pipelineSampling: Sampling,
-    pipelineExtraBody: JSONObject = [:]
+    pipelineExtraBody: JSONObject = [:], section: String = "llm"
   ) -> [Explained] {
     var lines = [Explained(key: "endpoint", value: endpoint.rawValue, source: endpointIsSet ? "stage" : "default")]
     lines.append(
@@ -112,7 +114,7 @@ public struct StageLLM: Sendable {
         ?? Explained(key: "model", value: defaultModel, source: modelSource))
     let layers: [(String, [String: String])] = [
       ("stage sampling", stageSampling.fieldTexts), ("method", methodSampling.fieldTexts),
-      ("method, per request", perRequest), ("llm.sampling", pipelineSampling.fieldTexts),
+      ("method, per request", perRequest), ("\(section).sampling", pipelineSampling.fieldTexts),
       ("method, per request", perRequestFallback.merging(["seed": Self.kitSeed]) { method, _ in method }),
     ]
     for key in Sampling.keys {
@@ -123,7 +125,8 @@ public struct StageLLM: Sendable {
     for (key, _) in extraBody where !extraKeys.contains(key) { extraKeys.append(key) }
     for key in extraKeys {
       let (value, source) =
-        extraBody[key].map { ($0, "stage extra_body") } ?? (pipelineExtraBody[key].map { ($0, "llm.extra_body") })!
+        extraBody[key].map { ($0, "stage extra_body") }
+        ?? (pipelineExtraBody[key].map { ($0, "\(section).extra_body") })!
       lines.append(Explained(key: key, value: JSONWriter.string(value), source: source))
     }
     return lines

@@ -146,7 +146,7 @@ struct Validate: AsyncParsableCommand {
       text += name.map { " on endpoint \($0) (\(settings.baseURL ?? ""))\n" } ?? "\n"
       let lines = stage.llm.explain(
         defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
-        pipelineExtraBody: settings.extraBody)
+        pipelineExtraBody: settings.extraBody, section: section)
       let width = lines.map(\.key.count).max() ?? 0
       for line in lines {
         text +=

@@ -316,7 +316,7 @@ struct JudgeTests {
       name: two-endpoints
       llm: {provider: openai, base_url: \(generator.baseURL), model: small}
       endpoints:
-        judge: {base_url: \(judge.baseURL), model: large, max_concurrency: 2}
+        judge: {base_url: \(judge.baseURL), model: large, max_concurrency: 2, sampling: {top_p: 0.5}}
       stages:
         - {kind: read, path: q.jsonl}
         - {kind: generate, prompt: "{prompt}"}
@@ -326,6 +326,7 @@ struct JudgeTests {
     #expect(
       explained.contains("on endpoint judge (\(judge.baseURL))") && explained.contains("large  (endpoints.judge.model)")
     )
+    #expect(explained.contains("0.5  (endpoints.judge.sampling)"), "\(explained)")
     try await instill(expect: 0, "run", pipeline, "--run-dir", dir.file("run"))
     #expect(generated.all == ["small", "small"])
     #expect(judged.all == ["large", "large"])
