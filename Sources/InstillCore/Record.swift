@@ -27,6 +27,8 @@ public struct Record: Sendable, Hashable {
 
   public var instruction: String { string("instruction") ?? "" }
   public var input: String { string("input") ?? "" }
+  /// What a user asks: the instruction, then the input (when there is one) after a blank line.
+  public var prompt: String { input.isEmpty ? instruction : instruction + "\n\n" + input }
   public var output: String { string("output") ?? "" }
 
   public var meta: JSONObject {

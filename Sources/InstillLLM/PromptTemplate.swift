@@ -62,7 +62,7 @@ public struct PromptTemplate: Sendable, Hashable {
         switch record[f] {
         case .string(let s)?: out += s
         case nil where f == "prompt" && record["instruction"] != nil:
-          out += record.input.isEmpty ? record.instruction : record.instruction + "\n\n" + record.input
+          out += record.prompt
         case nil, .null?: return .failure(MissingField(name: f))
         case let value?: out += JSONWriter.string(value)
         }

@@ -216,7 +216,7 @@ public struct ExportStage: GlobalStage {
   func formatted(_ record: Record) -> Record {
     let instruction = record.instruction
     let input = record.input
-    let prompt = input.isEmpty ? instruction : instruction + "\n\n" + input
+    let prompt = record.prompt
     var out = Record()
     if let id = record.id { out["id"] = .string(id) }
     switch format {

@@ -61,8 +61,7 @@ extension ExportStage {
   }
 
   func preferenceRow(_ record: Record, chosen: Scored, rejected: Scored) -> Record {
-    let instruction = record.instruction
-    let prompt = record.input.isEmpty ? instruction : instruction + "\n\n" + record.input
+    let prompt = record.prompt
     var out = Record()
     if let id = record.id { out["id"] = .string(id) }
     func message(_ role: String, _ text: String) -> JSONValue {

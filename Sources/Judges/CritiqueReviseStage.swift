@@ -104,7 +104,7 @@ public struct CritiqueReviseStage: RecordLLMStage {
   }
 
   public func work(on record: Record, _ call: RecordCall) async throws -> Work {
-    let instruction = Rater.instruction(of: record)
+    let instruction = record.prompt
     var answer = record.output.trimmingCharacters(in: .whitespacesAndNewlines)
     var work = Work()
     for pass in 0..<passes {

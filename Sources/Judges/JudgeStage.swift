@@ -112,7 +112,7 @@ public struct JudgeStage: RecordLLMStage {
 
   public func work(on record: Record, _ call: RecordCall) async throws -> Work {
     var work = Work(answers: answers(of: record))
-    let instruction = Rater.instruction(of: record)
+    let instruction = record.prompt
     switch mode {
     case .pointwise:
       for (i, answer) in work.answers.enumerated() {

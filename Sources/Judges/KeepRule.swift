@@ -10,6 +10,17 @@ public struct KeepRule: Sendable, Equatable, CustomStringConvertible {
   public enum Term: Sendable, Equatable {
     case criterion(String)
     case min, mean, max
+
+    /// The term's value over scores by criterion; nil for a missing criterion or no scores.
+    public func value(in scores: [String: Double]) -> Double? {
+      let values = Array(scores.values)
+      switch self {
+      case .criterion(let name): return scores[name]
+      case .min: return values.min()
+      case .max: return values.max()
+      case .mean: return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+      }
+    }
   }
 
   public enum Comparison: String, Sendable, CaseIterable {
@@ -102,14 +113,7 @@ public struct KeepRule: Sendable, Equatable, CustomStringConvertible {
   }
 
   func holds(_ condition: Condition, _ scores: [String: Double]) -> Bool {
-    let values = Array(scores.values)
-    let x: Double
-    switch condition.term {
-    case .criterion(let name): x = scores[name] ?? -.infinity
-    case .min: x = values.min() ?? -.infinity
-    case .max: x = values.max() ?? -.infinity
-    case .mean: x = values.isEmpty ? -.infinity : values.reduce(0, +) / Double(values.count)
-    }
+    let x = condition.term.value(in: scores) ?? -.infinity
     switch condition.comparison {
     case .atLeast: return x >= condition.value
     case .above: return x > condition.value

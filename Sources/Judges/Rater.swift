@@ -33,11 +33,6 @@ public struct Rater: Sendable {
     Sampling(temperature: votes > 1 ? 0.8 : 0, maxTokens: rubric.criteria.count > 1 ? 384 : 256)
   }
 
-  /// The text of the instruction a record asks (its input after a blank line).
-  public static func instruction(of record: Record) -> String {
-    record.input.isEmpty ? record.instruction : record.instruction + "\n\n" + record.input
-  }
-
   static func pair(instruction: String, answer: String) -> String {
     "Instruction:\n\(instruction)\n\nAnswer:\n\(answer)"
   }
@@ -113,14 +108,10 @@ public struct Rater: Sendable {
     return failure
   }
 
-  /// A score of one criterion, or a rank value (`min`, `mean`, `max`) over all of them.
+  /// A score of one criterion, or a rank value (`min`, `mean`, `max`) over all of them; a mean is
+  /// rounded to two decimals, a missing value is 0.
   public static func value(_ term: KeepRule.Term, _ scores: [String: Double]) -> Double {
-    let values = Array(scores.values)
-    switch term {
-    case .criterion(let name): return scores[name] ?? 0
-    case .min: return values.min() ?? 0
-    case .max: return values.max() ?? 0
-    case .mean: return values.isEmpty ? 0 : (values.reduce(0, +) / Double(values.count) * 100).rounded() / 100
-    }
+    let x = term.value(in: scores) ?? 0
+    return term == .mean ? (x * 100).rounded() / 100 : x
   }
 }

@@ -20,6 +20,11 @@ public struct FilterStats: Codable, Sendable, Equatable {
   public static let defaultExampleLimit = 5
   public static let maxExampleLength = 2000
 
+  /// An example cut to `maxExampleLength` characters.
+  static func shortened(_ example: String) -> String {
+    example.count > maxExampleLength ? String(example.prefix(maxExampleLength)) + "…" : example
+  }
+
   public init(name: String, exampleLimit: Int? = nil) {
     self.name = name
     self.exampleLimit = exampleLimit
@@ -244,10 +249,7 @@ public final class StatsRecorder: Sendable {
         let reason = reason ?? "dropped"
         stats.filters[i].dropped[reason, default: 0] += 1
         if let example, stats.filters[i].examples[reason, default: []].count < stats.filters[i].limit {
-          let short =
-            example.count > FilterStats.maxExampleLength
-            ? String(example.prefix(FilterStats.maxExampleLength)) + "…" : example
-          stats.filters[i].examples[reason, default: []].append(short)
+          stats.filters[i].examples[reason, default: []].append(FilterStats.shortened(example))
         }
       }
     }
@@ -274,10 +276,7 @@ public struct ScoreHistogram: Codable, Sendable, Equatable {
   mutating func add(_ score: String, example: String?, limit: Int) {
     counts[score, default: 0] += 1
     if let example, examples[score, default: []].count < limit {
-      let short =
-        example.count > FilterStats.maxExampleLength
-        ? String(example.prefix(FilterStats.maxExampleLength)) + "…" : example
-      examples[score, default: []].append(short)
+      examples[score, default: []].append(FilterStats.shortened(example))
     }
   }
 
