@@ -71,7 +71,7 @@ let package = Package(
     // Run directory, locking, the stage runner, status and stats reports.
     .target(
       name: "InstillRunner",
-      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", .product(name: "Logging", package: "swift-log"),
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillRouge", .product(name: "Logging", package: "swift-log"),
                      .product(name: "Prometheus", package: "swift-prometheus"),
                      .product(name: "Plot", package: "Plot")],
       swiftSettings: strict),
@@ -128,11 +128,17 @@ let package = Package(
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit", "InstillRouge"],
       path: "Sources/Methods/Reverse",
       swiftSettings: strict),
+    // Magpie: seedless instructions from the chat template's pre-query.
+    .target(
+      name: "InstillMagpie",
+      dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillKit"],
+      path: "Sources/Methods/Magpie",
+      swiftSettings: strict),
     .executableTarget(
       name: "instill",
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillEndpoints", "InstillRunner", "InstillStages",
                      "InstillRouge", "InstillKit", "InstillDocuments", "InstillJudges", "InstillSelfInstruct",
-                     "InstillEvolInstruct", "InstillUnnatural", "InstillReverse",
+                     "InstillEvolInstruct", "InstillUnnatural", "InstillReverse", "InstillMagpie",
                      .product(name: "ArgumentParser", package: "swift-argument-parser"),
                      .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
@@ -157,7 +163,7 @@ let package = Package(
       name: "InstillTests",
       dependencies: ["InstillCore", "InstillFilters", "InstillLLM", "InstillRunner", "InstillStages",
                      "InstillRouge", "InstillKit", "InstillDocuments", "InstillJudges", "InstillSelfInstruct",
-                     "InstillEvolInstruct", "InstillUnnatural", "InstillReverse", "InstillTestSupport",
+                     "InstillEvolInstruct", "InstillUnnatural", "InstillReverse", "InstillMagpie", "InstillTestSupport",
                      .product(name: "Logging", package: "swift-log"),
                      .product(name: "NIOHTTP1", package: "swift-nio")],
       exclude: ["Fixtures"],

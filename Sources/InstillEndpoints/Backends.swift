@@ -54,6 +54,10 @@ public final class LocalBackend: LLMBackend {
     return try await client().send(seeded)
   }
 
+  public func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String? {
+    try await client().applyChatTemplate(messages)
+  }
+
   /// Stops the server (if it was started) and closes the client.
   public func shutdown() async {
     let (server, client) = state.withLock { s in

@@ -116,6 +116,29 @@ public final class OpenAIClient: LLMBackend {
     }
   }
 
+  /// llama-server's `POST /apply-template` (beside `/v1`): the prompt its chat
+  /// template makes of `messages`. Nil when the server has no such route.
+  public func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String? {
+    let root = baseURL.hasSuffix("/v1") ? String(baseURL.dropLast(3)) : baseURL
+    var request = HTTPClientRequest(url: root + "/apply-template")
+    request.method = .POST
+    request.headers.add(name: "Content-Type", value: "application/json")
+    if let apiKey { request.headers.add(name: "Authorization", value: "Bearer \(apiKey)") }
+    let body: JSONObject = [
+      "messages": .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })
+    ]
+    request.body = .bytes(ByteBuffer(bytes: JSONWriter.bytes(.object(body))))
+    let timeout = settings.timeout
+    let prepared = request
+    let (status, bytes) = try await withDeadline(seconds: timeout) { [http] in
+      let response = try await http.execute(prepared, timeout: .milliseconds(Int64(timeout * 1000)))
+      let buffer = try await response.body.collect(upTo: 16 << 20)
+      return (response.status.code, [UInt8](buffer: buffer))
+    }
+    guard status == 200, let object = (try? JSONParser.parse(bytes))?.objectValue else { return nil }
+    return object["prompt"]?.stringValue
+  }
+
   enum Attempt {
     case success(LLMResponse)
     case failure(LLMFailure, retryable: Bool, retryAfter: Double?)

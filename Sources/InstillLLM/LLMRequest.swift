@@ -226,6 +226,7 @@ public struct LLMFailure: Error, Sendable, CustomStringConvertible {
 extension LLMBackend {
   public var defaultExtraBody: JSONObject { [:] }
   public var transientRunLimit: Int { 3 }
+  public func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String? { nil }
 }
 
 /// What a backend reports per request, besides the outcome.
@@ -250,4 +251,8 @@ public protocol LLMBackend: Sendable {
   /// After how many separate runs a transiently failing request is given up (a drop).
   var transientRunLimit: Int { get }
   func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
+  /// The served model's chat template applied to `messages` (with the prompt for
+  /// the assistant's turn), when the server renders it (llama-server's
+  /// `/apply-template`); nil when it does not.
+  func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String?
 }

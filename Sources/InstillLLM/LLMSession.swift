@@ -19,6 +19,24 @@ public final class LLMSession: Sendable {
     self.stats = stats
   }
 
+  private init(
+    backend: any LLMBackend, journal: Journal, transientFailures: TransientFailureLog, control: RunControl,
+    stats: StatsRecorder
+  ) {
+    self.backend = backend
+    self.journal = journal
+    self.transientFailures = transientFailures
+    self.control = control
+    self.stats = stats
+  }
+
+  /// A session on another endpoint that shares this one's journal (a stage
+  /// whose steps go to two endpoints keeps one journal).
+  public func on(_ other: any LLMBackend) -> LLMSession {
+    LLMSession(
+      backend: other, journal: journal, transientFailures: transientFailures, control: control, stats: stats)
+  }
+
   public var defaultModel: String { backend.defaultModel }
 
   /// The response to `request`, or why it failed. Throws `StoppedEarly` when the

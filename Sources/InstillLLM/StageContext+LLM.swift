@@ -42,13 +42,19 @@ extension StageContext {
   /// Opens the LLM session of this shard or global stage, with its journal:
   /// on the pipeline's `llm`, or on the named endpoint the stage picked.
   public func llmSession(endpoint name: String? = nil) throws -> LLMSession {
+    let backend = try llmBackend(endpoint: name)
+    let journal = try Journal(path: journalPath)
+    return LLMSession(backend: backend, journal: journal, control: control, stats: stats)
+  }
+
+  /// The pipeline's `llm`, or the named endpoint the stage picked.
+  public func llmBackend(endpoint name: String? = nil) throws(InstillError) -> any LLMBackend {
     let found = name.map { services.namedLLMs[$0] } ?? llm
     guard let backend = found else {
       throw InstillError.input(
         name.map { "stage \(stageName) asks for endpoint '\($0)', which the run was not given" }
           ?? "stage \(stageName) needs an LLM, but the pipeline has no usable `llm` section")
     }
-    let journal = try Journal(path: journalPath)
-    return LLMSession(backend: backend, journal: journal, control: control, stats: stats)
+    return backend
   }
 }

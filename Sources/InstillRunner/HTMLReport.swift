@@ -116,7 +116,7 @@ public enum HTMLReport {
             similarities, edges: stride(from: 0.0, through: 1.0, by: 0.1).map { $0 },
             format: { String(format: "%.1f", $0) }))
       }
-      for key in ["method", "operation", "style", "score"] {
+      for key in ["method", "operation", "style", "score", "topic", "persona"] {
         var mix: [String: Int] = [:]
         for record in records {
           let value =
@@ -155,6 +155,28 @@ public enum HTMLReport {
             .summary(safe("\(criterion) \(score): \(histogram.counts[score] ?? 0) records, examples")),
             .group(examples.map { .pre(safe($0)) })))
       }
+    }
+    if let diversity = entry.diversity {
+      parts.append(.h3("Diversity"))
+      parts.append(.p(safe(diversity.summary.replacingOccurrences(of: "diversity: ", with: ""))))
+      if !diversity.topOpenings.isEmpty {
+        parts.append(bars(diversity.topOpenings.map { ("\"\($0.opening)\"", $0.count, "mix") }))
+      }
+    }
+    for (kind, values) in s.steering.sorted(by: { $0.key < $1.key }) {
+      // Prompts per topic (persona) and the records they yielded, most kept first; and what reached the output.
+      let sorted = values.sorted { ($0.value.kept, $1.key) > ($1.value.kept, $0.key) }
+      parts.append(.h3(safe("\(kind.capitalized)s: kept records per \(kind) (\(values.count) drawn)")))
+      parts.append(bars(sorted.prefix(30).map { ($0.key, $0.value.kept, "kept") }))
+      parts.append(
+        .details(
+          .summary(safe("Every \(kind): prompts and kept records")),
+          .table(
+            .group(
+              [.tr(.th(safe(kind)), .th("prompts"), .th("kept"))]
+                + sorted.map { key, count in
+                  .tr(.td(safe(key)), .td(safe("\(count.prompts)")), .td(safe("\(count.kept)")))
+                }))))
     }
     if !s.counters.isEmpty {
       parts.append(

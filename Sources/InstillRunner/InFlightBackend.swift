@@ -23,6 +23,10 @@ final class InFlightBackend: LLMBackend {
     defer { count.subtract(1, ordering: .relaxed) }
     return try await inner.send(request)
   }
+
+  func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String? {
+    try await inner.applyChatTemplate(messages)
+  }
 }
 
 /// The one-line live progress display (when stderr is a terminal): the running

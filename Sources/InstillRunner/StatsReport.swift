@@ -15,9 +15,11 @@ public struct StatsReport: Codable, Sendable {
     /// records_in == records_out + dropped (always true for stages that only filter).
     public var countsAddUp: Bool
     public var stats: StageStats
+    /// How varied the output's instructions are (complete stages whose records have instructions).
+    public var diversity: Diversity?
 
     enum CodingKeys: String, CodingKey {
-      case index, name, kind, status, stats
+      case index, name, kind, status, stats, diversity
       case shardsTotal = "shards_total", shardsDone = "shards_done", countsAddUp = "counts_add_up"
     }
   }
@@ -63,7 +65,8 @@ public struct StatsReport: Codable, Sendable {
         StageEntry(
           index: entry.index, name: entry.name, kind: entry.kind, status: status, shardsTotal: total,
           shardsDone: entry.shape == StageShape.global.rawValue && manifest == nil ? 0 : done,
-          countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats))
+          countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats,
+          diversity: manifest.flatMap { Diversity.cached(directory: directory, folder: entry.folder, manifest: $0) }))
     }
     let formatter = ISO8601DateFormatter()
     return StatsReport(
@@ -163,7 +166,9 @@ public struct StatsReport: Codable, Sendable {
         + "\(entry.stats.recordsIn) records in so far\n"
     }
     for s in stages
-    where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty || !s.stats.scores.isEmpty {
+    where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty || !s.stats.scores.isEmpty
+      || s.diversity != nil || !s.stats.steering.isEmpty
+    {
       out += "\n\(pad2(s.index))-\(s.name):\n"
       out += Self.funnel(s.stats)
       let llm = s.stats.llm
@@ -194,11 +199,33 @@ public struct StatsReport: Codable, Sendable {
         let counts = histogram.orderedScores.map { "\($0)×\(histogram.counts[$0] ?? 0)" }.joined(separator: " ")
         out += "  scores \(criterion): \(counts)\n"
       }
+      for (kind, values) in s.stats.steering.sorted(by: { $0.key < $1.key }) {
+        out += "  \(kind)s: " + Self.steeringText(values) + "\n"
+      }
+      if let diversity = s.diversity {
+        out += "  " + diversity.summary + "\n"
+        for (kind, mix) in [("topic", diversity.topics), ("persona", diversity.personas)] where !mix.isEmpty {
+          let top = mix.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(8)
+          out +=
+            "  \(kind) mix of the output: \(mix.count) \(kind)s; "
+            + top.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + (mix.count > 8 ? ", …" : "") + "\n"
+        }
+      }
       if let p50 = s.stats.llm.latencyPercentile(0.5), let p95 = s.stats.llm.latencyPercentile(0.95) {
         out += "  latency p50 \(Int(p50)) ms, p95 \(Int(p95)) ms\n"
       }
     }
     return out
+  }
+
+  /// `300 topics drawn by 120 prompts, 80 kept; most kept: cooking 5/7, …` (kept/prompts).
+  static func steeringText(_ values: [String: SteeringCount]) -> String {
+    let prompts = values.values.reduce(0) { $0 + $1.prompts }
+    let kept = values.values.reduce(0) { $0 + $1.kept }
+    let top = values.sorted { ($0.value.kept, $1.key) > ($1.value.kept, $0.key) }.prefix(6)
+    return "\(values.count) drawn by \(prompts) prompts, \(kept) records kept; most kept (kept/prompts): "
+      + top.map { "\($0.key) \($0.value.kept)/\($0.value.prompts)" }.joined(separator: ", ")
+      + (values.count > 6 ? ", …" : "")
   }
 
   /// `funnel: 123 in → 80 kept (65.0%) | truncated 33 (26.8%), …`, largest drops first.

@@ -222,9 +222,12 @@ public struct ExportStage: GlobalStage {
     switch format {
     case .messages:
       var messages: [JSONValue] = []
-      if let systemPrompt { messages.append(.object(["role": .string("system"), "content": .string(systemPrompt)])) }
-      messages.append(.object(["role": .string("user"), "content": .string(prompt)]))
-      messages.append(.object(["role": .string("assistant"), "content": .string(record.output)]))
+      if let system = systemPrompt ?? record.string("system") {
+        messages.append(.object(["role": .string("system"), "content": .string(system)]))
+      }
+      for (role, content) in Self.turns(record, prompt: prompt) {
+        messages.append(.object(["role": .string(role), "content": .string(content)]))
+      }
       out["messages"] = .array(messages)
     case .alpaca:
       out["instruction"] = .string(instruction)
@@ -232,9 +235,12 @@ public struct ExportStage: GlobalStage {
       out["output"] = .string(record.output)
     case .sharegpt:
       var turns: [JSONValue] = []
-      if let systemPrompt { turns.append(.object(["from": .string("system"), "value": .string(systemPrompt)])) }
-      turns.append(.object(["from": .string("human"), "value": .string(prompt)]))
-      turns.append(.object(["from": .string("gpt"), "value": .string(record.output)]))
+      if let system = systemPrompt ?? record.string("system") {
+        turns.append(.object(["from": .string("system"), "value": .string(system)]))
+      }
+      for (role, content) in Self.turns(record, prompt: prompt) {
+        turns.append(.object(["from": .string(role == "user" ? "human" : "gpt"), "value": .string(content)]))
+      }
       out["conversations"] = .array(turns)
     case .preference, .preferenceMessages:
       break  // rows come from `preferenceRow`
@@ -244,6 +250,20 @@ public struct ExportStage: GlobalStage {
       out["meta"] = .object(JSONObject(meta.map { ($0.key, Self.flat($0.value)) }))
     }
     return out
+  }
+
+  /// The user and assistant turns of a record: its `conversation` ([{role,
+  /// content}], multi-turn records) when it has one, else the prompt and the output.
+  static func turns(_ record: Record, prompt: String) -> [(role: String, content: String)] {
+    if case .array(let list)? = record["conversation"] {
+      let turns = list.compactMap { item -> (role: String, content: String)? in
+        guard let o = item.objectValue, let role = o["role"]?.stringValue, let content = o["content"]?.stringValue
+        else { return nil }
+        return (role, content)
+      }
+      if turns.count == list.count, !turns.isEmpty { return turns }
+    }
+    return [("user", prompt), ("assistant", record.output)]
   }
 
   static func flat(_ value: JSONValue) -> JSONValue {

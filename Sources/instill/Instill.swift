@@ -4,6 +4,7 @@ import InstillCore
 import InstillDocuments
 import InstillEvolInstruct
 import InstillJudges
+import InstillMagpie
 import InstillReverse
 import InstillRunner
 import InstillSelfInstruct
@@ -52,6 +53,7 @@ func stageCatalog() -> StageCatalog {
   catalog.registerEvolInstruct()
   catalog.registerUnnatural()
   catalog.registerReverse()
+  catalog.registerMagpie()
   return catalog
 }
 

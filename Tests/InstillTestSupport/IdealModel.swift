@@ -33,6 +33,11 @@ public enum IdealModel {
         (n == next ? "" : "\(n). ") + words.task(classification: n % 4 == 0)
       }.joined(separator: "\n")
     }
+    // Magpie: a completion that ends where a user's turn opens gets a question of its own.
+    if !chat, whole.hasSuffix("<|im_start|>user\n") {
+      let first = words.word()
+      return first.prefix(1).uppercased() + first.dropFirst() + " " + words.sentence(9) + "?"
+    }
     // Classification or not.
     if whole.contains("whether it is a classification task") {
       let task = (chat ? lastUser : String(whole.split(separator: "Task:").last ?? ""))

@@ -21,6 +21,8 @@ struct RecipeTransparencyTests {
     ("slurm/reverse-instructions.yaml", []),
     ("preference.yaml", [("target: 100", "target: 12")]),
     ("critique-revise.yaml", []),
+    ("magpie.yaml", [("target: 100", "target: 16")]),
+    ("topic-guided.yaml", [("target: 100", "target: 16")]),
   ]
 
   static func everyShippedPipelineIsListed() -> Bool {
@@ -63,7 +65,7 @@ struct RecipeTransparencyTests {
     stats["counters"]?.objectValue?[name]?.intValue ?? 0
   }
 
-  @Test(arguments: ["self-instruct.yaml", "quickstart.yaml"])
+  @Test(arguments: ["self-instruct.yaml", "quickstart.yaml", "topic-guided.yaml"])
   func selfInstructKeepsEveryInstanceThatPassedTheInstanceFilters(file: String) async throws {
     let dir = TempDir()
     let recipe = Self.recipes.first { $0.file == file }!
@@ -147,5 +149,30 @@ struct RecipeTransparencyTests {
     #expect(seeds == 40 && revised == seeds)
     let judge = try await stageStats(run, "judge")
     #expect(try Self.dataset(run).count == seeds, "judge: \(filterDrops(judge)), \(judge["counters"] ?? .null)")
+  }
+
+  /// Every user turn the ideal model writes is kept, answered and exported, with its system prompt.
+  @Test func magpieKeepsEveryAnsweredInstruction() async throws {
+    let dir = TempDir()
+    let run = try await Self.run("magpie.yaml", shrink: [("target: 100", "target: 16")], in: dir)
+    let magpie = try await stageStats(run, "magpie")
+    #expect(magpie["records_out"]?.intValue == 16, "\(filterDrops(magpie))")
+    #expect(magpie["records_in"]?.intValue == 16, "the ideal model's user turns should pass every check")
+    let data = try Self.dataset(run)
+    #expect(data.count == 16, "\(data.count) of 16 conversations reached the dataset")
+    let systems = Set(data.compactMap { $0["messages"]?.arrayValue?.first?.objectValue?["content"]?.stringValue })
+    #expect(systems.count > 4, "the rotated system prompts reach the dataset")
+  }
+
+  /// The topics the prompts carried are recorded on what reached the dataset.
+  @Test func topicGuidedKeepsTheTopicOfEveryRecord() async throws {
+    let dir = TempDir()
+    let run = try await Self.run("topic-guided.yaml", shrink: [("target: 100", "target: 16")], in: dir)
+    let bootstrap = try await stageStats(run, "bootstrap")
+    let steering = bootstrap["steering"]?.objectValue?["topic"]?.objectValue ?? [:]
+    let kept = steering.map(\.value).compactMap { $0.objectValue?["kept"]?.intValue }.reduce(0, +)
+    #expect(kept == 16, "every bootstrapped instruction is counted under its topic")
+    let topics = try stageRecords(run, "02-bootstrap").compactMap { $0.meta["topic"]?.stringValue }
+    #expect(topics.count == 16 && Set(topics).count > 1)
   }
 }

@@ -3,7 +3,9 @@ import InstillCore
 import InstillTestSupport
 import Testing
 
-/// Every pipeline we ship validates, and its first (source) stage runs with counts that add up.
+/// Every pipeline we ship validates, and its first (source) stage runs with counts
+/// that add up. A pipeline that starts with an LLM stage (Magpie needs no seeds)
+/// only validates here; RecipeTransparencyTests runs it against the ideal model.
 struct ShippedPipelineTests {
   @Test func everyShippedPipelineValidatesAndItsSourceStageAddsUp() async throws {
     let dir = TempDir()
@@ -19,6 +21,7 @@ struct ShippedPipelineTests {
       let firstStage =
         text.split(separator: "\n").first { $0.contains("- name:") || $0.contains("- kind:") }
         .map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? ""
+      if text.contains("kind: magpie"), firstStage == "magpie" { continue }
       let run = dir.file("run-" + file.replacingOccurrences(of: "/", with: "-"))
       try await instill(expect: 0, "run", path, "--run-dir", run, "--stage", firstStage)
       let stats = try await statsJSON(run)

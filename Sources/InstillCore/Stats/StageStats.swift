@@ -132,13 +132,16 @@ public struct StageStats: Codable, Sendable, Equatable {
   public var counters: [String: Int] = [:]
   /// Score distributions of judging stages, by criterion (written only when there are some).
   public var scores: [String: ScoreHistogram] = [:]
+  /// Steering mix of generating stages: per kind (`topic`, `persona`) and value,
+  /// the prompts that carried it and the records they yielded (written only when there are some).
+  public var steering: [String: [String: SteeringCount]] = [:]
   /// Elapsed time of the stage (summed over the runs that worked on it).
   public var wallSeconds = 0.0
   /// Processing time summed over shards; larger than `wallSeconds` when shards run in parallel.
   public var shardSeconds = 0.0
 
   enum CodingKeys: String, CodingKey {
-    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters, scores
+    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters, scores, steering
     case wallSeconds = "wall_seconds", shardSeconds = "shard_seconds"
   }
 
@@ -154,6 +157,7 @@ public struct StageStats: Codable, Sendable, Equatable {
     counters = try c.decode([String: Int].self, forKey: .counters)
     // Statistics written before judges had score distributions have none.
     scores = try c.decodeIfPresent([String: ScoreHistogram].self, forKey: .scores) ?? [:]
+    steering = try c.decodeIfPresent([String: [String: SteeringCount]].self, forKey: .steering) ?? [:]
     wallSeconds = try c.decode(Double.self, forKey: .wallSeconds)
     shardSeconds = try c.decode(Double.self, forKey: .shardSeconds)
   }
@@ -167,6 +171,7 @@ public struct StageStats: Codable, Sendable, Equatable {
     try c.encode(llm, forKey: .llm)
     try c.encode(counters, forKey: .counters)
     if !scores.isEmpty { try c.encode(scores, forKey: .scores) }
+    if !steering.isEmpty { try c.encode(steering, forKey: .steering) }
     try c.encode(wallSeconds, forKey: .wallSeconds)
     try c.encode(shardSeconds, forKey: .shardSeconds)
   }
@@ -187,6 +192,12 @@ public struct StageStats: Codable, Sendable, Equatable {
     llm.merge(other.llm)
     for (k, v) in other.counters { counters[k, default: 0] += v }
     for (k, v) in other.scores { scores[k, default: ScoreHistogram()].merge(v) }
+    for (kind, values) in other.steering {
+      for (value, count) in values {
+        steering[kind, default: [:]][value, default: SteeringCount()].prompts += count.prompts
+        steering[kind, default: [:]][value, default: SteeringCount()].kept += count.kept
+      }
+    }
     wallSeconds += other.wallSeconds
     shardSeconds += other.shardSeconds
   }
@@ -263,7 +274,22 @@ public final class StatsRecorder: Sendable {
     }
   }
 
+  /// Counts prompts that carried a steering value (`kind` topic or persona) and the records they yielded.
+  public func steered(_ kind: String, _ value: String, prompts: Int = 0, kept: Int = 0) {
+    state.withLock { stats in
+      stats.steering[kind, default: [:]][value, default: SteeringCount()].prompts += prompts
+      stats.steering[kind, default: [:]][value, default: SteeringCount()].kept += kept
+    }
+  }
+
   public func merge(_ other: StageStats) { state.withLock { $0.merge(other) } }
+}
+
+/// Prompts that carried one topic or persona, and the records they yielded.
+public struct SteeringCount: Codable, Sendable, Equatable {
+  public var prompts = 0
+  public var kept = 0
+  public init() {}
 }
 
 /// How often each score of one criterion was given, with a few examples per score.

@@ -24,6 +24,13 @@ public struct ScriptFilter: RecordFilter {
   public let script: String
   public let minFraction: Double
 
+  public init(name: String, field: String, script: String, minFraction: Double) {
+    self.name = name
+    self.field = field
+    self.script = script
+    self.minFraction = minFraction
+  }
+
   public var exampleField: String { field }
 
   public func check(_ record: Record) -> String? {

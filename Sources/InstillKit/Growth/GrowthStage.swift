@@ -45,8 +45,22 @@ public protocol GrowthStage: GlobalStage, LLMStage {
   func checkSeeds(_ seeds: [Record], stageName: String) throws(InstillError)
   /// One prompt of a round, from the seeds and the records accepted so far.
   func prompt(seeds: [Record], accepted: [Record], random: inout SeededRandom) -> FewShotPrompt
+  /// The same with the prompt's steering (`topics`, `personas`), when the stage
+  /// has some. Default: the sentences after the first line of the instructions.
+  func prompt(seeds: [Record], accepted: [Record], steering: Steering.Draw?, random: inout SeededRandom)
+    -> FewShotPrompt
+  /// Looks at a round's replies before they are used; throws to stop the stage
+  /// (e.g. an endpoint without the route the method needs). Default: nothing.
+  func check(replies: [Result<LLMResponse, LLMFailure>], round: Int, context: StageContext) throws
+  /// Completes the records a round accepted with more requests (e.g. answers
+  /// them) and returns those to write; a record left out must be counted as a
+  /// drop by the stage. Default: the records as they are.
+  func complete(_ records: [Record], round: Int, session: LLMSession, context: StageContext) async throws -> [Record]
   /// The candidates in the reply to prompt `prompt` of `round`, in order.
   func candidates(in response: LLMResponse, round: Int, prompt: Int, stats: StatsRecorder) -> [GrowthCandidate]
+  /// The same, given the prompt that was sent (default: the one above).
+  func candidates(in response: LLMResponse, sent: FewShotPrompt, round: Int, prompt: Int, stats: StatsRecorder)
+    -> [GrowthCandidate]
   /// Called once the set is grown (e.g. to pass the seeds on).
   func finish(seeds: [Record], output: ShardedOutput, stats: StatsRecorder) throws
 }
@@ -59,8 +73,28 @@ extension GrowthStage {
   public func duplicateKey(_ record: Record) -> String { record.instruction + "\u{1}" + record.input }
   public var outputRecordsPerShard: Int { growth.recordsPerShard }
   public func finish(seeds: [Record], output: ShardedOutput, stats: StatsRecorder) throws {}
+  public func prompt(seeds: [Record], accepted: [Record], steering: Steering.Draw?, random: inout SeededRandom)
+    -> FewShotPrompt
+  {
+    let prompt = prompt(seeds: seeds, accepted: accepted, random: &random)
+    return steering.map { prompt.steered($0.text) } ?? prompt
+  }
+  public func candidates(
+    in response: LLMResponse, sent: FewShotPrompt, round: Int, prompt k: Int, stats: StatsRecorder
+  ) -> [GrowthCandidate] {
+    candidates(in: response, round: round, prompt: k, stats: stats)
+  }
+  public func check(replies: [Result<LLMResponse, LLMFailure>], round: Int, context: StageContext) throws {}
+  public func complete(_ records: [Record], round: Int, session: LLMSession, context: StageContext) async throws
+    -> [Record]
+  { records }
 
   public func run(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
+    try await grow(input, into: output, context: context)
+  }
+
+  /// The growth loop (what `run` does unless the stage prepares something first).
+  public func grow(_ input: StageInput, into output: ShardedOutput, context: StageContext) async throws {
     var seeds: [Record] = []
     try input.forEach { seeds.append($0) }
     try checkSeeds(seeds, stageName: context.stageName)
@@ -72,9 +106,10 @@ extension GrowthStage {
     let parseTrail = FilterTrail(parseFilterNames)
     context.stats.declareFilters(
       parseFilterNames + filters.names + (dropsDuplicates ? ["duplicate"] : [])
-        + (usesSimilarityPool ? ["rouge_l"] : []))
+        + (growth.maxSameOpening != nil ? ["opening"] : []) + (usesSimilarityPool ? ["rouge_l"] : []))
     let pool =
       usesSimilarityPool ? SimilarityPool(seeds: seeds.map(\.instruction), threshold: growth.rougeThreshold) : nil
+    var openings = growth.maxSameOpening.map { OpeningCap(fraction: $0, target: growth.target) }
     var seen = Set<String>()
     var accepted: [Record] = []
     var round = 0
@@ -86,34 +121,54 @@ extension GrowthStage {
         break
       }
       try context.checkStop()
+      var draws: [Steering.Draw?] = []
       let prompts: [RoundPrompt] = (0..<growth.promptsPerRound).map { k in
-        var random = context.random(item: GrowthSettings.item(round: round, prompt: k))
-        return RoundPrompt(prompt(seeds: seeds, accepted: accepted, random: &random), random: &random)
+        let item = GrowthSettings.item(round: round, prompt: k)
+        var random = context.random(item: item)
+        // Steering has its own stream: with or without it, a prompt's other choices are the same.
+        var steeringRandom = context.random(item: item | GrowthSettings.steeringStream)
+        let draw = growth.steering.draw(&steeringRandom)
+        draws.append(draw)
+        return RoundPrompt(prompt(seeds: seeds, accepted: accepted, steering: draw, random: &random), random: &random)
       }
       let replies = try await sendRound(
         prompts, session: session, llm: llm, control: context.control,
         stageName: context.stageName)
+      try check(replies: replies, round: round, context: context)
+      var batch: [Record] = []
       for (k, result) in replies.enumerated() {
-        guard accepted.count < growth.target else { break }  // replies past the target are journaled, not used
+        // Replies past the target are journaled, not used.
+        guard accepted.count + batch.count < growth.target else { break }
+        Steering.record(draws[k], prompts: 1, stats: context.stats)
         guard case .success(let response) = result else { continue }  // counted under llm.failed
-        for candidate in candidates(in: response, round: round, prompt: k, stats: context.stats) {
-          guard accepted.count < growth.target else { break }
+        for candidate in candidates(
+          in: response, sent: prompts[k].prompt, round: round, prompt: k, stats: context.stats)
+        {
+          guard accepted.count + batch.count < growth.target else { break }
           context.stats.recordIn()
           guard
             let record = screen(
-              candidate, parseTrail: parseTrail, filters: filters, pool: pool, seen: &seen,
+              candidate, parseTrail: parseTrail, filters: filters, pool: pool, openings: &openings, seen: &seen,
               stats: context.stats)
           else {
             continue
           }
           var kept = record
-          kept.meta = [
+          var meta: JSONObject = [
             "method": .string(methodName), "round": .int(round), "request_idx": .int(k), "model": .string(model),
           ]
-          try output.write(kept)
-          context.stats.recordOut()
-          accepted.append(kept)
+          for (key, value) in draws[k]?.meta ?? [:] { meta[key] = value }
+          kept.meta = meta
+          batch.append(kept)
         }
+      }
+      for record in try await complete(batch, round: round, session: session, context: context) {
+        try output.write(record)
+        context.stats.recordOut()
+        if let k = record.meta["request_idx"]?.intValue, k < draws.count {
+          Steering.record(draws[k], kept: 1, stats: context.stats)
+        }
+        accepted.append(record)
       }
       round += 1
       context.stats.update { $0.counters["rounds"] = round }
@@ -125,7 +180,7 @@ extension GrowthStage {
   /// The candidate with its similarity fields when every check keeps it.
   func screen(
     _ candidate: GrowthCandidate, parseTrail: FilterTrail, filters: FilterChain, pool: SimilarityPool?,
-    seen: inout Set<String>, stats: StatsRecorder
+    openings: inout OpeningCap?, seen: inout Set<String>, stats: StatsRecorder
   ) -> Record? {
     switch candidate {
     case .rejected(let filter, let reason, let example):
@@ -139,9 +194,21 @@ extension GrowthStage {
         stats.filter("duplicate", kept: fresh, reason: "same_instruction_and_input", example: record.instruction)
         guard fresh else { return nil }
       }
-      guard let pool else { return record }
+      let opening = Openings.opening(record.instruction)
+      if let cap = openings {
+        let allowed = cap.allows(opening)
+        stats.filter(
+          "opening", kept: allowed, reason: "max_same_opening",
+          example: allowed ? nil : "[\(opening)] " + record.instruction)
+        guard allowed else { return nil }
+      }
+      guard let pool else {
+        openings?.add(opening)
+        return record
+      }
       let verdict = pool.admit(record.instruction, stats: stats)
       guard verdict.kept else { return nil }
+      openings?.add(opening)
       // Like the originals: the ten most similar pool texts and the mean similarity over the pool.
       record[mostSimilarField] = .object(verdict.mostSimilar)
       record["avg_similarity_score"] = .double(verdict.average)

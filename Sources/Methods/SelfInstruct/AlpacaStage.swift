@@ -87,9 +87,10 @@ public struct AlpacaStage: GrowthStage {
   public var candidateFilters: FilterChain { heuristics.filters }
 
   public static func register(in catalog: inout StageCatalog) {
-    catalog.register("alpaca") { params, _ throws(InstillError) in
+    catalog.register("alpaca") { params, context throws(InstillError) in
       var s = AlpacaStage()
       try s.growth.parse(params)
+      try s.growth.parseSteering(params, context: context)
       try s.heuristics.parse(params)
       try s.llm.parse(params)
       s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)

@@ -36,9 +36,10 @@ public struct BootstrapStage: GrowthStage {
   public var candidateFilters: FilterChain { heuristics.filters }
 
   public static func register(in catalog: inout StageCatalog) {
-    catalog.register("self_instruct") { params, _ throws(InstillError) in
+    catalog.register("self_instruct") { params, context throws(InstillError) in
       var s = BootstrapStage()
       try s.growth.parse(params)
+      try s.growth.parseSteering(params, context: context)
       try s.heuristics.parse(params)
       try s.llm.parse(params)
       s.examplesPerPrompt = try params.int("examples_per_prompt", default: s.examplesPerPrompt, in: 1...64)

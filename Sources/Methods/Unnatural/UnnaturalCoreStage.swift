@@ -37,9 +37,10 @@ public struct UnnaturalCoreStage: GrowthStage {
   public var dropsDuplicates: Bool { true }
 
   public static func register(in catalog: inout StageCatalog) {
-    catalog.register("unnatural_core") { params, _ throws(InstillError) in
+    catalog.register("unnatural_core") { params, context throws(InstillError) in
       var s = UnnaturalCoreStage()
       try s.growth.parse(params)
+      try s.growth.parseSteering(params, context: context)
       try s.llm.parse(params)
       s.header = try params.string("header", default: s.header)
       return s
