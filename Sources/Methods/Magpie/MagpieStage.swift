@@ -97,7 +97,12 @@ public struct MagpieStage: GrowthStage {
       }
       s.llm.endpoint = .completion
       s.template = try parseTemplate(params)
-      if case .builtin(let layout) = s.template { s.layout = layout }
+      if case .builtin(let layout) = s.template {
+        s.layout = layout
+        s.llm.methodSampling.stop = [layout.endOfTurn]
+      } else {
+        s.llm.perRequest["stop"] = "the served template's end-of-turn (template: auto)"
+      }
       s.systemPrompts = try parseSystemPrompts(params, context: context)
       s.turns = try params.int("turns", default: s.turns, in: 1...16)
       s.answer = try params.bool("answer", default: s.answer)
