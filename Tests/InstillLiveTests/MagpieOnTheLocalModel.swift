@@ -108,8 +108,10 @@ extension LocalModelTests {
     let kept = stats["steering"]?.objectValue?["topic"]?.objectValue?.map(\.value)
       .compactMap { $0.objectValue?["kept"]?.intValue }.reduce(0, +)
     #expect(kept == 4)
+    // The unsteered run's first round is enough to compare requests (exit 3: stopped at the budget).
     let plain = dir.file("plain")
-    try await instill(expect: 0, "run", pipeline("plain", ""), "--run-dir", plain)
+    try await instill(expect: 3, "run", pipeline("plain", ""), "--run-dir", plain, "--max-requests", "2")
+    #expect(journalKeys(plain + "/stages/02-bootstrap/journal").count == 2)
     let steeredKeys = journalKeys(steered + "/stages/02-bootstrap/journal")
     #expect(!steeredKeys.isEmpty)
     #expect(steeredKeys.isDisjoint(with: journalKeys(plain + "/stages/02-bootstrap/journal")))
