@@ -87,7 +87,7 @@ public struct Diversity: Codable, Sendable, Equatable {
     }
     var counts: [String: Int] = [:]
     for opening in openings { counts[opening, default: 0] += 1 }
-    let top = counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(5)
+    let top = counts.byCountDescending.prefix(5)
       .map { OpeningCount(opening: $0.key, count: $0.value) }
     let rougeTexts = Array(sample.prefix(rougeSampleSize))
     return Diversity(
@@ -120,16 +120,30 @@ public struct Diversity: Codable, Sendable, Equatable {
     return sum / Double(tokens.count)
   }
 
-  /// The measure of a complete stage, cached beside its shards (`diversity.json`)
-  /// for its fingerprint.
-  static func cached(directory: RunDirectory, folder: String, manifest: StageManifest) -> Diversity? {
-    let path = directory.stageDirectory(folder) + "/diversity.json"
-    if let bytes = try? FileSystem.read(path),
-      let cached = try? JSONDecoder().decode(Diversity.self, from: Data(bytes)),
-      cached.fingerprint == manifest.fingerprint
-    {
-      return cached.records > 0 ? cached : nil
-    }
+  static func path(_ directory: RunDirectory, _ folder: String) -> String {
+    directory.stageDirectory(folder) + "/diversity.json"
+  }
+
+  /// The stored measure of a complete stage (`diversity.json` beside its shards),
+  /// if it was measured for this fingerprint; `measured` is nil when the stage's
+  /// records have no instructions.
+  static func stored(directory: RunDirectory, folder: String, manifest: StageManifest) -> (
+    measured: Diversity?, found: Bool
+  ) {
+    guard let bytes = try? FileSystem.read(path(directory, folder)),
+      let stored = try? JSONDecoder().decode(Diversity.self, from: Data(bytes)),
+      stored.fingerprint == manifest.fingerprint
+    else { return (nil, false) }
+    return (stored.records > 0 ? stored : nil, true)
+  }
+
+  /// The measure of a complete stage: the stored one, or measured from its
+  /// shards and stored (once per stage, when it completes or when statistics
+  /// are next built from disk).
+  @discardableResult
+  static func measured(directory: RunDirectory, folder: String, manifest: StageManifest) -> Diversity? {
+    let stored = stored(directory: directory, folder: folder, manifest: manifest)
+    if stored.found { return stored.measured }
     let paths = (0..<manifest.shards).map { directory.shardPath(folder, $0) }.filter { FileSystem.exists($0) }
     var measured =
       (try? measure(shardPaths: paths)).flatMap { $0 }
@@ -139,7 +153,9 @@ public struct Diversity: Codable, Sendable, Equatable {
     measured.fingerprint = manifest.fingerprint
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
-    if let data = try? encoder.encode(measured) { try? FileSystem.writeAtomically([UInt8](data), to: path) }
+    if let data = try? encoder.encode(measured) {
+      try? FileSystem.writeAtomically([UInt8](data), to: path(directory, folder))
+    }
     return measured.records > 0 ? measured : nil
   }
 
@@ -152,5 +168,19 @@ public struct Diversity: Codable, Sendable, Equatable {
       text += "; top openings: " + topOpenings.map { "\"\($0.opening)\" ×\($0.count)" }.joined(separator: ", ")
     }
     return text
+  }
+}
+
+extension Dictionary where Key == String, Value == Int {
+  /// Entries by count, largest first, then by key.
+  var byCountDescending: [(key: String, value: Int)] {
+    sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+  }
+}
+
+extension Dictionary where Key == String, Value == SteeringCount {
+  /// Topics (personas) by records kept, most first, then by name.
+  var byKeptDescending: [(key: String, value: SteeringCount)] {
+    sorted { $0.value.kept != $1.value.kept ? $0.value.kept > $1.value.kept : $0.key < $1.key }
   }
 }

@@ -128,7 +128,7 @@ public enum HTMLReport {
           parts.append(.h3(safe("\(key.capitalized) mix")))
           parts.append(
             bars(
-              mix.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map {
+              mix.byCountDescending.map {
                 ($0.key, $0.value, "mix")
               }))
         }
@@ -165,7 +165,7 @@ public enum HTMLReport {
     }
     for (kind, values) in s.steering.sorted(by: { $0.key < $1.key }) {
       // Prompts per topic (persona) and the records they yielded, most kept first; and what reached the output.
-      let sorted = values.sorted { ($0.value.kept, $1.key) > ($1.value.kept, $0.key) }
+      let sorted = values.byKeptDescending
       parts.append(.h3(safe("\(kind.capitalized)s: kept records per \(kind) (\(values.count) drawn)")))
       parts.append(bars(sorted.prefix(30).map { ($0.key, $0.value.kept, "kept") }))
       parts.append(
@@ -200,7 +200,7 @@ public enum HTMLReport {
     }
     nodes.append(.table(.group(rows)))
     for f in filters {
-      for (reason, n) in f.dropped.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
+      for (reason, n) in f.dropped.byCountDescending {
         let examples = f.examples[reason] ?? []
         nodes.append(
           .details(

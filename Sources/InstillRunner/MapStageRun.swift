@@ -41,6 +41,7 @@ extension Runner {
       let records = directory.diskStats(stage.folder).recordsOut
       try directory.writeManifest(
         StageManifest(shards: shards, records: records, fingerprint: stage.fingerprint), folder: stage.folder)
+      measureDiversity(stage)
       logger.info("stage \(stage.name): complete (\(shards) shards, \(records) records)")
     } else {
       logger.info(

@@ -227,6 +227,7 @@ public final class Runner: Sendable {
       try directory.writeManifest(
         StageManifest(shards: shards, records: output.recordCount, fingerprint: stage.fingerprint), folder: stage.folder
       )
+      measureDiversity(stage)
       FileSystem.remove(spentPath)
       logger.info("stage \(stage.name): complete (\(stats.recordsIn) in, \(stats.recordsOut) out, \(shards) shards)")
     } catch {
@@ -236,6 +237,12 @@ public final class Runner: Sendable {
       throw error
     }
     return .complete
+  }
+
+  /// Measures a complete stage's diversity once, where it completes (stats and reports then read it).
+  func measureDiversity(_ stage: PlannedStage) {
+    guard let manifest = directory.manifest(stage.folder) else { return }
+    Diversity.measured(directory: directory, folder: stage.folder, manifest: manifest)
   }
 
   /// An interrupted attempt's LLM spending (requests, tokens, failures) is kept

@@ -66,7 +66,12 @@ public struct StatsReport: Codable, Sendable {
           index: entry.index, name: entry.name, kind: entry.kind, status: status, shardsTotal: total,
           shardsDone: entry.shape == StageShape.global.rawValue && manifest == nil ? 0 : done,
           countsAddUp: stats.recordsIn == stats.recordsOut + stats.droppedTotal, stats: stats,
-          diversity: manifest.flatMap { Diversity.cached(directory: directory, folder: entry.folder, manifest: $0) }))
+          // The periodic rewrites during a run only read a stored measure; the stage measures it when it completes.
+          diversity: manifest.flatMap {
+            cached
+              ? Diversity.stored(directory: directory, folder: entry.folder, manifest: $0).measured
+              : Diversity.measured(directory: directory, folder: entry.folder, manifest: $0)
+          }))
     }
     let formatter = ISO8601DateFormatter()
     return StatsReport(
@@ -205,7 +210,7 @@ public struct StatsReport: Codable, Sendable {
       if let diversity = s.diversity {
         out += "  " + diversity.summary + "\n"
         for (kind, mix) in [("topic", diversity.topics), ("persona", diversity.personas)] where !mix.isEmpty {
-          let top = mix.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(8)
+          let top = mix.byCountDescending.prefix(8)
           out +=
             "  \(kind) mix of the output: \(mix.count) \(kind)s; "
             + top.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + (mix.count > 8 ? ", …" : "") + "\n"
@@ -222,7 +227,7 @@ public struct StatsReport: Codable, Sendable {
   static func steeringText(_ values: [String: SteeringCount]) -> String {
     let prompts = values.values.reduce(0) { $0 + $1.prompts }
     let kept = values.values.reduce(0) { $0 + $1.kept }
-    let top = values.sorted { ($0.value.kept, $1.key) > ($1.value.kept, $0.key) }.prefix(6)
+    let top = values.byKeptDescending.prefix(6)
     return "\(values.count) drawn by \(prompts) prompts, \(kept) records kept; most kept (kept/prompts): "
       + top.map { "\($0.key) \($0.value.kept)/\($0.value.prompts)" }.joined(separator: ", ")
       + (values.count > 6 ? ", …" : "")

@@ -57,16 +57,14 @@ extension MagpieStage {
       switch step {
       case .done(let record):
         out.append(record)
+        context.stats.filter("answer", kept: true)
+        if turns > 1 { context.stats.filter("turns", kept: true) }
       case .dropped(let filter, let reason, let example):
         context.stats.filter(filter, kept: false, reason: reason, example: example)
       }
     }
     // Conversations wait for their deferred requests: the next run replays the round from the journal.
     if deferred.count > 0 { throw deferred }
-    for _ in out {
-      context.stats.filter("answer", kept: true)
-      if turns > 1 { context.stats.filter("turns", kept: true) }
-    }
     return out
   }
 

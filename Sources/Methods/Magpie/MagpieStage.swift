@@ -24,15 +24,14 @@ public struct MagpieStage: GrowthStage {
   public var growth = GrowthSettings()
   public var template = Template.auto
   public var layout: ChatLayout?
-  /// Rotated per request; empty: the layout's own opening (a template's default system prompt).
-  public var systemPrompts: [Steering.Entry] = []
+  /// Rotated per request; nil: the layout's own opening (a template's default system prompt).
+  public var systemPrompts: Steering.List?
   public var turns = 1
   public var answer = true
   public var minWords = 3
   public var maxWords = 200
   /// A `script` name (`latin`, `cyrillic`, …) the instruction's letters must mostly be in.
   public var script: String?
-  public var language: String?
   /// Instruction requests: the paper's sampling (temperature 1, top_p 1).
   public var llm = StageLLM(
     sampling: Sampling(temperature: 1, topP: 1, maxTokens: 256), seedDrawnPer: "prompt")
@@ -118,7 +117,6 @@ public struct MagpieStage: GrowthStage {
             "unknown language '\(code)' (a code: \(languageScripts.keys.sorted().joined(separator: ", ")); "
               + "or a script: \(ScriptFilter.scripts.keys.sorted().joined(separator: ", ")))")
         }
-        s.language = code
         s.script = script
       }
       s.answerLLM.endpointName = try params.optionalString("answer_endpoint")
@@ -158,17 +156,20 @@ public struct MagpieStage: GrowthStage {
 
   /// `system_prompts`: a list, or a file (one per line, or JSON lines with `system`).
   static func parseSystemPrompts(_ params: ConfigMap, context: StageBuildContext) throws(InstillError)
-    -> [Steering.Entry]
+    -> Steering.List?
   {
-    guard let node = params.node("system_prompts") else { return [] }
+    guard let node = params.node("system_prompts") else { return nil }
+    let entries: [Steering.Entry]
     if case .array = try node.json() {
       let list = try params.stringList("system_prompts") ?? []
       guard !list.isEmpty, list.allSatisfy({ !Text.isBlank($0) }) else {
         throw node.error("system_prompts must be a non-empty list of non-empty texts")
       }
-      return list.map { Steering.Entry(text: $0, weight: 1) }
+      entries = list.map { Steering.Entry(text: $0, weight: 1) }
+    } else {
+      entries = try Steering.entries(path: context.inputFile(node), kind: "system")
     }
-    return try Steering.entries(path: context.inputFile(node), kind: "system")
+    return Steering.List(kind: "system", entries: entries, template: "{system}")
   }
 
   // MARK: Growth
@@ -189,8 +190,8 @@ public struct MagpieStage: GrowthStage {
       }
       context.logger.info("magpie: the served chat template ends a user turn with \(served.endOfTurn)")
       stage.layout = served
+      stage.llm.methodSampling.stop = [served.endOfTurn]
     }
-    stage.llm.methodSampling.stop = [stage.layout!.endOfTurn]
     try await stage.grow(input, into: output, context: context)
   }
 
@@ -202,10 +203,7 @@ public struct MagpieStage: GrowthStage {
   public func prompt(seeds: [Record], accepted: [Record], steering: Steering.Draw?, random: inout SeededRandom)
     -> FewShotPrompt
   {
-    var system: String?
-    if !systemPrompts.isEmpty {
-      system = Steering.List(kind: "system", entries: systemPrompts, template: "{system}").draw(&random)
-    }
+    var system = systemPrompts?.draw(&random)
     if let steering {
       system = system.map { $0 + " " + steering.text } ?? steering.text
     }
