@@ -59,5 +59,9 @@ public struct InstillError: Error, Sendable, CustomStringConvertible {
 public struct StoppedEarly: Error, Sendable, CustomStringConvertible {
   public var reason: String
   public init(_ reason: String) { self.reason = reason }
-  public var description: String { "stopped early: \(reason); run the same command again to resume" }
+  public var description: String {
+    reason.hasPrefix("--max-cost")
+      ? "stopped early: \(reason); run again with a larger --max-cost to go on (journaled replies are not paid again)"
+      : "stopped early: \(reason); run the same command again to resume"
+  }
 }

@@ -220,7 +220,8 @@ public final class OpenAIClient: LLMBackend {
     return .success(
       LLMResponse(
         choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
-        completionTokens: usage?["completion_tokens"]?.intValue ?? 0))
+        completionTokens: usage?["completion_tokens"]?.intValue ?? 0,
+        cachedPromptTokens: LLMResponse.cachedTokens(in: object)))
   }
 
   /// `Retry-After` as seconds: a number, or an HTTP date.

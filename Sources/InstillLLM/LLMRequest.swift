@@ -175,11 +175,29 @@ public struct LLMResponse: Sendable, Hashable {
   public var choices: [LLMChoice]
   public var promptTokens: Int
   public var completionTokens: Int
+  /// Prompt tokens the server says it served from its cache
+  /// (`usage.prompt_tokens_details.cached_tokens`, or llama-server's
+  /// `timings.cache_n`); nil when it said nothing. Never inferred.
+  public var cachedPromptTokens: Int?
 
-  public init(choices: [LLMChoice], promptTokens: Int, completionTokens: Int) {
+  public init(choices: [LLMChoice], promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil) {
     self.choices = choices
     self.promptTokens = promptTokens
     self.completionTokens = completionTokens
+    self.cachedPromptTokens = cachedPromptTokens
+  }
+
+  /// What this response was paid for: one request and its tokens.
+  public var paidUsage: ModelUsage {
+    ModelUsage(
+      requests: 1, promptTokens: promptTokens, cachedPromptTokens: cachedPromptTokens ?? 0,
+      completionTokens: completionTokens)
+  }
+
+  /// The cached prompt tokens a reply's `usage` (or llama-server's `timings`) reports.
+  public static func cachedTokens(in reply: JSONObject) -> Int? {
+    reply["usage"]?.objectValue?["prompt_tokens_details"]?.objectValue?["cached_tokens"]?.intValue
+      ?? reply["timings"]?.objectValue?["cache_n"]?.intValue
   }
 
   public var text: String { choices.first?.text ?? "" }
@@ -191,8 +209,14 @@ public struct LLMResponse: Sendable, Hashable {
         choices.map { c in
           .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
         }),
-      "usage": .object(["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens)]),
+      "usage": .object(usage),
     ]
+  }
+
+  var usage: JSONObject {
+    var usage: JSONObject = ["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens)]
+    if let cachedPromptTokens { usage["prompt_tokens_details"] = .object(["cached_tokens": .int(cachedPromptTokens)]) }
+    return usage
   }
 
   public init?(json: JSONObject) {
@@ -205,7 +229,7 @@ public struct LLMResponse: Sendable, Hashable {
     let usage = json["usage"]?.objectValue
     self.init(
       choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
-      completionTokens: usage?["completion_tokens"]?.intValue ?? 0)
+      completionTokens: usage?["completion_tokens"]?.intValue ?? 0, cachedPromptTokens: Self.cachedTokens(in: json))
   }
 }
 

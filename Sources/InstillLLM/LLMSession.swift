@@ -39,6 +39,9 @@ public final class LLMSession: Sendable {
 
   public var defaultModel: String { backend.defaultModel }
 
+  /// What `--max-cost` assumes a request without `max_tokens` may generate.
+  public static let assumedMaxTokens = 4096
+
   /// The response to `request`, or why it failed. Throws `StoppedEarly` when the
   /// budget is spent or a stop was asked for (before sending), the backend's
   /// error when the endpoint is unusable, and `RequestDeferred` when the request
@@ -50,16 +53,28 @@ public final class LLMSession: Sendable {
       stats.update { $0.llm.answeredFromJournal += 1 }
       return .success(cached)
     }
-    try control.takeRequest()
-    let (result, attempts) = try await backend.send(request)
+    let estimate = request.estimatedPromptTokens
+    let reserved = try await reserveCost(request, promptTokens: estimate)
+    let result: Result<LLMResponse, LLMFailure>
+    let attempts: LLMAttempts
+    do {
+      try control.takeRequest()
+      (result, attempts) = try await backend.send(request)
+    } catch {
+      control.settleCost(
+        reserved: reserved, model: request.model, estimatedPromptTokens: estimate, usage: nil)
+      throw error
+    }
+    control.settleCost(
+      reserved: reserved, model: request.model, estimatedPromptTokens: estimate,
+      usage: (try? result.get())?.paidUsage)
     stats.update { s in
       s.llm.requestsSent += 1
       s.llm.retried += attempts.retries
       s.llm.recordLatency(milliseconds: attempts.milliseconds)
       switch result {
       case .success(let response):
-        s.llm.promptTokens += response.promptTokens
-        s.llm.completionTokens += response.completionTokens
+        s.llm.paid(model: request.model, response.paidUsage)
       case .failure(let failure):
         s.llm.failed[failure.kind, default: 0] += 1
       }
@@ -77,6 +92,21 @@ public final class LLMSession: Sendable {
     case .failure: break
     }
     return result
+  }
+
+  /// Waits, while requests in flight may leave room under `--max-cost`, until this one fits or the budget is spent.
+  private func reserveCost(_ request: LLMRequest, promptTokens: Int) async throws -> Double {
+    let maxTokens = (request.sampling.maxTokens ?? Self.assumedMaxTokens) * (request.sampling.n ?? 1)
+    while true {
+      switch try control.reserveCost(
+        model: request.model, promptTokens: promptTokens, maxTokens: maxTokens)
+      {
+      case .reserved(let amount): return amount
+      case .wait:
+        try control.check()
+        try await Task.sleep(for: .milliseconds(20))
+      }
+    }
   }
 
   public func close() { journal.sync() }

@@ -56,7 +56,7 @@ public enum HTMLReport {
     var rows: [Node<HTML.TableContext>] = [
       .tr(
         .th("stage"), .th("kind"), .th("status"), .th("in"), .th("out"), .th("dropped"),
-        .th("requests"), .th("tokens"), .th("seconds"))
+        .th("requests"), .th("tokens"), .th("cost"), .th("seconds"))
     ]
     for entry in report.stages {
       let s = entry.stats
@@ -66,12 +66,14 @@ public enum HTMLReport {
           .td(safe("\(s.recordsOut)")), .td(safe("\(s.droppedTotal)")),
           .td(safe("\(s.llm.requestsSent) sent, \(s.llm.answeredFromJournal) from journal")),
           .td(safe("\(s.llm.promptTokens + s.llm.completionTokens)")),
+          .td(safe(entry.cost?.summary ?? "-")),
           .td(safe(String(format: "%.1f", s.wallSeconds)))))
     }
     let llmStages = report.stages.filter { !$0.stats.llm.isEmpty }
     return .div(
       .h2("Stages"),
       .table(.group(rows)),
+      .if(report.cost != nil, .p(.class("cost"), safe(report.cost?.summary ?? ""))),
       .if(
         !llmStages.isEmpty,
         .group(

@@ -77,6 +77,16 @@ public enum MetricsFile {
           registry.makeCounter(name: "instill_llm_tokens_total", labels: stage + [("type", type)]).increment(
             by: Int64(n))
         }
+        if let cost = entry.cost, let currency = cost.currency, cost.unpriced.count < cost.models.count {
+          registry.makeGauge(name: "instill_stage_cost", labels: stage + [("currency", currency)]).set(cost.amount)
+        }
+      }
+      if let cost = report.cost, let currency = cost.currency, let perExample = cost.perKeptExample {
+        registry.makeGauge(name: "instill_run_cost", labels: run + [("currency", currency)]).set(cost.total)
+        registry.makeGauge(name: "instill_run_cost_per_kept_example", labels: run + [("currency", currency)]).set(
+          perExample)
+      } else if let cost = report.cost, let currency = cost.currency {
+        registry.makeGauge(name: "instill_run_cost", labels: run + [("currency", currency)]).set(cost.total)
       }
     }
     var buffer: [UInt8] = []

@@ -31,6 +31,21 @@ public struct RunDirectory: Sendable {
   public var frozenPipeline: String { path + "/pipeline.yaml" }
   public var planFile: String { path + "/plan.json" }
   public var statsFile: String { path + "/stats.json" }
+  /// The prices of the last run's pipeline (`prices`), for the statistics' cost.
+  public var pricesFile: String { path + "/prices.json" }
+
+  public func readPrices() -> PriceTable? {
+    (try? FileSystem.read(pricesFile)).flatMap { try? JSONDecoder().decode(PriceTable.self, from: Data($0)) }
+  }
+
+  /// Keeps the pipeline's prices beside its statistics (or none, when it has none).
+  public func writePrices(_ prices: PriceTable?) throws(InstillError) {
+    guard let prices else { return FileSystem.remove(pricesFile) }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    guard let bytes = try? encoder.encode(prices) else { return }
+    try FileSystem.writeAtomically([UInt8](bytes) + [0x0A], to: pricesFile)
+  }
   public var stagesDirectory: String { path + "/stages" }
   public var dataDirectory: String { path + "/data" }
   /// The embedded llama-server's log.
@@ -106,16 +121,22 @@ public struct RunDirectory: Sendable {
     let names = FileSystem.list(dir)
     let present = Set(names)
     // A shard's stats count only once the shard itself is in place.
-    let files = names.filter {
+    var files = names.filter {
       $0.hasSuffix(".stats.json")
         && (!$0.hasPrefix("shard-") || present.contains($0.replacingOccurrences(of: ".stats.json", with: ".jsonl.gz")))
     }
+    // What interrupted attempts of unfinished shards paid for (merged into a shard's statistics when it finishes).
+    let spent = FileSystem.list(dir + "/journal").filter { $0.hasSuffix(".spent.json") }.map { "journal/" + $0 }
+    files += spent
     let identity =
       cached ? files.map { $0 + "=" + (FileSystem.identity(dir + "/" + $0) ?? "") }.joined(separator: "\n") : nil
     if let identity, let total = DiskStatsCache.shared.total(dir, identity: identity) { return total }
     var total = StageStats()
     for name in files {
-      if let bytes = try? FileSystem.read(dir + "/" + name), let stats = StageStats.decode(bytes) {
+      guard let bytes = try? FileSystem.read(dir + "/" + name) else { continue }
+      if name.hasPrefix("journal/") {
+        if let llm = try? JSONDecoder().decode(LLMStats.self, from: Data(bytes)) { total.llm.merge(llm) }
+      } else if let stats = StageStats.decode(bytes) {
         total.merge(stats)
       }
     }

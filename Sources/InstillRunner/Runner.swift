@@ -112,6 +112,8 @@ public final class Runner: Sendable {
   /// fingerprint changed (and those after them). Journals are kept.
   func reconcileConfiguration() throws(InstillError) {
     let plan = pipeline.plan
+    // Prices are in no fingerprint: updating them reprices the statistics and recomputes nothing.
+    defer { try? directory.writePrices(pipeline.prices) }
     guard let old = directory.readPlan() else {
       try FileSystem.writeAtomically(pipeline.text, to: directory.frozenPipeline)
       try directory.writePlan(plan)

@@ -17,9 +17,11 @@ public struct StatsReport: Codable, Sendable {
     public var stats: StageStats
     /// How varied the output's instructions are (complete stages whose records have instructions).
     public var diversity: Diversity?
+    /// What the stage's paid requests cost under the run's prices (stages that paid for requests).
+    public var cost: StageCost?
 
     enum CodingKeys: String, CodingKey {
-      case index, name, kind, status, stats, diversity
+      case index, name, kind, status, stats, diversity, cost
       case shardsTotal = "shards_total", shardsDone = "shards_done", countsAddUp = "counts_add_up"
     }
   }
@@ -33,12 +35,14 @@ public struct StatsReport: Codable, Sendable {
   /// When these statistics were computed (ISO 8601, UTC).
   public var updatedAt: String?
   public var stages: [StageEntry]
+  /// The run's cost and cost per exported example (runs that paid for requests).
+  public var cost: RunCost?
 
   public static let currentSchemaVersion = 1
 
   enum CodingKeys: String, CodingKey {
     case schemaVersion = "schema_version", pipeline, complete, runningStage = "running_stage", updatedAt = "updated_at"
-    case stages
+    case stages, cost
   }
 
   public static func build(
@@ -46,6 +50,7 @@ public struct StatsReport: Codable, Sendable {
     cached: Bool = false
   ) -> StatsReport {
     var entries: [StageEntry] = []
+    let prices = directory.readPrices()
     for (entry, manifest, total) in directory.stageSizes(plan) {
       var stats = directory.diskStats(entry.folder, cached: cached)
       let running = live[entry.folder]
@@ -71,14 +76,14 @@ public struct StatsReport: Codable, Sendable {
             cached
               ? Diversity.stored(directory: directory, folder: entry.folder, manifest: $0).measured
               : Diversity.measured(directory: directory, folder: entry.folder, manifest: $0)
-          }))
+          }, cost: StageCost.of(stats.llm, prices: prices)))
     }
     let formatter = ISO8601DateFormatter()
     return StatsReport(
       schemaVersion: currentSchemaVersion, pipeline: pipelineName,
       complete: entries.allSatisfy { $0.status == "complete" },
       runningStage: entries.first { $0.status == "running" }?.name, updatedAt: formatter.string(from: Date()),
-      stages: entries)
+      stages: entries, cost: RunCost.of(entries, prices: prices))
   }
 
   /// Recomputes the report from a run directory alone (no running process needed).
@@ -172,7 +177,7 @@ public struct StatsReport: Codable, Sendable {
     }
     for s in stages
     where !s.stats.filters.isEmpty || !s.stats.dropped.isEmpty || !s.stats.counters.isEmpty || !s.stats.scores.isEmpty
-      || s.diversity != nil || !s.stats.steering.isEmpty
+      || s.diversity != nil || !s.stats.steering.isEmpty || s.cost != nil
     {
       out += "\n\(pad2(s.index))-\(s.name):\n"
       out += Self.funnel(s.stats)
@@ -184,6 +189,7 @@ public struct StatsReport: Codable, Sendable {
           + "\(llm.failed.values.reduce(0, +)) failed\(failed.isEmpty ? "" : " (\(failed))"); "
           + "tokens \(llm.promptTokens) prompt + \(llm.completionTokens) completion\n"
       }
+      if let cost = s.cost { out += "  cost: \(cost.summary)\n" }
       for (reason, n) in s.stats.dropped.sorted(by: { $0.key < $1.key }) {
         out += "  dropped \(reason): \(n)\n"
       }
@@ -220,6 +226,7 @@ public struct StatsReport: Codable, Sendable {
         out += "  latency p50 \(Int(p50)) ms, p95 \(Int(p95)) ms\n"
       }
     }
+    if let cost { out += "\n" + cost.summary + "\n" }
     return out
   }
 

@@ -21,6 +21,13 @@ struct Run: AsyncParsableCommand {
   @Option(name: .customLong("max-requests"), help: "Stop cleanly (exit 3) after this many LLM requests.")
   var maxRequests: Int?
 
+  @Option(
+    name: .customLong("max-cost"),
+    help:
+      "Stop cleanly (exit 3) before a request that could take this invocation's spending past AMOUNT (in the currency of the pipeline's prices)."
+  )
+  var maxCost: Double?
+
   @Option(name: .customLong("max-time"), help: "Stop cleanly (exit 3) after this many seconds.")
   var maxTime: Double?
 
@@ -74,6 +81,7 @@ struct Run: AsyncParsableCommand {
       throw ValidationError("--shard-index must be in 0..<--shard-count")
     }
     if let maxRequests, maxRequests < 0 { throw ValidationError("--max-requests must be zero or more") }
+    if let maxCost, maxCost < 0 || !maxCost.isFinite { throw ValidationError("--max-cost must be zero or more") }
     if let maxTime, maxTime <= 0 { throw ValidationError("--max-time must be positive") }
     if statsInterval <= 0 || statsInterval > 10 { throw ValidationError("--stats-interval must be in (0, 10]") }
   }
@@ -83,6 +91,11 @@ struct Run: AsyncParsableCommand {
     let control = RunControl(maxTime: maxTime, maxRequests: maxRequests)
     let signals = SignalWatcher(control: control, logger: logger)
     defer { withExtendedLifetime(signals) {} }
+    defer {
+      if let spent = control.costSpent {
+        logger.info("the run directory has spent \(String(format: "%.6g", spent)) of --max-cost \(maxCost ?? 0)")
+      }
+    }
     do {
       try await runPipeline(logger: logger, control: control)
       writeMetrics(exitCode: 0, logger: logger)
@@ -105,6 +118,19 @@ struct Run: AsyncParsableCommand {
     try await withExitCodes {
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
       try loaded.validate()
+      if let maxCost {
+        guard let prices = loaded.prices else {
+          throw InstillError.input(
+            "--max-cost needs prices: add a prices section (or prices: FILE) for the models this pipeline asks",
+            file: pipeline, field: "prices")
+        }
+        // The budget is the run directory's: what earlier invocations paid for counts.
+        let directory = RunDirectory(runDir)
+        let spent = loaded.stages.reduce(0.0) {
+          $0 + (StageCost.of(directory.diskStats($1.folder).llm, prices: prices)?.amount ?? 0)
+        }
+        control.limitCost(maxCost, prices: prices, alreadySpent: spent)
+      }
       var settings = try LLMSettings.parse(loaded.llm)
       if baseURL != nil || model != nil || apiKeyEnv != nil {
         try settings.override(baseURL: baseURL, model: model, apiKeyEnv: apiKeyEnv, pipelineFile: pipeline)

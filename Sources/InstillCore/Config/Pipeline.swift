@@ -30,6 +30,8 @@ public struct Pipeline: Sendable {
   public let stages: [PlannedStage]
   /// How many dropped examples the statistics keep per filter and reason.
   public var examplesPerReason = FilterStats.defaultExampleLimit
+  /// The user's `prices` (per model), if any: cost in the statistics and `--max-cost`.
+  public var prices: PriceTable?
 
   public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
     try parse(text: try FileSystem.readString(file, what: "pipeline file"), file: file, catalog: catalog)
@@ -53,11 +55,14 @@ public struct Pipeline: Sendable {
         endpoints.append((key, node))
       }
     }
+    let directory = (file as NSString).deletingLastPathComponent
+    let prices = try top.node("prices").map { node throws(InstillError) in
+      try PriceTable.parse(node, pipelineDirectory: directory)
+    }
     let stageNodes = try top.require("stages").list()
     try top.finish()
     guard !stageNodes.isEmpty else { throw top.owner.error("the pipeline has no stages", field: "stages") }
 
-    let directory = (file as NSString).deletingLastPathComponent
     var stages: [PlannedStage] = []
     var previous = StageFingerprint.start(seed: seed)
     var names = Set<String>()
@@ -110,6 +115,7 @@ public struct Pipeline: Sendable {
       name: name, seed: seed, file: file, directory: directory, text: text, llm: llm, endpoints: endpoints,
       stages: stages)
     pipeline.examplesPerReason = examplesPerReason
+    pipeline.prices = prices
     return pipeline
   }
 

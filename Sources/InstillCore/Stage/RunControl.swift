@@ -11,6 +11,20 @@ public final class RunControl: Sendable {
   private let stopReason = Mutex<String?>(nil)
   /// This process's run, for counting in how many separate runs a request failed.
   public let runID = UUID().uuidString
+  private let cost = Mutex<CostBudget?>(nil)
+
+  /// `--max-cost`: what this invocation may spend, priced by `prices`.
+  struct CostBudget {
+    let limit: Double
+    let prices: PriceTable
+    var spent = 0.0
+    /// The worst cases of requests in flight.
+    var reserved = 0.0
+    /// Per model, the most prompt tokens a reply reported beyond the request's
+    /// own estimate (chat templates and default system prompts add tokens the
+    /// text does not show); later worst cases include it.
+    var promptOverhead: [String: Int] = [:]
+  }
 
   public init(maxTime: Double? = nil, maxRequests: Int? = nil) {
     self.deadline = maxTime.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
@@ -46,6 +60,79 @@ public final class RunControl: Sendable {
       throw StoppedEarly("--max-requests \(maxRequests) reached")
     }
   }
+}
+
+extension RunControl {
+  /// Limits the run directory's spending to `limit` (in the prices' currency),
+  /// `alreadySpent` of it by earlier invocations.
+  public func limitCost(_ limit: Double, prices: PriceTable, alreadySpent: Double = 0) {
+    cost.withLock { $0 = CostBudget(limit: limit, prices: prices, spent: alreadySpent) }
+  }
+
+  /// What the run directory has spent on priced requests, this invocation
+  /// included; nil without `--max-cost`.
+  public var costSpent: Double? { cost.withLock { $0?.spent } }
+
+  /// What `reserveCost` decided.
+  public enum CostReservation: Sendable {
+    /// Send; this much (the worst case) is reserved until `settleCost`.
+    case reserved(Double)
+    /// Requests in flight may leave room for this one: ask again when one has settled.
+    case wait
+  }
+
+  /// Before sending a request: reserves its worst case (its prompt tokens all
+  /// uncached and `maxTokens` generated) from the `--max-cost` budget. While
+  /// requests in flight might still leave room it says `wait`; once what is
+  /// spent leaves no room it throws `StoppedEarly` (the run stops cleanly
+  /// before the request). A model without a price is an input error.
+  public func reserveCost(model: String, promptTokens: Int, maxTokens: Int) throws -> CostReservation {
+    enum Outcome {
+      case decided(CostReservation)
+      case unpriced(String)
+      case over(String)
+    }
+    let outcome: Outcome = cost.withLock { budget in
+      guard let current = budget else { return .decided(.reserved(0)) }
+      guard let price = current.prices.price(for: model) else { return .unpriced(current.prices.source) }
+      let worst = price.worstCase(
+        promptTokens: promptTokens + current.promptOverhead[model, default: 0], maxTokens: maxTokens)
+      if current.spent + worst > current.limit {
+        let currency = price.currency
+        return .over(
+          "--max-cost \(Self.shown(current.limit)) \(currency) reached: \(Self.shown(current.spent)) \(currency) "
+            + "spent in this run directory, the next request could cost \(Self.shown(worst)) \(currency)")
+      }
+      if current.spent + current.reserved + worst > current.limit { return .decided(.wait) }
+      budget?.reserved += worst
+      return .decided(.reserved(worst))
+    }
+    switch outcome {
+    case .decided(let decision): return decision
+    case .unpriced(let source):
+      throw InstillError.input(
+        "--max-cost needs a price for every model asked; '\(model)' has none", file: source, field: "prices")
+    case .over(let reason):
+      requestStop(reason)
+      throw StoppedEarly(reason)
+    }
+  }
+
+  /// After a request: replaces its reservation with what it cost (`usage`
+  /// priced; nothing when it failed). `estimatedPromptTokens` is what
+  /// `reserveCost` was told, to learn the model's prompt overhead.
+  public func settleCost(reserved: Double, model: String, estimatedPromptTokens: Int, usage: ModelUsage?) {
+    cost.withLock { budget in
+      guard budget != nil else { return }
+      budget!.reserved = max(0, budget!.reserved - reserved)
+      guard let usage else { return }
+      if let price = budget!.prices.price(for: model) { budget!.spent += price.cost(of: usage) }
+      let overhead = usage.promptTokens - estimatedPromptTokens
+      if overhead > budget!.promptOverhead[model, default: 0] { budget!.promptOverhead[model] = overhead }
+    }
+  }
+
+  static func shown(_ amount: Double) -> String { String(format: "%.6g", amount) }
 }
 
 /// The most serious of several errors from work running side by side: any

@@ -47,6 +47,34 @@ public struct FilterStats: Codable, Sendable, Equatable {
   }
 }
 
+/// What one model was paid for: requests sent and their tokens as the server
+/// reported them (cached prompt tokens only where it reported them).
+public struct ModelUsage: Codable, Sendable, Equatable {
+  public var requests = 0
+  public var promptTokens = 0
+  public var cachedPromptTokens = 0
+  public var completionTokens = 0
+
+  enum CodingKeys: String, CodingKey {
+    case requests, promptTokens = "prompt_tokens", cachedPromptTokens = "cached_prompt_tokens"
+    case completionTokens = "completion_tokens"
+  }
+
+  public init(requests: Int = 0, promptTokens: Int = 0, cachedPromptTokens: Int = 0, completionTokens: Int = 0) {
+    self.requests = requests
+    self.promptTokens = promptTokens
+    self.cachedPromptTokens = cachedPromptTokens
+    self.completionTokens = completionTokens
+  }
+
+  public mutating func merge(_ other: ModelUsage) {
+    requests += other.requests
+    promptTokens += other.promptTokens
+    cachedPromptTokens += other.cachedPromptTokens
+    completionTokens += other.completionTokens
+  }
+}
+
 /// Requests and tokens spent by a stage on the LLM.
 public struct LLMStats: Codable, Sendable, Equatable {
   public var requestsSent = 0
@@ -55,6 +83,8 @@ public struct LLMStats: Codable, Sendable, Equatable {
   public var failed: [String: Int] = [:]
   public var promptTokens = 0
   public var completionTokens = 0
+  /// Requests sent and tokens per model name (as sent): what prices apply to.
+  public var byModel: [String: ModelUsage] = [:]
   /// Request latencies in milliseconds, as an HDR histogram kept sparse: each
   /// key is the lowest value equivalent to the recorded one at two significant
   /// digits (HdrHistogram's bucketing), so shards merge exactly and percentiles
@@ -64,6 +94,7 @@ public struct LLMStats: Codable, Sendable, Equatable {
   enum CodingKeys: String, CodingKey {
     case requestsSent = "requests_sent", answeredFromJournal = "answered_from_journal", retried, failed
     case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", latencyMilliseconds = "latency_ms"
+    case byModel = "by_model"
   }
 
   public init() {}
@@ -78,6 +109,8 @@ public struct LLMStats: Codable, Sendable, Equatable {
     completionTokens = try c.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
     // Statistics written before the HDR histogram (power-of-two buckets) have no latencies here.
     latencyMilliseconds = try c.decodeIfPresent([String: Int].self, forKey: .latencyMilliseconds) ?? [:]
+    // Statistics written before prices have no per-model usage.
+    byModel = try c.decodeIfPresent([String: ModelUsage].self, forKey: .byModel) ?? [:]
   }
 
   public var isEmpty: Bool { self == LLMStats() }
@@ -90,6 +123,14 @@ public struct LLMStats: Codable, Sendable, Equatable {
     promptTokens += other.promptTokens
     completionTokens += other.completionTokens
     for (k, v) in other.latencyMilliseconds { latencyMilliseconds[k, default: 0] += v }
+    for (k, v) in other.byModel { byModel[k, default: ModelUsage()].merge(v) }
+  }
+
+  /// Counts one paid response of `model`.
+  public mutating func paid(model: String, _ usage: ModelUsage) {
+    promptTokens += usage.promptTokens
+    completionTokens += usage.completionTokens
+    byModel[model, default: ModelUsage()].merge(usage)
   }
 
   /// Latencies up to 10 hours, two significant digits.

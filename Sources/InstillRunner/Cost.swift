@@ -1,0 +1,127 @@
+import Foundation
+import InstillCore
+
+/// What one model of a stage cost: its usage priced, or no price.
+public struct ModelCost: Codable, Sendable, Equatable {
+  public var usage: ModelUsage
+  /// nil when the user's prices name no such model: tokens only, never a guess.
+  public var cost: Double?
+
+  enum CodingKeys: String, CodingKey { case usage, cost }
+
+  /// `cost` is written as null when there is no price, never left out.
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(usage, forKey: .usage)
+    try c.encode(cost, forKey: .cost)
+  }
+}
+
+/// A stage's cost: the priced part of its paid requests, per model.
+public struct StageCost: Codable, Sendable, Equatable {
+  public var amount: Double
+  public var currency: String?
+  public var models: [String: ModelCost]
+  /// Models with paid tokens and no price (the amount leaves them out).
+  public var unpriced: [String]
+
+  enum CodingKeys: String, CodingKey { case amount, currency, models, unpriced = "unpriced_models" }
+
+  /// The cost of `llm` under `prices`; nil when the stage paid for no request.
+  public static func of(_ llm: LLMStats, prices: PriceTable?) -> StageCost? {
+    var usage = llm.byModel
+    // Statistics written before per-model usage: their tokens, with no model to price.
+    let known = usage.values.reduce(0) { $0 + $1.promptTokens + $1.completionTokens }
+    if llm.promptTokens + llm.completionTokens > known {
+      usage["(unknown model)", default: ModelUsage()].merge(
+        ModelUsage(
+          requests: max(0, llm.requestsSent - usage.values.reduce(0) { $0 + $1.requests }),
+          promptTokens: max(0, llm.promptTokens - usage.values.reduce(0) { $0 + $1.promptTokens }),
+          completionTokens: max(0, llm.completionTokens - usage.values.reduce(0) { $0 + $1.completionTokens })))
+    }
+    guard !usage.isEmpty else { return nil }
+    var models: [String: ModelCost] = [:]
+    var amount = 0.0
+    for (model, used) in usage {
+      let cost = prices?.price(for: model)?.cost(of: used)
+      models[model] = ModelCost(usage: used, cost: cost)
+      amount += cost ?? 0
+    }
+    return StageCost(
+      amount: amount, currency: prices?.currency, models: models,
+      unpriced: models.filter { $0.value.cost == nil }.keys.sorted())
+  }
+
+  /// `0.0123 USD (gpt-x: 1200 prompt (300 cached) + 400 completion tokens; other: 90 + 10 tokens, no price)`.
+  public var summary: String {
+    let parts = models.sorted { $0.key < $1.key }.map { model, c in
+      let cached = c.usage.cachedPromptTokens > 0 ? " (\(c.usage.cachedPromptTokens) cached)" : ""
+      return "\(model): \(c.usage.promptTokens) prompt\(cached) + \(c.usage.completionTokens) completion tokens"
+        + (c.cost == nil ? ", no price" : "")
+    }
+    let head =
+      unpriced.count == models.count ? "no price" : "\(CostFormat.amount(amount)) \(currency ?? "")"
+    return head + " (" + parts.joined(separator: "; ") + ")"
+  }
+}
+
+/// The run's cost: every stage's, and per exported example, the figure recipes are compared by.
+public struct RunCost: Codable, Sendable, Equatable {
+  public var total: Double
+  public var currency: String?
+  /// Records the dataset holds (the export stage's output, else the last stage's).
+  public var exportedRecords: Int
+  /// `total / exportedRecords`; nil before any record is exported.
+  public var perKeptExample: Double?
+  /// The oldest `as_of` date of the prices used, and where they came from.
+  public var pricesAsOf: String?
+  public var pricesSource: String?
+  /// Models with paid tokens and no price: the total leaves them out.
+  public var unpriced: [String]
+
+  enum CodingKeys: String, CodingKey {
+    case total, currency, exportedRecords = "exported_records", perKeptExample = "per_kept_example"
+    case pricesAsOf = "prices_as_of", pricesSource = "prices_source", unpriced = "unpriced_models"
+  }
+
+  static func of(_ stages: [StatsReport.StageEntry], prices: PriceTable?) -> RunCost? {
+    let costs = stages.compactMap(\.cost)
+    guard !costs.isEmpty else { return nil }
+    let total = costs.reduce(0) { $0 + $1.amount }
+    let exported = (stages.last { $0.kind == "export" } ?? stages.last)?.stats.recordsOut ?? 0
+    let unpriced = Set(costs.flatMap(\.unpriced)).sorted()
+    let anyPriced = costs.contains { $0.unpriced.count < $0.models.count }
+    return RunCost(
+      total: total, currency: prices?.currency, exportedRecords: exported,
+      perKeptExample: exported > 0 && anyPriced ? total / Double(exported) : nil,
+      pricesAsOf: prices?.oldestAsOf, pricesSource: prices?.source, unpriced: unpriced)
+  }
+
+  /// `cost: 0.41 USD in all, 0.0021 USD per exported example (196 exported; prices yours, as of 2026-11-01, …)`.
+  public var summary: String {
+    let currency = self.currency ?? ""
+    guard let perKeptExample else {
+      if currency.isEmpty || total == 0 && !unpriced.isEmpty {
+        return "cost: no price (no prices given for \(unpriced.joined(separator: ", "))); tokens are counted per stage"
+      }
+      return "cost: \(CostFormat.amount(total)) \(currency) in all, nothing exported yet" + unpricedNote
+    }
+    return
+      "cost: \(CostFormat.amount(total)) \(currency) in all, \(CostFormat.amount(perKeptExample)) \(currency) "
+      + "per exported example (\(exportedRecords) exported); prices as of \(pricesAsOf ?? "?") from \(pricesSource ?? "?")"
+      + unpricedNote
+  }
+
+  var unpricedNote: String {
+    unpriced.isEmpty ? "" : "; not counted, no price: \(unpriced.joined(separator: ", "))"
+  }
+}
+
+enum CostFormat {
+  /// Four significant digits, never exponent notation.
+  static func amount(_ value: Double) -> String {
+    if value == 0 { return "0" }
+    let digits = max(2, 4 - Int(floor(log10(abs(value)))) - 1)
+    return String(format: "%.\(min(digits, 10))f", value)
+  }
+}
