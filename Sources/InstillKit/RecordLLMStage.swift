@@ -29,8 +29,10 @@ extension RecordLLMStage {
   public var filterNames: [String] { [] }
   /// Two shards at once keep the server busy across a shard's end.
   public var shardParallelism: Int { 2 }
+  public var acceptsCascade: Bool { true }
 
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
+    if !llm.cascade.isEmpty { return try await processCascade(input, into: output, context: context) }
     let session = try context.llmSession(endpoint: llm.endpointName)
     defer { session.close() }
     let (model, sampling, extraBody) = llm.resolved(for: session)
@@ -49,7 +51,7 @@ extension RecordLLMStage {
     } consume: { item, index in
       // Once a record is deferred the shard is redone anyway: write nothing more.
       guard let work = deferred.unwrap(item.1), deferred.count == 0 else { return }
-      let sink = RecordSink(index: index, model: model, output: output, context: context)
+      let sink = RecordSink(index: index, model: model, output: output, stats: context.stats, context: context)
       try finish(work, item.0, sink)
       context.stats.recordIn(sink.inputs)
     }
@@ -72,6 +74,8 @@ public struct RecordCall: Sendable {
   /// Server-specific request fields (`extra_body`, the pipeline's and the stage's).
   public let extraBody: JSONObject
   let context: StageContext
+  /// Adds up the usage of this record's replies (cascades count it per tier).
+  var tally: UsageTally? = nil
 
   /// The prompt as a chat or completion request (as the stage's `endpoint`
   /// says) with the resolved model and sampling, or `sampling` when given.
@@ -107,7 +111,9 @@ public struct RecordCall: Sendable {
   /// Sends a request (or answers it from the journal). A final failure is
   /// returned; budget stops and an unusable endpoint throw.
   public func send(_ request: LLMRequest) async throws -> Result<LLMResponse, LLMFailure> {
-    try await session.send(request)
+    let reply = try await session.send(request)
+    if let tally, case .success(let response) = reply { tally.add(response.paidUsage) }
+    return reply
   }
 
   /// Random choices for this record: the pipeline seed, the stage, the shard and
@@ -131,32 +137,36 @@ public final class RecordSink {
   public let model: String
   /// Records this one counts as input; in = out + drops must hold for each record.
   public var inputs = 1
-  let output: RecordWriter
+  /// Where drops, counts and filter decisions go.
+  public let stats: StatsRecorder
+  /// nil while a cascade tier is tried: emitted records are held until the tier is accepted.
+  let output: RecordWriter?
   let context: StageContext
+  /// Records emitted without an output.
+  private(set) var held: [Record] = []
 
-  init(index: Int, model: String, output: RecordWriter, context: StageContext) {
+  init(index: Int, model: String, output: RecordWriter?, stats: StatsRecorder, context: StageContext) {
     self.index = index
     self.model = model
     self.output = output
+    self.stats = stats
     self.context = context
   }
-
-  public var stats: StatsRecorder { context.stats }
 
   /// An id for records that carry none: the shard and position.
   public var fallbackID: String { "\(context.shard ?? 0)-\(index)" }
 
   public func emit(_ record: Record) throws {
-    try output.write(record)
-    context.stats.recordOut()
+    if let output { try output.write(record) } else { held.append(record) }
+    stats.recordOut()
   }
 
-  public func drop(_ reason: String, _ n: Int = 1) { context.stats.drop(reason, n) }
+  public func drop(_ reason: String, _ n: Int = 1) { stats.drop(reason, n) }
 
-  public func count(_ counter: String, _ n: Int = 1) { context.stats.count(counter, n) }
+  public func count(_ counter: String, _ n: Int = 1) { stats.count(counter, n) }
 
   public func filter(_ name: String, kept: Bool, reason: String? = nil, example: String? = nil) {
-    context.stats.filter(name, kept: kept, reason: reason, example: example)
+    stats.filter(name, kept: kept, reason: reason, example: example)
   }
 
   /// The record's random stream (the same as `RecordCall.random()`), for choices made while finishing.

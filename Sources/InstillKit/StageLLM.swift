@@ -30,6 +30,10 @@ public struct StageLLM: Sendable {
   public var endpointName: String?
   /// The stage's `model`; nil uses the pipeline's `llm.model` (or the local default).
   public var model: String?
+  /// `cascade: [cheap, …, strong]`: endpoint names (`llm` is the pipeline's own),
+  /// cheapest first; a record goes on to the next when the stage rejects a
+  /// tier's reply. Empty without a cascade.
+  public var cascade: [String] = []
   /// The method's decoding.
   public var methodSampling: Sampling
   /// The stage's `sampling:` mapping.
@@ -63,6 +67,18 @@ public struct StageLLM: Sendable {
     endpoint = try params.choice("endpoint", default: .chat)
     endpointIsSet = params.has("endpoint")
     model = try params.optionalString("model")
+    if let node = params.node("cascade") {
+      let tiers = try params.stringList("cascade") ?? []
+      guard tiers.count >= 2, Set(tiers).count == tiers.count else {
+        throw node.error(
+          "cascade is a list of at least two distinct endpoint names, cheapest first ('llm' is the pipeline's own)")
+      }
+      if params.has("llm") { throw node.error("give either llm or cascade: a cascade names its endpoints") }
+      if params.has("model") {
+        throw node.error("each cascade tier asks its endpoint's model; set model in the endpoints, not the stage")
+      }
+      cascade = tiers
+    }
     if let map = try params.map("sampling") {
       stageSampling = try Sampling.parse(map)
       try map.finish()

@@ -17,6 +17,28 @@ public struct ModelCost: Codable, Sendable, Equatable {
   }
 }
 
+/// One cascade tier's cost: its replies priced at its model's price.
+public struct TierCost: Codable, Sendable, Equatable {
+  /// 0 for the cheapest tier.
+  public var position: Int
+  public var model: String
+  public var answered: Int
+  public var escalated: Int
+  /// nil when the tier's model has no price.
+  public var cost: Double?
+
+  enum CodingKeys: String, CodingKey { case position, model, answered, escalated, cost }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(position, forKey: .position)
+    try c.encode(model, forKey: .model)
+    try c.encode(answered, forKey: .answered)
+    try c.encode(escalated, forKey: .escalated)
+    try c.encode(cost, forKey: .cost)
+  }
+}
+
 /// A stage's cost: the priced part of its paid requests, per model.
 public struct StageCost: Codable, Sendable, Equatable {
   public var amount: Double
@@ -24,8 +46,57 @@ public struct StageCost: Codable, Sendable, Equatable {
   public var models: [String: ModelCost]
   /// Models with paid tokens and no price (the amount leaves them out).
   public var unpriced: [String]
+  /// A cascade's tiers (by endpoint name), when the stage has one.
+  public var tiers: [String: TierCost]?
+  /// What the cascade saved against sending every record to its last tier:
+  /// the last tier's price for the tokens the cheaper tiers' accepted replies
+  /// used, minus what the cheaper tiers cost (rejected replies included).
+  /// Negative when the cascade cost more; nil without prices for every tier.
+  public var cascadeSaving: Double?
 
-  enum CodingKeys: String, CodingKey { case amount, currency, models, unpriced = "unpriced_models" }
+  enum CodingKeys: String, CodingKey {
+    case amount, currency, models, unpriced = "unpriced_models", tiers, cascadeSaving = "cascade_saving"
+  }
+
+  /// The cost of a stage's requests under `prices`; nil when it paid for none.
+  public static func of(_ stats: StageStats, prices: PriceTable?) -> StageCost? {
+    guard var cost = of(stats.llm, prices: prices) else { return nil }
+    guard !stats.cascade.isEmpty else { return cost }
+    let ordered = stats.cascade.sorted { $0.value.position < $1.value.position }
+    var tiers: [String: TierCost] = [:]
+    for (name, tier) in ordered {
+      tiers[name] = TierCost(
+        position: tier.position, model: tier.model, answered: tier.answered, escalated: tier.escalated,
+        cost: prices?.price(for: tier.model)?.cost(of: tier.usage))
+    }
+    cost.tiers = tiers
+    if let last = ordered.last, let strongest = prices?.price(for: last.value.model) {
+      var saving: Double? = 0
+      for (_, tier) in ordered.dropLast() {
+        guard let price = prices?.price(for: tier.model), let sum = saving else {
+          saving = nil
+          break
+        }
+        saving = sum + strongest.cost(of: tier.answeredUsage) - price.cost(of: tier.usage)
+      }
+      cost.cascadeSaving = saving
+    }
+    return cost
+  }
+
+  /// `llm 30 answered, 12 escalated, 0.0001 USD; strong 12 answered, 0.0034 USD; saved 0.0021 USD against all on strong`.
+  public var cascadeSummary: String? {
+    guard let tiers else { return nil }
+    let parts = tiers.sorted { $0.value.position < $1.value.position }.map { name, t in
+      "\(name) (\(t.model)) \(t.answered) answered, \(t.escalated) escalated, "
+        + (t.cost.map { "\(CostFormat.amount($0)) \(currency ?? "")" } ?? "no price")
+    }
+    var text = parts.joined(separator: "; ")
+    if let cascadeSaving {
+      text += "; saved \(CostFormat.amount(cascadeSaving)) \(currency ?? "") against all on the last tier"
+    }
+    return text
+  }
 
   /// The cost of `llm` under `prices`; nil when the stage paid for no request.
   public static func of(_ llm: LLMStats, prices: PriceTable?) -> StageCost? {

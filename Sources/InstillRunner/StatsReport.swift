@@ -76,7 +76,7 @@ public struct StatsReport: Codable, Sendable {
             cached
               ? Diversity.stored(directory: directory, folder: entry.folder, manifest: $0).measured
               : Diversity.measured(directory: directory, folder: entry.folder, manifest: $0)
-          }, cost: StageCost.of(stats.llm, prices: prices)))
+          }, cost: StageCost.of(stats, prices: prices)))
     }
     let formatter = ISO8601DateFormatter()
     return StatsReport(
@@ -189,7 +189,10 @@ public struct StatsReport: Codable, Sendable {
           + "\(llm.failed.values.reduce(0, +)) failed\(failed.isEmpty ? "" : " (\(failed))"); "
           + "tokens \(llm.promptTokens) prompt + \(llm.completionTokens) completion\n"
       }
-      if let cost = s.cost { out += "  cost: \(cost.summary)\n" }
+      if let cost = s.cost {
+        out += "  cost: \(cost.summary)\n"
+        if let cascade = cost.cascadeSummary { out += "  cascade: \(cascade)\n" }
+      }
       for (reason, n) in s.stats.dropped.sorted(by: { $0.key < $1.key }) {
         out += "  dropped \(reason): \(n)\n"
       }

@@ -136,22 +136,30 @@ struct Validate: AsyncParsableCommand {
         text += ": no LLM\n"
         continue
       }
-      let name = stage.llm.endpointName
-      let settings = name.flatMap { endpoints[$0] } ?? pipelineSettings
-      let section = name.map { "endpoints.\($0)" } ?? "llm"
-      let (model, modelSource): (String, String) =
-        settings.model.map { ($0, "\(section).model") }
-        ?? (settings.provider == .local
-          ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
-      text += name.map { " on endpoint \($0) (\(settings.baseURL ?? ""))\n" } ?? "\n"
-      let lines = stage.llm.explain(
-        defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
-        pipelineExtraBody: settings.extraBody, section: section)
-      let width = lines.map(\.key.count).max() ?? 0
-      for line in lines {
-        text +=
-          "  " + line.key.padding(toLength: width, withPad: " ", startingAt: 0)
-          + "  \(line.value)  (\(line.source))\n"
+      let cascade = stage.llm.cascade
+      if !cascade.isEmpty { text += ": a cascade, cheapest first\n" }
+      let tiers: [String?] = cascade.isEmpty ? [stage.llm.endpointName] : cascade.map { $0 == "llm" ? nil : $0 }
+      for (i, name) in tiers.enumerated() {
+        let settings = name.flatMap { endpoints[$0] } ?? pipelineSettings
+        let section = name.map { "endpoints.\($0)" } ?? "llm"
+        let (model, modelSource): (String, String) =
+          settings.model.map { ($0, "\(section).model") }
+          ?? (settings.provider == .local
+            ? (LocalModel.modelName, "provider local default") : ("default", "endpoint default"))
+        if !cascade.isEmpty {
+          text += " tier \(i + 1) \(cascade[i])" + (name.map { " (\(endpoints[$0]?.baseURL ?? ""))" } ?? "") + "\n"
+        } else {
+          text += name.map { " on endpoint \($0) (\(settings.baseURL ?? ""))\n" } ?? "\n"
+        }
+        let lines = stage.llm.explain(
+          defaultModel: model, modelSource: modelSource, pipelineSampling: settings.sampling,
+          pipelineExtraBody: settings.extraBody, section: section)
+        let width = lines.map(\.key.count).max() ?? 0
+        for line in lines {
+          text +=
+            "  " + line.key.padding(toLength: width, withPad: " ", startingAt: 0)
+            + "  \(line.value)  (\(line.source))\n"
+        }
       }
     }
     return text

@@ -77,3 +77,70 @@ func servedModelUsage(_ stats: JSONObject, _ name: String) -> JSONObject {
   return stage?["cost"]?.objectValue?["models"]?.objectValue?["SmolLM2-135M-Instruct"]?.objectValue?["usage"]?
     .objectValue ?? [:]
 }
+
+extension LocalModelTests {
+  /// A two-tier cascade: the embedded model first, a scripted strong endpoint
+  /// second. Run without the cascade first, then with it (`--force-config`,
+  /// the embedded model's replies come from the journal): the strong tier is
+  /// asked exactly the questions the first run dropped, and nothing else.
+  @Test func aCascadeEscalatesExactlyTheRepliesTheStageRejects() async throws {
+    let asked = RequestLog()
+    let strong = try TestHTTPServer { _, _, body in
+      let text = FakeModel.promptText(body)?.text ?? ""
+      asked.add(text)
+      return FakeModel.respond("A short, complete answer.", chat: true)
+    }
+    defer { strong.stop() }
+    let dir = TempDir()
+    TestPipelines.questions(dir, count: 12)
+    func pipeline(cascade: String) -> String {
+      dir.write(
+        "cascade.yaml",
+        """
+        name: cascade-live
+        seed: 4
+        prices:
+          SmolLM2-135M-Instruct: {input: 0.1, output: 0.2, currency: USD, as_of: 2026-11-30}
+          strong-model: {input: 2.0, output: 8.0, currency: USD, as_of: 2026-11-30}
+        llm: {provider: local, max_concurrency: 4}
+        endpoints:
+          strong: {provider: openai, base_url: \(strong.baseURL), model: strong-model}
+        stages:
+          - kind: read
+            path: questions.jsonl
+            records_per_shard: 6
+          - kind: generate
+            prompt: "{instruction}"
+            sampling: {temperature: 0, max_tokens: 28}
+            drop_truncated: true
+        \(cascade)
+        """)
+    }
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline(cascade: ""), "--run-dir", run, "--quiet")
+    let kept = Set(try stageRecords(run, "02-generate", shards: 0..<2).map(\.instruction))
+    let all = Set(
+      try String(contentsOfFile: dir.file("questions.jsonl"), encoding: .utf8).split(separator: "\n").compactMap {
+        try JSONParser.parse(Array($0.utf8)).objectValue?["instruction"]?.stringValue
+      })
+    let rejected = all.subtracting(kept)
+    #expect(!kept.isEmpty && !rejected.isEmpty, "the cheap tier kept \(kept.count) of 12")
+    #expect(asked.count == 0)
+
+    try await instill(
+      expect: 0, "run", pipeline(cascade: "    cascade: [llm, strong]"), "--run-dir", run, "--force-config", "--quiet")
+    #expect(
+      Set(asked.all) == rejected, "the strong tier was asked \(asked.count), the cheap one rejected \(rejected.count)")
+    #expect(asked.count == rejected.count)
+    let records = try stageRecords(run, "02-generate", shards: 0..<2)
+    #expect(records.count == 12)
+    #expect(Set(records.filter { $0.meta["answered_by"] == .string("strong") }.map(\.instruction)) == rejected)
+    #expect(Set(records.filter { $0.meta["answered_by"] == .string("llm") }.map(\.instruction)) == kept)
+    let stats = try await stageStats(run, "generate")
+    let cheap = stats["cascade"]?.objectValue?["llm"]?.objectValue
+    #expect(cheap?["escalated"]?.intValue == rejected.count && cheap?["answered"]?.intValue == kept.count)
+    #expect(cheap?["model"] == .string("SmolLM2-135M-Instruct"))
+    let llm = stats["llm"]?.objectValue
+    #expect(llm?["answered_from_journal"]?.intValue == 12 && llm?["requests_sent"]?.intValue == rejected.count)
+  }
+}

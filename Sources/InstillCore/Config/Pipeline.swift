@@ -89,20 +89,32 @@ public struct Pipeline: Sendable {
       let stage = try factory(params, context)
       try params.finish()
       // A stage's `llm: NAME` (accepted by LLM stages only) names one of the endpoints.
-      var stageLLM = llm
-      if let nameNode = try node.mapping().node("llm") {
+      func endpoint(_ nameNode: ConfigNode, allowingOwn: Bool = false) throws(InstillError) -> ConfigNode? {
         let endpoint = try nameNode.string()
+        if allowingOwn && endpoint == "llm" { return llm }
         guard let found = endpoints.first(where: { $0.name == endpoint }) else {
           throw nameNode.error(
             "no endpoint '\(endpoint)' in the pipeline's endpoints section"
               + (endpoints.isEmpty ? "" : " (endpoints: \(endpoints.map(\.name).joined(separator: ", ")))"))
         }
-        stageLLM = found.node
+        return found.node
+      }
+      var stageLLMs = [llm]
+      if let nameNode = try node.mapping().node("llm") { stageLLMs = [try endpoint(nameNode)] }
+      // `cascade: [cheap, …, strong]`: endpoint names, `llm` for the pipeline's own.
+      if let cascadeNode = try node.mapping().node("cascade") {
+        guard stage.acceptsCascade else {
+          throw cascadeNode.error(
+            "cascade works on per-record LLM stages (generate, judge, instances, unnatural_outputs, …); "
+              + "\(kind) is not one")
+        }
+        stageLLMs = []
+        for tier in try cascadeNode.list() { stageLLMs.append(try endpoint(tier, allowingOwn: true)) }
       }
 
       let fingerprint = try StageFingerprint(
         previous: previous, kind: kind, name: stageName, entry: node, files: files,
-        usesLLM: stage.usesLLM, llm: stageLLM
+        usesLLM: stage.usesLLM, llms: stageLLMs
       ).hex
       previous = fingerprint
       let index = offset + 1
@@ -140,7 +152,7 @@ struct StageFingerprint {
 
   init(
     previous: String, kind: String, name: String, entry: ConfigNode, files: FileCollector, usesLLM: Bool,
-    llm: ConfigNode?
+    llms: [ConfigNode?]
   ) throws(InstillError) {
     var hasher = SHA256()
     hasher.update(previous)
@@ -154,7 +166,7 @@ struct StageFingerprint {
         hasher.update("\(file)\n\(FileSystem.identity(file) ?? "missing")\n")
       }
     }
-    if usesLLM { hasher.update("llm:" + Self.llmIdentity(llm)) }
+    if usesLLM { hasher.update("llm:" + llms.map(Self.llmIdentity).joined(separator: "|")) }
     hex = hasher.hexDigest()
   }
 

@@ -27,9 +27,13 @@ public protocol Stage: Sendable {
   /// The number of output records the stage works towards, when it has one
   /// (a growth stage's `target`); the progress display shows an ETA from it.
   var progressTarget: Int? { get }
+  /// True when the stage can send each record cheapest endpoint first
+  /// (`cascade:`): per-record LLM stages.
+  var acceptsCascade: Bool { get }
 }
 
 extension Stage {
+  public var acceptsCascade: Bool { false }
   public func validate() throws(InstillError) {}
   public var outputRecordsPerShard: Int { 1000 }
   public var shardParallelism: Int { 1 }

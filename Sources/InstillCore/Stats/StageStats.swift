@@ -176,13 +176,17 @@ public struct StageStats: Codable, Sendable, Equatable {
   /// Steering mix of generating stages: per kind (`topic`, `persona`) and value,
   /// the prompts that carried it and the records they yielded (written only when there are some).
   public var steering: [String: [String: SteeringCount]] = [:]
+  /// Per tier of a `cascade` (by endpoint name): records it answered, records
+  /// it passed on, and the tokens of its replies (written only for cascades).
+  public var cascade: [String: CascadeTier] = [:]
   /// Elapsed time of the stage (summed over the runs that worked on it).
   public var wallSeconds = 0.0
   /// Processing time summed over shards; larger than `wallSeconds` when shards run in parallel.
   public var shardSeconds = 0.0
 
   enum CodingKeys: String, CodingKey {
-    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters, scores, steering
+    case recordsIn = "records_in", recordsOut = "records_out", dropped, filters, llm, counters, scores, steering,
+      cascade
     case wallSeconds = "wall_seconds", shardSeconds = "shard_seconds"
   }
 
@@ -199,6 +203,7 @@ public struct StageStats: Codable, Sendable, Equatable {
     // Statistics written before judges had score distributions have none.
     scores = try c.decodeIfPresent([String: ScoreHistogram].self, forKey: .scores) ?? [:]
     steering = try c.decodeIfPresent([String: [String: SteeringCount]].self, forKey: .steering) ?? [:]
+    cascade = try c.decodeIfPresent([String: CascadeTier].self, forKey: .cascade) ?? [:]
     wallSeconds = try c.decode(Double.self, forKey: .wallSeconds)
     shardSeconds = try c.decode(Double.self, forKey: .shardSeconds)
   }
@@ -213,6 +218,7 @@ public struct StageStats: Codable, Sendable, Equatable {
     try c.encode(counters, forKey: .counters)
     if !scores.isEmpty { try c.encode(scores, forKey: .scores) }
     if !steering.isEmpty { try c.encode(steering, forKey: .steering) }
+    if !cascade.isEmpty { try c.encode(cascade, forKey: .cascade) }
     try c.encode(wallSeconds, forKey: .wallSeconds)
     try c.encode(shardSeconds, forKey: .shardSeconds)
   }
@@ -239,6 +245,7 @@ public struct StageStats: Codable, Sendable, Equatable {
         steering[kind, default: [:]][value, default: SteeringCount()].kept += count.kept
       }
     }
+    for (tier, counts) in other.cascade { cascade[tier, default: CascadeTier(position: counts.position)].merge(counts) }
     wallSeconds += other.wallSeconds
     shardSeconds += other.shardSeconds
   }
@@ -324,6 +331,40 @@ public final class StatsRecorder: Sendable {
   }
 
   public func merge(_ other: StageStats) { state.withLock { $0.merge(other) } }
+}
+
+/// One tier of a cascade in a stage's statistics. Its tokens are those of the
+/// replies the tier gave (from the journal too): the work, not the bill.
+public struct CascadeTier: Codable, Sendable, Equatable {
+  /// 0 for the cheapest tier; the last is the strongest.
+  public var position: Int
+  /// The model the tier asked.
+  public var model = ""
+  /// Records whose output this tier's replies made.
+  public var answered = 0
+  /// Records the stage's own checks rejected at this tier, sent on to the next.
+  public var escalated = 0
+  /// Every reply of this tier.
+  public var usage = ModelUsage()
+  /// The replies of the records it answered.
+  public var answeredUsage = ModelUsage()
+
+  enum CodingKeys: String, CodingKey {
+    case position, model, answered, escalated, usage, answeredUsage = "answered_usage"
+  }
+
+  public init(position: Int, model: String = "") {
+    self.position = position
+    self.model = model
+  }
+
+  public mutating func merge(_ other: CascadeTier) {
+    if model.isEmpty { model = other.model }
+    answered += other.answered
+    escalated += other.escalated
+    usage.merge(other.usage)
+    answeredUsage.merge(other.answeredUsage)
+  }
 }
 
 /// Prompts that carried one topic or persona, and the records they yielded.
