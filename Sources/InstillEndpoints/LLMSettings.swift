@@ -48,13 +48,15 @@ public struct LLMSettings: Sendable {
   /// `local` only: threads of llama-server and context tokens per parallel slot.
   public var localThreads: Int?
   public var localContextPerSlot = 2048
+  /// `batch`: the endpoint's batch API (provider openai only).
+  public var batch = BatchSettings()
 
   public init() {}
 
   public static let keys = [
     "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
     "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "transient_runs",
-    "extra_body", "sampling", "local",
+    "extra_body", "sampling", "local", "batch",
   ]
 
   /// Reads the section; with no section, the embedded local model is used.
@@ -98,6 +100,12 @@ public struct LLMSettings: Sendable {
         throw extra.error("expected a mapping of request fields")
       }
       s.extraBody = object
+    }
+    if let node = map.node("batch") {
+      s.batch = try BatchSettings.parse(node)
+      if s.provider == .local {
+        throw node.error("batch is for provider openai (an endpoint with /v1/files and /v1/batches)")
+      }
     }
     if let local = try map.map("local") {
       s.localThreads = try local.optionalInt("threads", in: 1...256)
@@ -176,5 +184,47 @@ public struct LLMSettings: Sendable {
   static func normalizedURL(_ url: String) -> String? {
     guard url.hasPrefix("http://") || url.hasPrefix("https://") else { return nil }
     return url.hasSuffix("/") ? String(url.dropLast()) : url
+  }
+}
+
+/// The `batch` key of an `llm` section or a named endpoint: `true`, or a
+/// mapping of these settings (which also turns batching on unless `enabled: false`).
+public struct BatchSettings: Sendable, Equatable {
+  /// Per-record stages on this endpoint batch by default (a stage's `batch:` overrides).
+  public var enabled = false
+  /// The batch API's `completion_window`.
+  public var completionWindow = "24h"
+  /// Seconds between status polls at first; the interval grows by half each poll up to `maxPollInterval`.
+  public var pollInterval = 30.0
+  public var maxPollInterval = 300.0
+  /// The most requests in one batch.
+  public var maxRequests = 50_000
+  /// Seconds without a new request before the collected ones are sent as a batch.
+  public var flushAfter = 0.5
+  /// What happens to a request that failed inside a batch: sent again `online`, or in the next `batch`.
+  public enum Retry: String, Sendable, CaseIterable { case online, batch }
+  public var retry = Retry.online
+  /// Failed requests are tried again this many times before they count as failed.
+  public var maxRetries = 2
+
+  public init() {}
+
+  public static func parse(_ node: ConfigNode) throws(InstillError) -> BatchSettings {
+    var s = BatchSettings()
+    if case .scalar = node.node {
+      s.enabled = try node.bool()
+      return s
+    }
+    let map = try node.mapping()
+    s.enabled = try map.bool("enabled", default: true)
+    s.completionWindow = try map.string("completion_window", default: "24h")
+    s.pollInterval = try map.double("poll_interval", default: 30, in: 0.01...86_400)
+    s.maxPollInterval = try map.double("max_poll_interval", default: max(300, s.pollInterval), in: 0.01...86_400)
+    s.maxRequests = try map.int("max_requests", default: 50_000, in: 1...10_000_000)
+    s.flushAfter = try map.double("flush_after", default: 0.5, in: 0.01...3600)
+    s.retry = try map.choice("retry", default: .online)
+    s.maxRetries = try map.int("max_retries", default: 2, in: 0...100)
+    try map.finish()
+    return s
   }
 }

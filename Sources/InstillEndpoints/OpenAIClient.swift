@@ -5,6 +5,7 @@ import InstillLLM
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// The client for OpenAI-compatible endpoints (`/chat/completions`,
 /// `/completions`). It bounds concurrency, keeps to RPM/TPM limits, retries
@@ -25,6 +26,8 @@ public final class OpenAIClient: LLMBackend {
   let limiter: RateLimiter
   let breaker = FailureBreaker()
   let logger: Logger
+  /// The batches of each shard (by journal path) when stages batch.
+  let batchShards = Mutex<[String: ShardBatches]>([:])
 
   public init(baseURL: String, settings: LLMSettings, defaultModel: String, logger: Logger) throws(InstillError) {
     self.baseURL = baseURL
@@ -176,7 +179,7 @@ public final class OpenAIClient: LLMBackend {
     }
   }
 
-  private func classify(status: HTTPResponseStatus, headers: HTTPHeaders, bytes: [UInt8], request: LLMRequest)
+  func classify(status: HTTPResponseStatus, headers: HTTPHeaders, bytes: [UInt8], request: LLMRequest)
     -> Attempt
   {
     let code = Int(status.code)

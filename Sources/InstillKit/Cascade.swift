@@ -41,11 +41,12 @@ struct CascadeOutcome: Sendable {
 extension RecordLLMStage {
   func processCascade(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
     let endpoint: (String) -> String? = { $0 == "llm" ? nil : $0 }
-    let first = try context.llmSession(endpoint: endpoint(llm.cascade[0]))
+    let first = try context.llmSession(endpoint: endpoint(llm.cascade[0])).batching(llm.batch)
     defer { first.close() }
     var steps: [CascadeStep] = []
     for name in llm.cascade {
-      let session = steps.isEmpty ? first : first.on(try context.llmBackend(endpoint: endpoint(name)))
+      let session =
+        steps.isEmpty ? first : try first.on(try context.llmBackend(endpoint: endpoint(name))).batching(llm.batch)
       let (model, sampling, extraBody) = llm.resolved(for: session)
       steps.append(CascadeStep(name: name, session: session, model: model, sampling: sampling, extraBody: extraBody))
     }
@@ -58,7 +59,7 @@ extension RecordLLMStage {
     let tiers = steps
     var deferred = RequestsDeferred(stage: context.stageName, kinds: [:])
     try await forEachInOrder(
-      next: { try input.read() }, limit: first.backend.maxConcurrency,
+      next: { try input.read() }, limit: first.concurrency,
       control: context.control
     ) { record, index in
       (record, try await RequestsDeferred.catching { try await self.settle(record, index: index, tiers, context) })

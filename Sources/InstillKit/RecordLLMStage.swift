@@ -33,14 +33,14 @@ extension RecordLLMStage {
 
   public func process(_ input: RecordReader, into output: RecordWriter, context: StageContext) async throws {
     if !llm.cascade.isEmpty { return try await processCascade(input, into: output, context: context) }
-    let session = try context.llmSession(endpoint: llm.endpointName)
+    let session = try context.llmSession(endpoint: llm.endpointName).batching(llm.batch)
     defer { session.close() }
     let (model, sampling, extraBody) = llm.resolved(for: session)
     context.stats.declareFilters(filterNames)
     let settings = llm
     var deferred = RequestsDeferred(stage: context.stageName, kinds: [:])
     try await forEachInOrder(
-      next: { try input.read() }, limit: session.backend.maxConcurrency,
+      next: { try input.read() }, limit: session.concurrency,
       control: context.control
     ) { record, index in
       let call = RecordCall(

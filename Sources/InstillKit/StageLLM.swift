@@ -34,6 +34,8 @@ public struct StageLLM: Sendable {
   /// cheapest first; a record goes on to the next when the stage rejects a
   /// tier's reply. Empty without a cascade.
   public var cascade: [String] = []
+  /// `batch: true|false`: through the endpoint's batch API or not; nil follows the endpoint's `batch`.
+  public var batch: Bool?
   /// The method's decoding.
   public var methodSampling: Sampling
   /// The stage's `sampling:` mapping.
@@ -79,6 +81,7 @@ public struct StageLLM: Sendable {
       }
       cascade = tiers
     }
+    if let node = params.node("batch") { batch = try node.bool() }
     if let map = try params.map("sampling") {
       stageSampling = try Sampling.parse(map)
       try map.finish()

@@ -280,3 +280,21 @@ public protocol LLMBackend: Sendable {
   /// `/apply-template`); nil when it does not.
   func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String?
 }
+
+/// An endpoint that also speaks an OpenAI-compatible batch API (`/v1/files`,
+/// `/v1/batches`): a stage's requests are collected, sent as one batch per
+/// shard, and answered when the batch is done.
+public protocol BatchingBackend: LLMBackend {
+  /// False for a wrapper whose endpoint has no batch API.
+  var supportsBatches: Bool { get }
+  /// `batch: true` in the endpoint's section: its per-record stages batch unless they say `batch: false`.
+  var batchesByDefault: Bool { get }
+  /// How many requests a batching stage keeps waiting at once (the most a batch holds).
+  var batchCapacity: Int { get }
+  /// Answers `request` through a batch of the shard whose journal is at
+  /// `journalPath`; batches are recorded beside it, so a run killed while one
+  /// is in flight polls it again instead of paying twice. Throws
+  /// `StoppedEarly` when the run is asked to stop while waiting.
+  func sendInBatch(_ request: LLMRequest, key: String, journalPath: String, control: RunControl) async throws
+    -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
+}

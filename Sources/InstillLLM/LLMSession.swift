@@ -10,6 +10,8 @@ public final class LLMSession: Sendable {
   public let transientFailures: TransientFailureLog
   let control: RunControl
   let stats: StatsRecorder
+  /// Requests go through the endpoint's batch API (a stage's `batch:`, or the endpoint's default).
+  public let batched: Bool
 
   public init(backend: any LLMBackend, journal: Journal, control: RunControl, stats: StatsRecorder) {
     self.backend = backend
@@ -17,12 +19,14 @@ public final class LLMSession: Sendable {
     transientFailures = TransientFailureLog(path: TransientFailureLog.path(besideJournal: journal.path))
     self.control = control
     self.stats = stats
+    batched = false
   }
 
   private init(
     backend: any LLMBackend, journal: Journal, transientFailures: TransientFailureLog, control: RunControl,
-    stats: StatsRecorder
+    stats: StatsRecorder, batched: Bool = false
   ) {
+    self.batched = batched
     self.backend = backend
     self.journal = journal
     self.transientFailures = transientFailures
@@ -39,6 +43,27 @@ public final class LLMSession: Sendable {
 
   public var defaultModel: String { backend.defaultModel }
 
+  /// This session with batching as the stage says (`batch: true|false`), or
+  /// as its endpoint says when the stage says nothing.
+  public func batching(_ stageSays: Bool?) throws(InstillError) -> LLMSession {
+    let batching = (backend as? any BatchingBackend).flatMap { $0.supportsBatches ? $0 : nil }
+    let on = stageSays ?? batching?.batchesByDefault ?? false
+    guard on != batched else { return self }
+    guard !on || batching != nil else {
+      throw InstillError.input(
+        "batch needs an OpenAI-compatible endpoint with a batch API (provider openai); this stage's is not one",
+        field: "batch")
+    }
+    return LLMSession(
+      backend: backend, journal: journal, transientFailures: transientFailures, control: control, stats: stats,
+      batched: on)
+  }
+
+  /// How many records a stage works on at once: the endpoint's concurrency, or a whole batch.
+  public var concurrency: Int {
+    batched ? (backend as? any BatchingBackend)?.batchCapacity ?? backend.maxConcurrency : backend.maxConcurrency
+  }
+
   /// What `--max-cost` assumes a request without `max_tokens` may generate.
   public static let assumedMaxTokens = 4096
 
@@ -54,19 +79,25 @@ public final class LLMSession: Sendable {
       return .success(cached)
     }
     let estimate = request.estimatedPromptTokens
-    let reserved = try await reserveCost(request, promptTokens: estimate)
+    // Usage and prices know batch requests apart: the batch API has its own prices.
+    let priced = batched ? request.model + PriceTable.batchSuffix : request.model
+    let reserved = try await reserveCost(request, model: priced, promptTokens: estimate)
     let result: Result<LLMResponse, LLMFailure>
     let attempts: LLMAttempts
     do {
       try control.takeRequest()
-      (result, attempts) = try await backend.send(request)
+      if batched, let batching = backend as? any BatchingBackend {
+        (result, attempts) = try await batching.sendInBatch(
+          request, key: key, journalPath: journal.path, control: control)
+      } else {
+        (result, attempts) = try await backend.send(request)
+      }
     } catch {
-      control.settleCost(
-        reserved: reserved, model: request.model, estimatedPromptTokens: estimate, usage: nil)
+      control.settleCost(reserved: reserved, model: priced, estimatedPromptTokens: estimate, usage: nil)
       throw error
     }
     control.settleCost(
-      reserved: reserved, model: request.model, estimatedPromptTokens: estimate,
+      reserved: reserved, model: priced, estimatedPromptTokens: estimate,
       usage: (try? result.get())?.paidUsage)
     stats.update { s in
       s.llm.requestsSent += 1
@@ -74,7 +105,7 @@ public final class LLMSession: Sendable {
       s.llm.recordLatency(milliseconds: attempts.milliseconds)
       switch result {
       case .success(let response):
-        s.llm.paid(model: request.model, response.paidUsage)
+        s.llm.paid(model: priced, response.paidUsage)
       case .failure(let failure):
         s.llm.failed[failure.kind, default: 0] += 1
       }
@@ -95,11 +126,11 @@ public final class LLMSession: Sendable {
   }
 
   /// Waits, while requests in flight may leave room under `--max-cost`, until this one fits or the budget is spent.
-  private func reserveCost(_ request: LLMRequest, promptTokens: Int) async throws -> Double {
+  private func reserveCost(_ request: LLMRequest, model: String, promptTokens: Int) async throws -> Double {
     let maxTokens = (request.sampling.maxTokens ?? Self.assumedMaxTokens) * (request.sampling.n ?? 1)
     while true {
       switch try control.reserveCost(
-        model: request.model, promptTokens: promptTokens, maxTokens: maxTokens)
+        model: model, promptTokens: promptTokens, maxTokens: maxTokens)
       {
       case .reserved(let amount): return amount
       case .wait:

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Counts the LLM requests in flight, for the progress display. Wraps the
 /// backend the runner hands to stages; it changes nothing else.
-final class InFlightBackend: LLMBackend {
+final class InFlightBackend: BatchingBackend {
   let inner: any LLMBackend
   private let count = Atomic<Int>(0)
 
@@ -26,6 +26,22 @@ final class InFlightBackend: LLMBackend {
 
   func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String? {
     try await inner.applyChatTemplate(messages)
+  }
+
+  private var batching: (any BatchingBackend)? {
+    (inner as? any BatchingBackend).flatMap { $0.supportsBatches ? $0 : nil }
+  }
+  var supportsBatches: Bool { batching != nil }
+  var batchesByDefault: Bool { batching?.batchesByDefault ?? false }
+  var batchCapacity: Int { batching?.batchCapacity ?? inner.maxConcurrency }
+
+  func sendInBatch(_ request: LLMRequest, key: String, journalPath: String, control: RunControl) async throws
+    -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
+  {
+    guard let batching else { throw InstillError.failure("this endpoint has no batch API") }
+    count.add(1, ordering: .relaxed)
+    defer { count.subtract(1, ordering: .relaxed) }
+    return try await batching.sendInBatch(request, key: key, journalPath: journalPath, control: control)
   }
 }
 

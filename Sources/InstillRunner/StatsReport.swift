@@ -1,5 +1,6 @@
 import Foundation
 import InstillCore
+import InstillLLM
 
 /// The merged statistics of a run (`DIR/stats.json`, `instill stats --json`).
 /// Keys are sorted and never renamed; new keys may be added.
@@ -321,8 +322,28 @@ extension StatsReport {
         "lock: held by \(running.count) job-array task\(running.count == 1 ? "" : "s") of \(count) "
         + "(--shard-index \(RunDirectory.arraySpec(running)))\n"
     }
-    out += "LLM requests: \(sent) sent, \(journal) answered from journal\n\n"
-    out += Self.align(rows)
+    out += "LLM requests: \(sent) sent, \(journal) answered from journal\n"
+    out += Self.batchesInFlight(RunDirectory(directory))
+    out += "\n" + Self.align(rows)
     return out
+  }
+
+  /// `batches in flight: 2` and a line per batch (id, stage and shard, requests, age), when any.
+  static func batchesInFlight(_ directory: RunDirectory) -> String {
+    var lines: [String] = []
+    let now = Date().timeIntervalSince1970
+    for folder in FileSystem.list(directory.stagesDirectory).sorted() {
+      let journal = directory.stageDirectory(folder) + "/journal"
+      for name in FileSystem.list(journal).sorted() where name.hasSuffix(".batches.jsonl") {
+        for batch in RecordedBatch.read(journal + "/" + name) where batch.inFlight {
+          let age = Int(max(0, now - batch.createdAt))
+          let shard = name.replacingOccurrences(of: ".batches.jsonl", with: "")
+          lines.append(
+            "  \(batch.id): \(folder) \(shard), \(batch.keys.count) requests, \(batch.status), "
+              + "age \(age / 3600)h\(String(format: "%02d", age / 60 % 60))m\(String(format: "%02d", age % 60))s")
+        }
+      }
+    }
+    return lines.isEmpty ? "" : "batches in flight: \(lines.count)\n" + lines.joined(separator: "\n") + "\n"
   }
 }

@@ -12,9 +12,13 @@ public struct ModelPrice: Codable, Sendable, Equatable {
   public var currency: String
   /// When the user read these prices (YYYY-MM-DD).
   public var asOf: String
+  /// Per million tokens through the batch API; nil charges batch requests as online ones.
+  public var batchInput: Double?
+  public var batchOutput: Double?
 
   enum CodingKeys: String, CodingKey {
     case input, cachedInput = "cached_input", output, currency, asOf = "as_of"
+    case batchInput = "batch_input", batchOutput = "batch_output"
   }
 
   public init(input: Double, cachedInput: Double? = nil, output: Double, currency: String, asOf: String) {
@@ -60,9 +64,18 @@ public struct PriceTable: Codable, Sendable, Equatable {
   /// The oldest `as_of` of the table: how stale a figure may be.
   public var oldestAsOf: String { models.values.map(\.asOf).min() ?? "" }
 
-  public func price(for model: String) -> ModelPrice? { models[model] }
+  /// The price of a model name as usage records it: `NAME (batch)` is NAME
+  /// through the batch API, at its `batch_input` / `batch_output` prices.
+  public func price(for model: String) -> ModelPrice? {
+    guard model.hasSuffix(Self.batchSuffix) else { return models[model] }
+    guard var price = models[String(model.dropLast(Self.batchSuffix.count))] else { return nil }
+    price.input = price.batchInput ?? price.input
+    price.output = price.batchOutput ?? price.output
+    return price
+  }
 
-  public static let modelKeys = ["input", "cached_input", "output", "currency", "as_of"]
+  /// Appended to a model's name in usage for requests sent through the batch API.
+  public static let batchSuffix = " (batch)"
 
   /// Reads `prices:` from the pipeline: a mapping, or the path of a file
   /// (relative to the pipeline's folder) holding one.
@@ -94,9 +107,11 @@ public struct PriceTable: Codable, Sendable, Equatable {
       guard asOf.range(of: "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", options: .regularExpression) != nil else {
         throw asOfNode.error("expected the date the price was read, as YYYY-MM-DD")
       }
-      let price = ModelPrice(
+      var price = ModelPrice(
         input: try requiredPrice(m, "input"), cachedInput: try m.optionalDouble("cached_input", in: 0...1_000_000),
         output: try requiredPrice(m, "output"), currency: currency.uppercased(), asOf: asOf)
+      price.batchInput = try m.optionalDouble("batch_input", in: 0...1_000_000)
+      price.batchOutput = try m.optionalDouble("batch_output", in: 0...1_000_000)
       try m.finish()
       if let (first, firstModel) = firstCurrency, first != price.currency {
         throw try m.require("currency").error(
