@@ -85,6 +85,8 @@ public enum LLMBackends {
     case .openai:
       return try OpenAIClient(
         baseURL: settings.baseURL ?? "", settings: settings, defaultModel: "default", logger: logger)
+    case .command:
+      return CommandBatches(settings: settings, logger: logger)
     }
   }
 }
@@ -96,3 +98,4 @@ public protocol ShutdownableBackend: LLMBackend {
 
 extension OpenAIClient: ShutdownableBackend {}
 extension LocalBackend: ShutdownableBackend {}
+extension CommandBatches: ShutdownableBackend {}

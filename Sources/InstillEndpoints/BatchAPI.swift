@@ -12,18 +12,31 @@ import Synchronization
 /// anything else; its status is polled with backoff, and the output and error
 /// files are read back, each reply answered as if it had come on its own (the
 /// session journals it).
-extension OpenAIClient: BatchingBackend {
-  public var supportsBatches: Bool { true }
-  public var batchesByDefault: Bool { settings.batch.enabled }
-  public var batchCapacity: Int { settings.batch.maxRequests }
+/// What runs batches: the batch API of an endpoint, or a local command.
+protocol BatchService: Sendable {
+  var batchSettings: BatchSettings { get }
+  /// The batches of each shard (by journal path).
+  var batchShards: Mutex<[String: ShardBatches]> { get }
+  /// Starts a batch of `lines` (requests of one kind, for URL `url`); returns
+  /// its id, its first status and its input file. The caller records it.
+  func startBatch(_ lines: [UInt8], url: String, besideJournal journal: String) async throws
+    -> (id: String, status: String, input: String)
+  /// The batch's status; once it has ended, the contents of its output and error files.
+  func checkBatch(_ id: String, besideJournal journal: String) async throws -> (status: String, files: [[UInt8]])
+  /// A reply body of the batch output, read as an online reply would be.
+  func batchReply(status: Int, body: JSONObject, for request: LLMRequest) -> Result<LLMResponse, LLMFailure>
+  /// Sends a request online (`retry: online`).
+  func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
+}
 
-  public func sendInBatch(_ request: LLMRequest, key: String, journalPath: String, control: RunControl) async throws
+extension BatchService {
+  func answerInBatch(_ request: LLMRequest, key: String, journalPath: String, control: RunControl) async throws
     -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
   {
     let started = ContinuousClock.now
     let shard = batchShards.withLock { shards in
       if let found = shards[journalPath] { return found }
-      let created = ShardBatches(client: self, journalPath: journalPath, control: control)
+      let created = ShardBatches(service: self, journalPath: journalPath, control: control)
       shards[journalPath] = created
       return created
     }
@@ -31,6 +44,47 @@ extension OpenAIClient: BatchingBackend {
     var attempts = LLMAttempts()
     attempts.milliseconds = elapsedMilliseconds(since: started)
     return (result, attempts)
+  }
+}
+
+extension OpenAIClient: BatchingBackend, BatchService {
+  public var supportsBatches: Bool { true }
+  public var batchesByDefault: Bool { settings.batch.enabled }
+  public var batchCapacity: Int { settings.batch.maxRequests }
+  var batchSettings: BatchSettings { settings.batch }
+
+  public func sendInBatch(_ request: LLMRequest, key: String, journalPath: String, control: RunControl) async throws
+    -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
+  {
+    try await answerInBatch(request, key: key, journalPath: journalPath, control: control)
+  }
+
+  func startBatch(_ lines: [UInt8], url: String, besideJournal journal: String) async throws
+    -> (id: String, status: String, input: String)
+  {
+    let file = try await uploadBatchFile(lines, name: "instill-batch.jsonl")
+    let batch = try await batchObject(
+      "creating a batch", "/batches", method: .POST,
+      body: [
+        "input_file_id": .string(file), "endpoint": .string(url),
+        "completion_window": .string(settings.batch.completionWindow),
+      ])
+    guard let id = batch["id"]?.stringValue else {
+      throw Self.endpointFailing("creating a batch at \(baseURL)/batches: the reply has no id")
+    }
+    return (id, batch["status"]?.stringValue ?? "validating", file)
+  }
+
+  func checkBatch(_ id: String, besideJournal journal: String) async throws -> (status: String, files: [[UInt8]]) {
+    let batch = try await batchObject("reading batch \(id)", "/batches/\(id)", method: .GET)
+    let status = batch["status"]?.stringValue ?? "unknown"
+    guard RecordedBatch.terminal.contains(status) else { return (status, []) }
+    var files: [[UInt8]] = []
+    for field in ["output_file_id", "error_file_id"] {
+      guard let file = batch[field]?.stringValue else { continue }
+      files.append(try await batchCall("reading file \(file)", "/files/\(file)/content", method: .GET))
+    }
+    return (status, files)
   }
 
   // MARK: HTTP
@@ -113,14 +167,9 @@ extension OpenAIClient: BatchingBackend {
 
   /// A reply object of the batch output (`response.body`) as the online client reads it.
   func batchReply(status: Int, body: JSONObject, for request: LLMRequest) -> Result<LLMResponse, LLMFailure> {
-    switch classify(
-      status: HTTPResponseStatus(statusCode: status), headers: [:], bytes: JSONWriter.bytes(.object(body)),
-      request: request)
-    {
-    case .success(let response): return .success(response)
-    case .failure(let failure, _, _): return .failure(failure)
-    }
+    Self.reply(body, for: request)
   }
+
 }
 
 /// The batches of one shard: requests wait here until a pause in arrivals
@@ -128,7 +177,7 @@ extension OpenAIClient: BatchingBackend {
 /// whose key is in a recorded batch (a run killed while it was in flight)
 /// waits for that batch instead, so nothing is paid for twice.
 actor ShardBatches {
-  let client: OpenAIClient
+  let service: any BatchService
   let recordPath: String
   let control: RunControl
   typealias Reply = Result<LLMResponse, LLMFailure>
@@ -159,8 +208,11 @@ actor ShardBatches {
   var flushTask: Task<Void, Never>?
   var arrivals = 0
 
-  init(client: OpenAIClient, journalPath: String, control: RunControl) {
-    self.client = client
+  let journalPath: String
+
+  init(service: any BatchService, journalPath: String, control: RunControl) {
+    self.service = service
+    self.journalPath = journalPath
     self.control = control
     recordPath = RecordedBatch.path(besideJournal: journalPath)
     for batch in RecordedBatch.read(recordPath) {
@@ -187,7 +239,7 @@ actor ShardBatches {
     }
     pending.append(key)
     arrivals += 1
-    if pending.count >= client.settings.batch.maxRequests {
+    if pending.count >= service.batchSettings.maxRequests {
       flushNow()
     } else {
       scheduleFlush()
@@ -197,7 +249,7 @@ actor ShardBatches {
   func scheduleFlush() {
     let seen = arrivals
     flushTask?.cancel()
-    let pause = client.settings.batch.flushAfter
+    let pause = service.batchSettings.flushAfter
     flushTask = Task {
       try? await Task.sleep(for: .milliseconds(Int64(pause * 1000)))
       guard !Task.isCancelled else { return }
@@ -234,22 +286,13 @@ actor ShardBatches {
       lines += JSONWriter.bytes(.object(line)) + [0x0A]
     }
     do {
-      let file = try await client.uploadBatchFile(lines, name: "instill-batch.jsonl")
-      let batch = try await client.batchObject(
-        "creating a batch", "/batches", method: .POST,
-        body: [
-          "input_file_id": .string(file), "endpoint": .string("/v1" + path),
-          "completion_window": .string(client.settings.batch.completionWindow),
-        ])
-      guard let id = batch["id"]?.stringValue else {
-        throw OpenAIClient.endpointFailing("creating a batch at \(client.baseURL)/batches: the reply has no id")
-      }
+      let (id, status, file) = try await service.startBatch(lines, url: "/v1" + path, besideJournal: journalPath)
       // Recorded before anything else: a run killed from here on polls this batch again.
       try RecordedBatch.append(
         [
           "batch_id": .string(id), "input_file_id": .string(file), "keys": .array(keys.map(JSONValue.string)),
           "created_at": .double((Date().timeIntervalSince1970 * 1000).rounded() / 1000),
-          "status": .string(batch["status"]?.stringValue ?? "validating"),
+          "status": .string(status),
         ], to: recordPath)
       batchKeys[id] = keys
       for key in keys { recorded[key] = id }
@@ -262,26 +305,24 @@ actor ShardBatches {
 
   /// Polls a batch until it ends, then settles every request it holds.
   func poll(_ id: String) async {
-    var interval = client.settings.batch.pollInterval
+    var interval = service.batchSettings.pollInterval
     let keys = batchKeys[id] ?? []
     do {
-      var batch: JSONObject
+      var files: [[UInt8]]
       while true {
-        batch = try await client.batchObject("reading batch \(id)", "/batches/\(id)", method: .GET)
-        let status = batch["status"]?.stringValue ?? "unknown"
+        let (status, contents) = try await service.checkBatch(id, besideJournal: journalPath)
         if RecordedBatch.terminal.contains(status) {
           try RecordedBatch.append(["batch_id": .string(id), "status": .string(status)], to: recordPath)
+          files = contents
           break
         }
         if let reason = control.stopRequested { throw StoppedEarly(reason + " while batch \(id) is \(status)") }
         try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
-        interval = min(client.settings.batch.maxPollInterval, interval * 1.5)
+        interval = min(service.batchSettings.maxPollInterval, interval * 1.5)
         if let reason = control.stopRequested { throw StoppedEarly(reason + " while batch \(id) is \(status)") }
       }
       var outcomes: [String: Outcome] = [:]
-      for field in ["output_file_id", "error_file_id"] {
-        guard let file = batch[field]?.stringValue else { continue }
-        let bytes = try await client.batchCall("reading file \(file)", "/files/\(file)/content", method: .GET)
+      for bytes in files {
         for line in bytes.split(separator: 0x0A) {
           guard let o = (try? JSONParser.parse(Array(line)))?.objectValue, let key = o["custom_id"]?.stringValue
           else { continue }
@@ -319,15 +360,15 @@ actor ShardBatches {
     }
     switch outcome {
     case .body(let body):
-      finish(key, client.batchReply(status: 200, body: body, for: request))
+      finish(key, service.batchReply(status: 200, body: body, for: request))
     case .failed(let failure):
       let tries = retries[key, default: 0]
-      guard tries < client.settings.batch.maxRetries else { return finish(key, .failure(failure)) }
+      guard tries < service.batchSettings.maxRetries else { return finish(key, .failure(failure)) }
       retries[key] = tries + 1
-      if client.settings.batch.retry == .online {
+      if service.batchSettings.retry == .online {
         Task {
           do {
-            let (result, _) = try await self.client.send(request)
+            let (result, _) = try await self.service.send(request)
             self.finish(key, result)
           } catch {
             self.fail([key], error)
@@ -338,6 +379,11 @@ actor ShardBatches {
       }
     case .missing:
       // Only what an expired or cancelled batch left unanswered goes into a new batch.
+      let tries = retries[key, default: 0]
+      guard tries < service.batchSettings.maxRetries else {
+        return finish(key, .failure(LLMFailure(kind: "batch_unanswered", message: "no batch answered it")))
+      }
+      retries[key] = tries + 1
       pending.append(key)
     }
   }

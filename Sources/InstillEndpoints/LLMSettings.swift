@@ -9,6 +9,8 @@ public struct LLMSettings: Sendable {
     case local
     /// Any OpenAI-compatible endpoint (OpenAI, vLLM, SGLang, llama-server, Ollama, TGI).
     case openai
+    /// No server: a local command answers batch input files (`batch: {command: …}`).
+    case command
   }
 
   public var provider: Provider = .local
@@ -68,6 +70,9 @@ public struct LLMSettings: Sendable {
     let provider = try map.choice(
       "provider", Provider.allCases.map(\.rawValue), default: s.baseURL == nil ? "local" : "openai")
     s.provider = Provider(rawValue: provider) ?? .local
+    if s.provider == .command && s.baseURL != nil {
+      throw node.error("provider command runs batch.command; it has no base_url", field: "llm.base_url")
+    }
     if s.provider == .openai && s.baseURL == nil {
       throw node.error("provider openai needs a base_url, e.g. http://127.0.0.1:8000/v1", field: "llm.base_url")
     }
@@ -106,6 +111,18 @@ public struct LLMSettings: Sendable {
       if s.provider == .local {
         throw node.error("batch is for provider openai (an endpoint with /v1/files and /v1/batches)")
       }
+      if s.provider == .openai, s.batch.command != nil {
+        throw node.error("batch.command is for provider command (no server)")
+      }
+    }
+    if s.provider == .command {
+      guard s.batch.command != nil else {
+        throw node.error(
+          "provider command needs batch: {command: \"… {input} … {output}\"}, the command that answers a batch file",
+          field: "llm.batch")
+      }
+      s.batch.enabled = true
+      s.batch.retry = .batch
     }
     if let local = try map.map("local") {
       s.localThreads = try local.optionalInt("threads", in: 1...256)
@@ -130,7 +147,7 @@ public struct LLMSettings: Sendable {
     var out: [(String, LLMSettings)] = []
     for (name, node) in pipeline.endpoints {
       let settings = try parse(node)
-      guard settings.provider == .openai else {
+      guard settings.provider != .local else {
         throw node.error(
           "endpoint '\(name)' needs a base_url (provider openai); the embedded model is the pipeline's llm",
           field: "endpoints.\(name)")
@@ -206,6 +223,9 @@ public struct BatchSettings: Sendable, Equatable {
   public var retry = Retry.online
   /// Failed requests are tried again this many times before they count as failed.
   public var maxRetries = 2
+  /// Provider `command`: the shell command that answers a batch input file,
+  /// with `{input}` and `{output}` replaced by the files' quoted paths.
+  public var command: String?
 
   public init() {}
 
@@ -224,6 +244,13 @@ public struct BatchSettings: Sendable, Equatable {
     s.flushAfter = try map.double("flush_after", default: 0.5, in: 0.01...3600)
     s.retry = try map.choice("retry", default: .online)
     s.maxRetries = try map.int("max_retries", default: 2, in: 0...100)
+    if let node = map.node("command") {
+      let command = try node.string()
+      guard command.contains("{input}") && command.contains("{output}") else {
+        throw node.error("the command names the batch input and output files as {input} and {output}")
+      }
+      s.command = command
+    }
     try map.finish()
     return s
   }

@@ -195,6 +195,11 @@ public final class OpenAIClient: LLMBackend {
         LLMFailure(kind: "malformed_reply", message: "the reply is not a JSON object (\(bytes.count) bytes)"),
         retryable: true, retryAfter: nil)
     }
+    return Self.parse(object, for: request)
+  }
+
+  /// A 200 reply's JSON object read as a response (or a malformed reply).
+  static func parse(_ object: JSONObject, for request: LLMRequest) -> Attempt {
     guard case .array(let list)? = object["choices"], !list.isEmpty else {
       return .failure(
         LLMFailure(kind: "malformed_reply", message: "the reply has no choices"), retryable: true, retryAfter: nil)
@@ -225,6 +230,14 @@ public final class OpenAIClient: LLMBackend {
         choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
         completionTokens: usage?["completion_tokens"]?.intValue ?? 0,
         cachedPromptTokens: LLMResponse.cachedTokens(in: object)))
+  }
+
+  /// A 200 reply body (from a batch's output file) read as an online reply would be.
+  static func reply(_ object: JSONObject, for request: LLMRequest) -> Result<LLMResponse, LLMFailure> {
+    switch parse(object, for: request) {
+    case .success(let response): return .success(response)
+    case .failure(let failure, _, _): return .failure(failure)
+    }
   }
 
   /// `Retry-After` as seconds: a number, or an HTTP date.

@@ -129,3 +129,68 @@ struct BatchTests {
     #expect(treeDigest(run + "/data") == reference)
   }
 }
+
+/// `provider: command`: a local command answers the batch files (as vLLM's offline batch runner would).
+struct CommandBatchTests {
+  /// A batch runner in Python: answers every line, logs each call; sleeps on its first call while `slow` exists.
+  static let runner = """
+    import json, os, sys, time
+    src, dst, here = sys.argv[1], sys.argv[2], os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "calls.log"), "a") as log:
+        log.write(src + "\\n")
+    if os.path.exists(os.path.join(here, "slow")):
+        os.remove(os.path.join(here, "slow"))
+        time.sleep(60)
+    with open(src) as f, open(dst, "w") as out:
+        for i, line in enumerate(f):
+            req = json.loads(line)
+            prompt = req["body"]["messages"][-1]["content"]
+            body = {"choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": "Local answer to: " + prompt}}],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": 7}}
+            out.write(json.dumps({"id": "line-%d" % i, "custom_id": req["custom_id"],
+                                  "response": {"status_code": 200, "body": body}, "error": None}) + "\\n")
+    """
+
+  @Test func aLocalCommandAnswersTheBatchesAndAStoppedRunRunsItAgainOnTheSameInput() async throws {
+    let dir = TempDir()
+    dir.write("runner.py", Self.runner)
+    dir.write("slow", "")
+    var lines = ""
+    for i in 0..<12 { lines += "{\"instruction\": \"Question \(i)?\"}\n" }
+    dir.write("q.jsonl", lines)
+    let file = dir.write(
+      "local.yaml",
+      """
+      name: local-batches
+      llm:
+        provider: command
+        model: my-model
+        batch: {command: "exec python3 \(dir.file("runner.py")) {input} {output}", poll_interval: 0.05, flush_after: 0.1}
+      stages:
+        - kind: read
+          path: q.jsonl
+          records_per_shard: 6
+        - kind: generate
+          prompt: "{instruction}"
+          sampling: {temperature: 0, max_tokens: 32}
+        - kind: export
+          format: alpaca
+      """)
+    let run = dir.file("run")
+    // The first call hangs: --max-time stops the run (exit 3) and the command with it.
+    let stopped = try await instill(expect: 3, "run", file, "--run-dir", run, "--max-time", "2")
+    #expect(stopped.stderr.contains("while batch local-"), "\(stopped.stderr)")
+    try await instill(expect: 0, "run", file, "--run-dir", run, "--quiet")
+    let calls = try String(contentsOfFile: dir.file("calls.log"), encoding: .utf8).split(separator: "\n").map(
+      String.init)
+    #expect(Set(calls).count == 2, "one input file per shard: \(calls)")
+    #expect(calls.count == 3, "the stopped batch runs again on the same input file: \(calls)")
+    let records = try stageRecords(run, "02-generate", shards: 0..<2)
+    #expect(records.count == 12)
+    #expect(records.allSatisfy { $0.output == "Local answer to: \($0.instruction)" })
+    let stats = try await stageStats(run, "generate")
+    #expect(
+      stats["llm"]?.objectValue?["by_model"]?.objectValue?["my-model (batch)"]?.objectValue?["requests"] == .int(12))
+  }
+}
