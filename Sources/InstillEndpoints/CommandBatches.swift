@@ -14,9 +14,9 @@ public final class CommandBatches: BatchingBackend, BatchService {
   let settings: LLMSettings
   let logger: Logger
   let batchShards = Mutex<[String: ShardBatches]>([:])
-  /// Commands running, by batch id; and those that ended without output, with their exit status.
+  /// Commands running (process group ids), by batch id; and those that ended without output, with their status.
   final class Runs: Sendable {
-    let running = Mutex<[String: Process]>([:])
+    let running = Mutex<[String: Int32]>([:])
     let ended = Mutex<[String: Int32]>([:])
   }
   private let runs = Runs()
@@ -73,33 +73,37 @@ public final class CommandBatches: BatchingBackend, BatchService {
     return ("in_progress", [])
   }
 
-  /// Starts the command on `input`; its output becomes `output` only when it exits 0.
+  /// Starts the command on `input`; its output becomes `output` only when it exits 0. It
+  /// runs in its own process group, tied to instill (killed with it, even by kill -9),
+  /// with its output in `….command.log` beside the input.
   func start(_ id: String, input: String, output: String) throws {
     let partial = output + ".partial"
     FileSystem.remove(partial)
     let command = settings.batch.command!.replacingOccurrences(of: "{input}", with: Self.quoted(input))
       .replacingOccurrences(of: "{output}", with: Self.quoted(partial))
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/sh")
-    process.arguments = ["-c", command]
     let runs = self.runs
-    process.terminationHandler = { finished in
-      let status = finished.terminationStatus
-      if status == 0, FileSystem.exists(partial) {
-        try? FileSystem.rename(partial, to: output)
-      } else {
-        runs.ended.withLock { $0[id] = status == 0 ? -1 : status }
-      }
-      runs.running.withLock { _ = $0.removeValue(forKey: id) }
-    }
-    runs.running.withLock { $0[id] = process }
+    let log = String(input.dropLast(".input.jsonl".count)) + ".command.log"
+    let environment = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+    runs.running.withLock { $0[id] = 0 }
+    let pid: Int32
     do {
-      try process.run()
+      pid = try LocalServer.spawnTied(
+        ["/bin/sh", "-c", command], environment: environment, logPath: log, what: "batch command"
+      ) { status in
+        // Exited normally with status 0 (a wait status of 0), and wrote its output.
+        if status == 0, FileSystem.exists(partial) {
+          try? FileSystem.rename(partial, to: output)
+        } else {
+          runs.ended.withLock { $0[id] = status == 0 ? -1 : status }
+        }
+        runs.running.withLock { _ = $0.removeValue(forKey: id) }
+      }
     } catch {
       runs.running.withLock { _ = $0.removeValue(forKey: id) }
-      throw InstillError.failure("cannot run batch.command (\(command)): \(error)")
+      throw error
     }
-    logger.info("batch \(id): running \(command)")
+    runs.running.withLock { if $0[id] != nil { $0[id] = pid } }
+    logger.info("batch \(id): running \(command) (pid \(pid), log \(log))")
   }
 
   static func quoted(_ path: String) -> String { "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'" }
@@ -108,12 +112,11 @@ public final class CommandBatches: BatchingBackend, BatchService {
     OpenAIClient.reply(body, for: request)
   }
 
-  /// Stops the commands still running (a stopped run starts them again when it resumes).
+  /// Stops the commands still running, their whole process groups (a stopped run starts them again when it resumes).
   public func shutdown() async {
-    for process in runs.running.withLock({ Array($0.values) }) {
-      // SIGKILL: the command inherits instill's ignored SIGTERM; it runs again on resume.
-      logger.info("stopping the batch command (pid \(process.processIdentifier))")
-      kill(process.processIdentifier, SIGKILL)
+    for pid in runs.running.withLock({ Array($0.values) }) where pid > 0 {
+      logger.info("stopping the batch command (pid \(pid))")
+      kill(-pid, SIGTERM)
     }
   }
 }

@@ -136,8 +136,11 @@ public final class LocalServer: Sendable {
   }
 
   /// Spawns from a thread that lives until the child exits (the child's
-  /// parent-death signal fires when that thread ends).
-  static func spawnTied(_ arguments: [String], environment: [String], logPath: String) throws(InstillError) -> Int32 {
+  /// parent-death signal fires when that thread ends); `onExit` gets its wait status.
+  static func spawnTied(
+    _ arguments: [String], environment: [String], logPath: String, what: String = "llama-server",
+    onExit: (@Sendable (Int32) -> Void)? = nil
+  ) throws(InstillError) -> Int32 {
     let result = Mutex<(pid: Int32, error: Int32)?>(nil)
     let started = DispatchSemaphore(value: 0)
     let thread = Thread {
@@ -154,13 +157,14 @@ public final class LocalServer: Sendable {
       guard pid > 0 else { return }
       var status: Int32 = 0
       while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+      onExit?(status)
     }
-    thread.name = "llama-server-parent"
+    thread.name = "\(what)-parent"
     thread.start()
     started.wait()
     guard let (pid, spawnError) = result.withLock({ $0 }), pid > 0 else {
       throw InstillError.failure(
-        "cannot start llama-server: \(String(cString: strerror(result.withLock { $0?.error ?? 0 })))")
+        "cannot start \(what): \(String(cString: strerror(result.withLock { $0?.error ?? 0 })))")
     }
     _ = spawnError
     return pid

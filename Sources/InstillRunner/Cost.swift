@@ -102,13 +102,13 @@ public struct StageCost: Codable, Sendable, Equatable {
   public static func of(_ llm: LLMStats, prices: PriceTable?) -> StageCost? {
     var usage = llm.byModel
     // Statistics written before per-model usage: their tokens, with no model to price.
-    let known = usage.values.reduce(0) { $0 + $1.promptTokens + $1.completionTokens }
-    if llm.promptTokens + llm.completionTokens > known {
-      usage["(unknown model)", default: ModelUsage()].merge(
-        ModelUsage(
-          requests: max(0, llm.requestsSent - usage.values.reduce(0) { $0 + $1.requests }),
-          promptTokens: max(0, llm.promptTokens - usage.values.reduce(0) { $0 + $1.promptTokens }),
-          completionTokens: max(0, llm.completionTokens - usage.values.reduce(0) { $0 + $1.completionTokens })))
+    var known = ModelUsage()
+    for used in usage.values { known.merge(used) }
+    if llm.promptTokens + llm.completionTokens > known.promptTokens + known.completionTokens {
+      usage["(unknown model)"] = ModelUsage(
+        requests: max(0, llm.requestsSent - known.requests),
+        promptTokens: max(0, llm.promptTokens - known.promptTokens),
+        completionTokens: max(0, llm.completionTokens - known.completionTokens))
     }
     guard !usage.isEmpty else { return nil }
     var models: [String: ModelCost] = [:]

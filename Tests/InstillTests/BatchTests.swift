@@ -91,7 +91,11 @@ struct BatchTests {
     // Killed while polling: the next run polls the recorded batches again.
     let pollsBefore = endpoint.snapshot.polls[inFlight[0]] ?? 0
     let process = try launchInstill(["run", file, "--run-dir", run, "--quiet"])
-    while (endpoint.snapshot.polls[inFlight[0]] ?? 0) < pollsBefore + 2 { try await Task.sleep(for: .milliseconds(20)) }
+    let deadline = ContinuousClock.now + .seconds(30)
+    while (endpoint.snapshot.polls[inFlight[0]] ?? 0) < pollsBefore + 2, ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    #expect((endpoint.snapshot.polls[inFlight[0]] ?? 0) >= pollsBefore + 2, "the resumed run did not poll batch 1")
     kill(process.processIdentifier, SIGKILL)
     await waitForExit(process)
 
@@ -122,7 +126,7 @@ struct BatchTests {
     let first = state.uploadIDs[expired.input] ?? []
     #expect(first.count == 10)
     // The expired batch answered its first 4: only the other 6 went into a new batch.
-    let resubmitted = state.uploads.dropFirst().filter { !Set($0).isDisjoint(with: first) }
+    let resubmitted = state.uploads.filter { $0 != first && !Set($0).isDisjoint(with: first) }
     #expect(resubmitted.count == 1 && Set(resubmitted[0]) == Set(first.dropFirst(4)), "\(state.uploads)")
     // The request that failed inside its batch was sent again online.
     #expect(state.online.suffix(1) == ["Question 27?"], "\(state.online.suffix(3))")
@@ -166,7 +170,7 @@ struct CommandBatchTests {
       llm:
         provider: command
         model: my-model
-        batch: {command: "exec python3 \(dir.file("runner.py")) {input} {output}", poll_interval: 0.05, flush_after: 0.1}
+        batch: {command: "python3 \(dir.file("runner.py")) {input} {output}", poll_interval: 0.05, flush_after: 0.1}
       stages:
         - kind: read
           path: q.jsonl
