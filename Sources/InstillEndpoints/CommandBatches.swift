@@ -49,7 +49,7 @@ public final class CommandBatches: BatchingBackend, BatchService {
 
   /// `shard-00000.local-<hash>.input.jsonl` (and `.output.jsonl`) beside the journal.
   static func file(_ journal: String, _ id: String, _ kind: String) -> String {
-    (journal.hasSuffix(".jsonl") ? String(journal.dropLast(6)) : journal) + ".\(id).\(kind).jsonl"
+    Journal.sibling(of: journal, ".\(id).\(kind).jsonl")
   }
 
   func startBatch(_ lines: [UInt8], url: String, besideJournal journal: String) async throws

@@ -66,6 +66,12 @@ public final class Journal: Sendable {
 
   public var count: Int { state.withLock { $0.entries.count } }
 
+  /// A file kept beside the journal at `journal`: its name without `.jsonl`, then `suffix`
+  /// (`shard-00000.jsonl` → `shard-00000.transient.log` for suffix `.transient.log`).
+  public static func sibling(of journal: String, _ suffix: String) -> String {
+    (journal.hasSuffix(".jsonl") ? String(journal.dropLast(6)) : journal) + suffix
+  }
+
   public func response(for key: String) -> LLMResponse? {
     state.withLock { $0.entries[key] }
   }

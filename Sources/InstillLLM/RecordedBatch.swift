@@ -15,7 +15,7 @@ public struct RecordedBatch: Sendable, Equatable {
 
   /// The file of a journal's batches.
   public static func path(besideJournal journal: String) -> String {
-    (journal.hasSuffix(".jsonl") ? String(journal.dropLast(6)) : journal) + ".batches.jsonl"
+    Journal.sibling(of: journal, ".batches.jsonl")
   }
 
   /// The batches recorded in `path`, oldest first, each with its last status.

@@ -77,7 +77,7 @@ public final class TransientFailureLog: Sendable {
 
   /// The log beside a journal file (`shard-00000.jsonl` → `shard-00000.transient.log`).
   public static func path(besideJournal journal: String) -> String {
-    (journal.hasSuffix(".jsonl") ? String(journal.dropLast(6)) : journal) + ".transient.log"
+    Journal.sibling(of: journal, ".transient.log")
   }
 
   public init(path: String) {

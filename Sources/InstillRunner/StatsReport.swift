@@ -336,11 +336,10 @@ extension StatsReport {
       let journal = directory.stageDirectory(folder) + "/journal"
       for name in FileSystem.list(journal).sorted() where name.hasSuffix(".batches.jsonl") {
         for batch in RecordedBatch.read(journal + "/" + name) where batch.inFlight {
-          let age = Int(max(0, now - batch.createdAt))
           let shard = name.replacingOccurrences(of: ".batches.jsonl", with: "")
           lines.append(
             "  \(batch.id): \(folder) \(shard), \(batch.keys.count) requests, \(batch.status), "
-              + "age \(age / 3600)h\(String(format: "%02d", age / 60 % 60))m\(String(format: "%02d", age % 60))s")
+              + "age \(ProgressLine.duration(max(0, now - batch.createdAt)))")
         }
       }
     }

@@ -24,7 +24,7 @@ struct Run: AsyncParsableCommand {
   @Option(
     name: .customLong("max-cost"),
     help:
-      "Stop cleanly (exit 3) before a request that could take this invocation's spending past AMOUNT (in the currency of the pipeline's prices)."
+      "Stop cleanly (exit 3) before a request that could take the run directory's spending (all invocations) past AMOUNT, in the currency of the pipeline's prices."
   )
   var maxCost: Double?
 
