@@ -17,7 +17,7 @@ import InstillLLM
 /// turns into a pair with the revision chosen. Filter `critique_revise` drops a
 /// record whose first critique is empty (`critique_empty`) or whose first
 /// revision is empty or the answer unchanged (`revision_empty`, `unchanged_revision`);
-/// a later pass that stalls so just ends the passes.
+/// a later pass that stalls so, or returns to an earlier answer, just ends the passes.
 public struct CritiqueReviseStage: RecordLLMStage {
   public var llm = StageLLM(sampling: Sampling(temperature: 0.7, maxTokens: 512))
   public var principles: PrincipleSet
@@ -106,6 +106,9 @@ public struct CritiqueReviseStage: RecordLLMStage {
   public func work(on record: Record, _ call: RecordCall) async throws -> Work {
     let instruction = record.prompt
     var answer = record.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    // Every answer so far: a revision that returns to one of them (a later pass
+    // undoing an earlier one) is a stall, not progress.
+    var earlier: Set<String> = [answer]
     var work = Work()
     for pass in 0..<passes {
       var random = call.random(key: call.key, item: UInt64(pass))
@@ -128,7 +131,7 @@ public struct CritiqueReviseStage: RecordLLMStage {
       case .success(let response): revision = Self.cleaned(response.text)
       }
       guard !revision.isEmpty else { return work.stopped(.revisionEmpty, example: instruction) }
-      guard revision != answer else { return work.stopped(.unchanged, example: critique) }
+      guard earlier.insert(revision).inserted else { return work.stopped(.unchanged, example: critique) }
       answer = revision
       var done = Pass(principle: principle.name, critique: critique, revision: revision)
       if let rater, let stopWhen {

@@ -7,7 +7,8 @@ import Testing
 /// Critique and revision, and the preference export of judged responses, against scripted endpoints.
 struct CritiqueReviseTests {
   /// A model that critiques every answer and revises it by appending " Better.";
-  /// it has nothing to say about answers with "flawless" and returns answers with "stubborn" unchanged.
+  /// it has nothing to say about answers with "flawless", returns answers with "stubborn" unchanged,
+  /// and undoes its own revision of answers with "fickle" on the next pass.
   static func reviser() throws -> TestHTTPServer {
     try scriptedServer { prompt, _ in
       if prompt.contains("Critique request:") {
@@ -15,7 +16,9 @@ struct CritiqueReviseTests {
       }
       if prompt.contains("Revision request:") {
         let answer = prompt.components(separatedBy: "Answer:\n").last?.components(separatedBy: "\n\nCritique:")[0] ?? ""
-        return answer.contains("stubborn") ? answer : "Improved answer: " + answer + " Better."
+        if answer.contains("stubborn") { return answer }
+        if answer.contains("fickle") && answer.hasSuffix(" Better.") { return String(answer.dropLast(8)) }
+        return "Improved answer: " + answer + " Better."
       }
       // The judge: one point per "Better." in the rated answer.
       let better = ratedAnswer(prompt).components(separatedBy: "Better.").count - 1
@@ -82,6 +85,32 @@ struct CritiqueReviseTests {
     #expect(rows[0]["chosen"]?.arrayValue?.first?.objectValue?["content"] == .string("A plain answer. Better."))
     #expect(rows[0]["rejected"]?.arrayValue?.first?.objectValue?["content"] == .string("A plain answer."))
     #expect(rows[0]["meta"] == nil, "preference rows carry only what trainers load")
+  }
+
+  /// A second pass that returns to the original answer ends the passes: the record keeps
+  /// the first revision, not the original dressed up as a revision.
+  @Test func aRevisionBackToAnEarlierAnswerEndsThePasses() async throws {
+    let dir = TempDir()
+    let server = try Self.reviser()
+    defer { server.stop() }
+    dir.write("a.jsonl", "{\"id\": \"f\", \"instruction\": \"Question?\", \"output\": \"A fickle answer.\"}\n")
+    let pipeline = dir.write(
+      "p.yaml",
+      """
+      name: cr
+      seed: 4
+      llm: {provider: openai, base_url: \(server.baseURL), model: m}
+      stages:
+        - {kind: read, path: a.jsonl}
+        - {kind: critique_revise, passes: 3}
+      """)
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline, "--run-dir", run)
+    let revised = try stageRecords(run, "02-critique_revise")
+    #expect(revised.map(\.output) == ["A fickle answer. Better."])
+    let meta = revised.first?.meta["critique_revise"]?.objectValue
+    #expect(meta?["passes"]?.arrayValue?.count == 1)
+    #expect(meta?["stopped"] == .string("unchanged_revision"))
   }
 
   @Test func preferenceExportPairsBestWithWorstOrEveryPairAboveTheMargin() async throws {
