@@ -42,13 +42,19 @@ public final class ShardedOutput {
     }
   }
 
-  /// Completes the last shard and returns the number of shards.
-  public func finish() throws(InstillError) -> Int {
+  /// Completes the current shard early, so the next record starts a new one (a
+  /// global stage that keeps its input's sharding calls it after each input shard).
+  public func endShard() throws(InstillError) {
     if let writer = current {
       try writer.finish()
       current = nil
       shardCount += 1
     }
+  }
+
+  /// Completes the last shard and returns the number of shards.
+  public func finish() throws(InstillError) -> Int {
+    try endShard()
     return shardCount
   }
 
