@@ -24,6 +24,8 @@ public struct DecontaminateStage: MapStage {
   public let ngram: Int
   public let minWords: Int
   let index: IndexCache
+  /// CPU-bound: one shard per core.
+  public var shardParallelism: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("decontaminate") { params, context throws(InstillError) in

@@ -117,6 +117,8 @@ public struct MinHashSignaturesStage: MapStage {
   public let text: TextFields
   public let ngram: Int
   public let hasher: MinHasher
+  /// CPU-bound: one shard per core.
+  public var shardParallelism: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("minhash_signatures") { params, context throws(InstillError) in
