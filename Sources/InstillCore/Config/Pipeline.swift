@@ -159,7 +159,7 @@ struct StageFingerprint {
     hasher.update("\n\(kind)\n\(name)\n\(entry.canonical)\n")
     for path in files.paths {
       hasher.update(path)
-      hasher.update(try FileSystem.read(path))
+      try FileSystem.forEachChunk(path) { hasher.update($0) }
     }
     for path in files.statted {
       for file in FileSystem.isDirectory(path) ? FileSystem.filesBelow(path) : [path] {

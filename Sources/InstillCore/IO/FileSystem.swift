@@ -74,6 +74,22 @@ public enum FileSystem {
     return [UInt8](data)
   }
 
+  /// Visits a file's bytes in 1 MiB chunks (hashing large inputs without holding them).
+  public static func forEachChunk(_ path: String, _ body: ([UInt8]) -> Void) throws(InstillError) {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+      throw InstillError.input(exists(path) ? "cannot read file" : "file not found", file: path)
+    }
+    defer { try? handle.close() }
+    while true {
+      let chunk: Data?
+      do { chunk = try handle.read(upToCount: 1 << 20) } catch {
+        throw InstillError.input("cannot read file: \(error.localizedDescription)", file: path)
+      }
+      guard let chunk, !chunk.isEmpty else { return }
+      body([UInt8](chunk))
+    }
+  }
+
   public static func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : 0
