@@ -5,12 +5,15 @@ import Logging
 import Synchronization
 
 /// `provider: local`: starts the embedded server on first use with `--parallel`
-/// equal to `max_concurrency`, then talks to it like any OpenAI endpoint.
+/// equal to `max_concurrency`, then talks to it like any OpenAI endpoint. The
+/// first embedding request starts a second server with `--embeddings`, so the
+/// generation server runs as it always does.
 public final class LocalBackend: LLMBackend {
   let settings: LLMSettings
   let logger: Logger
   let logPath: String
   private let state = Mutex<(server: LocalServer?, client: OpenAIClient?)>((nil, nil))
+  private let embeddingState = Mutex<(server: LocalServer?, client: OpenAIClient?)>((nil, nil))
   private let starting = AsyncSemaphore(1)
 
   public init(settings: LLMSettings, logPath: String, logger: Logger) {
@@ -44,7 +47,23 @@ public final class LocalBackend: LLMBackend {
     return client
   }
 
+  func embeddingClient() async throws -> OpenAIClient {
+    if let client = embeddingState.withLock({ $0.client }) { return client }
+    await starting.acquire()
+    defer { Task { await starting.release() } }
+    if let client = embeddingState.withLock({ $0.client }) { return client }
+    let server = try await LocalServer.start(
+      parallel: settings.maxConcurrency, threads: settings.localThreads, contextPerSlot: settings.localContextPerSlot,
+      logPath: logPath.hasSuffix(".log") ? String(logPath.dropLast(4)) + "-embeddings.log" : logPath + "-embeddings",
+      logger: logger, embeddings: true)
+    let client = try OpenAIClient(
+      baseURL: server.baseURL, settings: settings, defaultModel: LocalModel.modelName, logger: logger)
+    embeddingState.withLock { $0 = (server, client) }
+    return client
+  }
+
   public func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts) {
+    if request.endpoint == .embedding { return try await embeddingClient().send(request) }
     guard settings.localReproducible, request.sampling.seed == nil, request.extraBody["seed"] == nil else {
       return try await client().send(request)
     }
@@ -69,6 +88,16 @@ public final class LocalBackend: LLMBackend {
     if let server {
       server.stop()
       logger.info("stopped llama-server (pid \(server.pid))")
+    }
+    let (embeddingServer, embeddingClient) = embeddingState.withLock { s in
+      let current = s
+      s = (nil, nil)
+      return current
+    }
+    await embeddingClient?.shutdown()
+    if let embeddingServer {
+      embeddingServer.stop()
+      logger.info("stopped llama-server (pid \(embeddingServer.pid), --embeddings)")
     }
   }
 }

@@ -275,7 +275,7 @@ actor ShardBatches {
   }
 
   func submit(_ keys: [String], kind: LLMRequest.Endpoint) async {
-    let path = kind == .chat ? "/chat/completions" : "/completions"
+    let path = kind.path
     var lines: [UInt8] = []
     for key in keys {
       guard let request = waiters[key]?.first?.request else { continue }

@@ -51,24 +51,28 @@ public final class LocalServer: Sendable {
   public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
   /// Starts llama-server with `parallel` slots and waits until `/health` says ok.
-  public static func start(parallel: Int, threads: Int?, contextPerSlot: Int, logPath: String, logger: Logger)
-    async throws -> LocalServer
-  {
+  /// With `embeddings` it serves `/v1/embeddings` (mean pooling over the tokens).
+  public static func start(
+    parallel: Int, threads: Int?, contextPerSlot: Int, logPath: String, logger: Logger, embeddings: Bool = false
+  ) async throws -> LocalServer {
     try LocalModel.check()
     let port = try freePort()
     try FileSystem.createDirectory((logPath as NSString).deletingLastPathComponent)
-    let arguments = [
-      LocalModel.serverPath, "-m", LocalModel.modelPath, "--host", "127.0.0.1", "--port", "\(port)",
-      "--parallel", "\(parallel)", "-c", "\(contextPerSlot * parallel)",
-      "--threads", "\(threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))",
-      "--no-webui",
-    ]
+    let arguments =
+      [
+        LocalModel.serverPath, "-m", LocalModel.modelPath, "--host", "127.0.0.1", "--port", "\(port)",
+        "--parallel", "\(parallel)", "-c", "\(contextPerSlot * parallel)",
+        "--threads", "\(threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount))",
+        "--no-webui",
+      ] + (embeddings ? ["--embeddings", "--pooling", "mean"] : [])
     var environment = ProcessInfo.processInfo.environment
     // Spinning OpenMP threads starve everything else on small machines.
     environment["OMP_WAIT_POLICY"] = "passive"
     let pid = try spawnTied(arguments, environment: environment.map { "\($0.key)=\($0.value)" }, logPath: logPath)
     let server = LocalServer(port: port, pid: pid, logPath: logPath)
-    logger.info("started llama-server (pid \(pid), port \(port), --parallel \(parallel)) with \(LocalModel.modelName)")
+    logger.info(
+      "started llama-server (pid \(pid), port \(port), --parallel \(parallel)\(embeddings ? ", --embeddings" : "")) with \(LocalModel.modelName)"
+    )
     do {
       try await server.waitUntilHealthy(timeout: 180)
     } catch {

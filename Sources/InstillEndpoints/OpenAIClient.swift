@@ -148,7 +148,7 @@ public final class OpenAIClient: LLMBackend {
   }
 
   private func attemptOnce(_ request: LLMRequest, body: [UInt8]) async -> Attempt {
-    let path = request.endpoint == .chat ? "/chat/completions" : "/completions"
+    let path = request.endpoint.path
     var http1 = HTTPClientRequest(url: baseURL + path)
     http1.method = .POST
     http1.headers.add(name: "Content-Type", value: "application/json")
@@ -200,6 +200,7 @@ public final class OpenAIClient: LLMBackend {
 
   /// A 200 reply's JSON object read as a response (or a malformed reply).
   static func parse(_ object: JSONObject, for request: LLMRequest) -> Attempt {
+    if request.endpoint == .embedding { return parseEmbedding(object) }
     guard case .array(let list)? = object["choices"], !list.isEmpty else {
       return .failure(
         LLMFailure(kind: "malformed_reply", message: "the reply has no choices"), retryable: true, retryAfter: nil)
@@ -215,7 +216,7 @@ public final class OpenAIClient: LLMBackend {
       case .chat:
         let message = choice["message"]?.objectValue
         text = message?["content"]?.stringValue ?? (message?["content"] == .null ? "" : nil)
-      case .completion:
+      case .completion, .embedding:
         text = choice["text"]?.stringValue
       }
       guard let text else {
@@ -230,6 +231,31 @@ public final class OpenAIClient: LLMBackend {
         choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
         completionTokens: usage?["completion_tokens"]?.intValue ?? 0,
         cachedPromptTokens: LLMResponse.cachedTokens(in: object)))
+  }
+
+  /// An `/embeddings` reply: `data[0].embedding`, a list of numbers.
+  static func parseEmbedding(_ object: JSONObject) -> Attempt {
+    guard let first = object["data"]?.arrayValue?.first?.objectValue,
+      let list = first["embedding"]?.arrayValue, !list.isEmpty
+    else {
+      return .failure(
+        LLMFailure(kind: "malformed_reply", message: "the reply has no data[0].embedding"), retryable: true,
+        retryAfter: nil)
+    }
+    var vector: [Float] = []
+    vector.reserveCapacity(list.count)
+    for value in list {
+      guard let x = value.doubleValue, x.isFinite else {
+        return .failure(
+          LLMFailure(kind: "malformed_reply", message: "the embedding holds something other than numbers"),
+          retryable: true, retryAfter: nil)
+      }
+      vector.append(Float(x))
+    }
+    let usage = object["usage"]?.objectValue
+    return .success(
+      LLMResponse(
+        choices: [], promptTokens: usage?["prompt_tokens"]?.intValue ?? 0, completionTokens: 0, embedding: vector))
   }
 
   /// A 200 reply body (from a batch's output file) read as an online reply would be.

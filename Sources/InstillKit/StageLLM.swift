@@ -66,7 +66,9 @@ public struct StageLLM: Sendable {
   /// Reads `endpoint`, `model` and `sampling` from a stage entry.
   public mutating func parse(_ params: ConfigMap) throws(InstillError) {
     endpointName = try params.optionalString("llm")
-    endpoint = try params.choice("endpoint", default: .chat)
+    endpoint =
+      LLMRequest.Endpoint(
+        rawValue: try params.choice("endpoint", ["chat", "completion"], default: "chat")) ?? .chat
     endpointIsSet = params.has("endpoint")
     model = try params.optionalString("model")
     if let node = params.node("cascade") {

@@ -1,3 +1,4 @@
+import Foundation
 import InstillCore
 
 /// Sampling parameters of an OpenAI-compatible request. Unset values are not sent.
@@ -89,7 +90,20 @@ public struct ChatMessage: Sendable, Hashable {
 /// A request to an OpenAI-compatible endpoint: chat completions (instruction
 /// models) or plain completions (base models, the original Self-Instruct prompts).
 public struct LLMRequest: Sendable, Hashable {
-  public enum Endpoint: String, Sendable, CaseIterable { case chat, completion }
+  public enum Endpoint: String, Sendable, CaseIterable {
+    case chat, completion
+    /// `/embeddings`: `prompt` is the text embedded; no sampling.
+    case embedding
+
+    /// The path after the base URL.
+    public var path: String {
+      switch self {
+      case .chat: "/chat/completions"
+      case .completion: "/completions"
+      case .embedding: "/embeddings"
+      }
+    }
+  }
 
   public var endpoint: Endpoint
   public var model: String
@@ -121,14 +135,27 @@ public struct LLMRequest: Sendable, Hashable {
       extraBody: extraBody)
   }
 
+  /// An embedding of `text` (OpenAI's `/embeddings`, one input).
+  public static func embedding(_ text: String, model: String, extraBody: JSONObject = [:]) -> LLMRequest {
+    LLMRequest(
+      endpoint: .embedding, model: model, messages: [], prompt: text, sampling: Sampling(), draw: 0,
+      extraBody: extraBody)
+  }
+
   /// The JSON body sent to the server.
   public var body: JSONObject {
     var fields: [(String, JSONValue)] = [("model", .string(model))]
+    if endpoint == .embedding {
+      fields.append(("input", .string(prompt)))
+      var body = JSONObject(fields)
+      for (key, value) in extraBody { body[key] = value }
+      return body
+    }
     switch endpoint {
     case .chat:
       fields.append(
         ("messages", .array(messages.map { .object(["role": .string($0.role), "content": .string($0.content)]) })))
-    case .completion:
+    case .completion, .embedding:
       fields.append(("prompt", .string(prompt)))
     }
     fields += sampling.jsonFields
@@ -179,12 +206,47 @@ public struct LLMResponse: Sendable, Hashable {
   /// (`usage.prompt_tokens_details.cached_tokens`, or llama-server's
   /// `timings.cache_n`); nil when it said nothing. Never inferred.
   public var cachedPromptTokens: Int?
+  /// The vector of an `/embeddings` reply (no choices then), kept as 32-bit floats.
+  public var embedding: [Float]?
 
-  public init(choices: [LLMChoice], promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil) {
+  public init(
+    choices: [LLMChoice], promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil,
+    embedding: [Float]? = nil
+  ) {
     self.choices = choices
     self.promptTokens = promptTokens
     self.completionTokens = completionTokens
     self.cachedPromptTokens = cachedPromptTokens
+    self.embedding = embedding
+  }
+
+  /// An embedding as journaled: base64 of its little-endian 32-bit floats (exact, and a
+  /// third of the size of decimal text).
+  static func base64(_ vector: [Float]) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(vector.count * 4)
+    for x in vector {
+      let bits = x.bitPattern.littleEndian
+      for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt32(shift))) }
+    }
+    return Data(bytes).base64EncodedString()
+  }
+
+  static func vector(base64 text: String) -> [Float]? {
+    guard let data = Data(base64Encoded: text), data.count % 4 == 0 else { return nil }
+    let bytes = [UInt8](data)
+    var vector: [Float] = []
+    vector.reserveCapacity(bytes.count / 4)
+    var i = 0
+    while i < bytes.count {
+      var bits = UInt32(bytes[i])
+      bits |= UInt32(bytes[i + 1]) << 8
+      bits |= UInt32(bytes[i + 2]) << 16
+      bits |= UInt32(bytes[i + 3]) << 24
+      vector.append(Float(bitPattern: bits))
+      i += 4
+    }
+    return vector
   }
 
   /// What this response was paid for: one request and its tokens.
@@ -204,13 +266,12 @@ public struct LLMResponse: Sendable, Hashable {
   public var truncated: Bool { choices.first?.truncated ?? false }
 
   public var json: JSONObject {
-    [
-      "choices": .array(
-        choices.map { c in
-          .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
-        }),
-      "usage": .object(usage),
-    ]
+    let list: [JSONValue] = choices.map { c in
+      .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
+    }
+    var json: JSONObject = ["choices": .array(list), "usage": .object(usage)]
+    if let embedding { json["embedding"] = .string(Self.base64(embedding)) }
+    return json
   }
 
   var usage: JSONObject {
@@ -226,10 +287,16 @@ public struct LLMResponse: Sendable, Hashable {
       guard let o = item.objectValue, let text = o["text"]?.stringValue else { return nil }
       choices.append(LLMChoice(text: text, finishReason: o["finish_reason"]?.stringValue))
     }
+    var embedding: [Float]?
+    if let text = json["embedding"]?.stringValue {
+      guard let vector = Self.vector(base64: text) else { return nil }
+      embedding = vector
+    }
     let usage = json["usage"]?.objectValue
     self.init(
       choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
-      completionTokens: usage?["completion_tokens"]?.intValue ?? 0, cachedPromptTokens: Self.cachedTokens(in: json))
+      completionTokens: usage?["completion_tokens"]?.intValue ?? 0, cachedPromptTokens: Self.cachedTokens(in: json),
+      embedding: embedding)
   }
 }
 

@@ -13,5 +13,6 @@ extension StageCatalog {
     MinHashBucketsStage.register(in: &self)
     MinHashRemoveStage.register(in: &self)
     DecontaminateStage.register(in: &self)
+    SemanticDedupStage.register(in: &self)
   }
 }

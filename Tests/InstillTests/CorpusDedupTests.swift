@@ -1,6 +1,7 @@
 import Foundation
 import InstillCore
 import InstillTestSupport
+import Synchronization
 import Testing
 
 /// A corpus of random-word documents with planted near-duplicates, for MinHash.
@@ -246,5 +247,60 @@ struct CorpusDedupTests {
     let twelveRun = dir.file("twelve")
     try await instill(expect: 0, "run", twelvePipeline, "--run-dir", twelveRun)
     #expect(try stageRecords(twelveRun, "02-decontaminate").compactMap(\.id) == ["c3", "n2", "n3"])
+  }
+}
+
+/// Semantic dedup against a scripted `/embeddings` endpoint whose vectors are the
+/// texts themselves ("x,y,z"), so every decision is known in advance.
+struct SemanticDedupTests {
+  @Test func cosineDecisionsInInputOrderFailuresCountedAndAJournalReplaySendsNothing() async throws {
+    let dir = TempDir()
+    let asked = Mutex<[String]>([])
+    let server = try TestHTTPServer { _, uri, body in
+      let object = (try? JSONParser.parse(body))?.objectValue
+      let input = object?["input"]?.stringValue ?? ""
+      asked.withLock { $0.append(input) }
+      guard uri.hasSuffix("/embeddings") else { return .respond(status: 404, headers: [], body: []) }
+      if input == "broken" { return .respond(status: 400, headers: [], body: Array("{\"error\": \"bad\"}".utf8)) }
+      let numbers = input.split(separator: ",").map { String($0) }.joined(separator: ", ")
+      let reply = "{\"data\": [{\"embedding\": [\(numbers)], \"index\": 0}], \"usage\": {\"prompt_tokens\": 3}}"
+      return .respond(status: 200, headers: [("Content-Type", "application/json")], body: Array(reply.utf8))
+    }
+    defer { server.stop() }
+    let texts = ["1,0,0", "0.99,0.1,0", "0,1,0", "0.5,0.5,0", "broken", "0,1,0", "0,0.2,0.98", "2,0,0"]
+    dir.write(
+      "t.jsonl",
+      texts.enumerated().map { "{\"id\": \"r\($0)\", \"instruction\": \"\($1)\"}\n" }.joined())
+    let pipeline = dir.write(
+      "p.yaml",
+      """
+      name: sem
+      llm: {provider: openai, base_url: \(server.baseURL), model: embedder, max_concurrency: 3}
+      stages:
+        - {kind: read, path: t.jsonl}
+        - {kind: semantic_dedup, threshold: 0.9}
+        - {kind: export, format: alpaca, shuffle: false}
+      """)
+    let run = dir.file("run")
+    try await instill(expect: 0, "run", pipeline, "--run-dir", run)
+    let kept = try stageRecords(run, "02-semantic_dedup")
+    // r1 ≈ r0 (0.995), r5 repeats r2's text, r7 points the way r0 does (cosine 1); r3 is 0.707 from both.
+    #expect(kept.compactMap(\.id) == ["r0", "r2", "r3", "r6"])
+    #expect(kept[2].meta["cosine_max"] == .double(0.707107))
+    #expect(kept[2].meta["cosine_nearest"] == .string("r0"))
+    #expect(kept[0].meta["cosine_max"] == .null)
+    let stats = try await stageStats(run, "semantic_dedup")
+    #expect(filterDrops(stats)["semantic"] == ["cosine>0.9": 2])
+    #expect(filterDrops(stats)["exact"] == ["exact_duplicate": 1])
+    #expect(stats["dropped"]?.objectValue?["llm_failed:http_400"]?.intValue == 1)
+    #expect(asked.withLock { $0.filter { $0 == "0,1,0" }.count } == 1, "a repeated text is not embedded again")
+
+    // The journal answers everything: a fresh run directory given it asks for nothing.
+    let before = asked.withLock { $0.count }
+    let replay = dir.file("replay")
+    try copyJournals(from: run, to: replay)
+    try await instill(expect: 0, "run", pipeline, "--run-dir", replay)
+    #expect(asked.withLock { $0.count } == before + 1, "only the failed request is asked again")
+    #expect(treeDigest(replay + "/data") == treeDigest(run + "/data"))
   }
 }
