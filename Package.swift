@@ -144,7 +144,7 @@ let package = Package(
       swiftSettings: strict),
     .executableTarget(
       name: "instill-bench",
-      dependencies: ["InstillCore", "InstillRouge"],
+      dependencies: ["InstillCore", "InstillRouge", "InstillStages"],
       path: "Benchmarks/instill-bench",
       swiftSettings: strict),
     // Test helpers, one file per concern: temporary folders, running the built

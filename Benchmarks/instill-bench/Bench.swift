@@ -7,6 +7,7 @@ import InstillCore
 ///   instill-bench sha [--mb N]                 SHA-256 throughput
 ///   instill-bench instructions --count N --out F   realistic generated instructions (JSONL)
 ///   instill-bench rouge --input F [--limit N] [--threads T]   greedy ROUGE-L dedup timing
+///   instill-bench cosine [--pool N] [--dim D] [--queries Q]   semantic dedup's exact search
 @main
 struct Bench {
   static func main() throws {
@@ -29,8 +30,12 @@ struct Bench {
       try rouge(
         input: option("--input", "instructions.jsonl"), limit: Int(option("--limit", "0")) ?? 0,
         threads: Int(option("--threads", "2")) ?? 2, batch: Int(option("--batch", "512")) ?? 512)
+    case "cosine":
+      cosine(
+        pool: Int(option("--pool", "100000")) ?? 100_000, dimension: Int(option("--dim", "576")) ?? 576,
+        queries: Int(option("--queries", "200")) ?? 200)
     default:
-      print("usage: instill-bench io|sha|instructions|rouge [options]")
+      print("usage: instill-bench io|sha|instructions|rouge|cosine [options]")
       exit(2)
     }
   }

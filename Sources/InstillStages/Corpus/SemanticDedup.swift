@@ -30,21 +30,22 @@ public struct SemanticDedupStage: GlobalStage {
         threshold: try params.double("threshold", default: 0.9, in: -1...1),
         endpointName: try params.optionalString("llm"),
         model: try params.optionalString("model"),
-        maxPool: try params.int("max_pool", default: 1_000_000, in: 1...100_000_000),
+        maxPool: try params.int("max_pool", default: 300_000, in: 1...100_000_000),
         recordsPerShard: try params.int("records_per_shard", default: 1000, in: 1...10_000_000))
     }
   }
 
   /// Kept vectors (unit length), one after another.
-  final class Pool: @unchecked Sendable {
-    var vectors: [Float] = []
-    var ids: [String] = []
-    var texts: [String] = []
-    var dimension = 0
-    var count: Int { ids.count }
+  public final class Pool: @unchecked Sendable {
+    public var vectors: [Float] = []
+    public var ids: [String] = []
+    public var texts: [String] = []
+    public var dimension = 0
+    public var count: Int { ids.count }
+    public init() {}
 
     /// The most similar kept vector: its index and cosine, or nil for an empty pool.
-    func nearest(_ v: [Float]) -> (index: Int, cosine: Float)? {
+    public func nearest(_ v: [Float]) -> (index: Int, cosine: Float)? {
       guard count > 0 else { return nil }
       let d = dimension
       let chunks = count >= 8192 ? ProcessInfo.processInfo.activeProcessorCount * 4 : 1
@@ -95,7 +96,7 @@ public struct SemanticDedupStage: GlobalStage {
       return total
     }
 
-    static func unit(_ v: [Float]) -> [Float] {
+    public static func unit(_ v: [Float]) -> [Float] {
       var norm: Float = 0
       for x in v { norm += x * x }
       norm = norm.squareRoot()
