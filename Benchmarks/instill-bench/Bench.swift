@@ -7,6 +7,7 @@ import InstillCore
 ///   instill-bench sha [--mb N]                 SHA-256 throughput
 ///   instill-bench instructions --count N --out F   realistic generated instructions (JSONL)
 ///   instill-bench rouge --input F [--limit N] [--threads T]   greedy ROUGE-L dedup timing
+///   instill-bench corpus --count N --vocab V [--zipf] --near F --out F   ROUGE-L scale corpora
 ///   instill-bench cosine [--pool N] [--dim D] [--queries Q]   semantic dedup's exact search
 @main
 struct Bench {
@@ -29,13 +30,20 @@ struct Bench {
     case "rouge":
       try rouge(
         input: option("--input", "instructions.jsonl"), limit: Int(option("--limit", "0")) ?? 0,
-        threads: Int(option("--threads", "2")) ?? 2, batch: Int(option("--batch", "512")) ?? 512)
+        threads: Int(option("--threads", "2")) ?? 2, batch: Int(option("--batch", "512")) ?? 512,
+        reportFloor: Double(option("--report-floor", "0.5")) ?? 0.5)
+    case "corpus":
+      try corpus(
+        count: Int(option("--count", "1000000")) ?? 1_000_000, vocabularySize: Int(option("--vocab", "30000")) ?? 30000,
+        zipf: args.contains("--zipf"), near: Double(option("--near", "0.2")) ?? 0.2,
+        min: Int(option("--min", "8")) ?? 8, max: Int(option("--max", "25")) ?? 25,
+        out: option("--out", "corpus.jsonl.gz"))
     case "cosine":
       cosine(
         pool: Int(option("--pool", "100000")) ?? 100_000, dimension: Int(option("--dim", "576")) ?? 576,
         queries: Int(option("--queries", "200")) ?? 200)
     default:
-      print("usage: instill-bench io|sha|instructions|rouge|cosine [options]")
+      print("usage: instill-bench io|sha|instructions|rouge|corpus|cosine [options]")
       exit(2)
     }
   }

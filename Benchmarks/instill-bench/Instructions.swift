@@ -113,7 +113,7 @@ extension Bench {
     print("wrote \(count) instructions to \(out)")
   }
 
-  static func rouge(input: String, limit: Int, threads: Int, batch: Int) throws {
+  static func rouge(input: String, limit: Int, threads: Int, batch: Int, reportFloor: Double = 0.5) throws {
     // The input is streamed twice (token statistics, then decisions), as the
     // dedup stage does; memory holds the pool and one batch.
     func forEachText(_ body: (String) throws -> Void) throws {
@@ -138,7 +138,7 @@ extension Bench {
       }
     }
     let dedup = GreedyDedup(
-      threshold: 0.7, reportFloor: 0.5, order: TokenOrder(documentFrequencies: df), threads: threads,
+      threshold: 0.7, reportFloor: reportFloor, order: TokenOrder(documentFrequencies: df), threads: threads,
       vocabulary: vocabulary)
     var kept = 0
     var pairs = 0
