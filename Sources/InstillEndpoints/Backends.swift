@@ -12,8 +12,8 @@ public final class LocalBackend: LLMBackend {
   let settings: LLMSettings
   let logger: Logger
   let logPath: String
-  private let state = Mutex<(server: LocalServer?, client: OpenAIClient?)>((nil, nil))
-  private let embeddingState = Mutex<(server: LocalServer?, client: OpenAIClient?)>((nil, nil))
+  /// The generation server, and the `--embeddings` one (started by the first embedding request).
+  private let servers = Mutex<[Bool: (server: LocalServer, client: OpenAIClient)]>([:])
   private let starting = AsyncSemaphore(1)
 
   public init(settings: LLMSettings, logPath: String, logger: Logger) {
@@ -33,37 +33,24 @@ public final class LocalBackend: LLMBackend {
     return body
   }
 
-  func client() async throws -> OpenAIClient {
-    if let client = state.withLock({ $0.client }) { return client }
+  func client(embeddings: Bool = false) async throws -> OpenAIClient {
+    if let running = servers.withLock({ $0[embeddings] }) { return running.client }
     await starting.acquire()
     defer { Task { await starting.release() } }
-    if let client = state.withLock({ $0.client }) { return client }
+    if let running = servers.withLock({ $0[embeddings] }) { return running.client }
+    let log =
+      embeddings ? (logPath.hasSuffix(".log") ? String(logPath.dropLast(4)) : logPath) + "-embeddings.log" : logPath
     let server = try await LocalServer.start(
       parallel: settings.maxConcurrency, threads: settings.localThreads, contextPerSlot: settings.localContextPerSlot,
-      logPath: logPath, logger: logger)
+      logPath: log, logger: logger, embeddings: embeddings)
     let client = try OpenAIClient(
       baseURL: server.baseURL, settings: settings, defaultModel: LocalModel.modelName, logger: logger)
-    state.withLock { $0 = (server, client) }
-    return client
-  }
-
-  func embeddingClient() async throws -> OpenAIClient {
-    if let client = embeddingState.withLock({ $0.client }) { return client }
-    await starting.acquire()
-    defer { Task { await starting.release() } }
-    if let client = embeddingState.withLock({ $0.client }) { return client }
-    let server = try await LocalServer.start(
-      parallel: settings.maxConcurrency, threads: settings.localThreads, contextPerSlot: settings.localContextPerSlot,
-      logPath: logPath.hasSuffix(".log") ? String(logPath.dropLast(4)) + "-embeddings.log" : logPath + "-embeddings",
-      logger: logger, embeddings: true)
-    let client = try OpenAIClient(
-      baseURL: server.baseURL, settings: settings, defaultModel: LocalModel.modelName, logger: logger)
-    embeddingState.withLock { $0 = (server, client) }
+    servers.withLock { $0[embeddings] = (server, client) }
     return client
   }
 
   public func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts) {
-    if request.endpoint == .embedding { return try await embeddingClient().send(request) }
+    if request.endpoint == .embedding { return try await client(embeddings: true).send(request) }
     guard settings.localReproducible, request.sampling.seed == nil, request.extraBody["seed"] == nil else {
       return try await client().send(request)
     }
@@ -77,27 +64,17 @@ public final class LocalBackend: LLMBackend {
     try await client().applyChatTemplate(messages)
   }
 
-  /// Stops the server (if it was started) and closes the client.
+  /// Stops the servers (those that were started) and closes their clients.
   public func shutdown() async {
-    let (server, client) = state.withLock { s in
+    let running = servers.withLock { s in
       let current = s
-      s = (nil, nil)
+      s = [:]
       return current
     }
-    await client?.shutdown()
-    if let server {
+    for (embeddings, (server, client)) in running.sorted(by: { !$0.key && $1.key }) {
+      await client.shutdown()
       server.stop()
-      logger.info("stopped llama-server (pid \(server.pid))")
-    }
-    let (embeddingServer, embeddingClient) = embeddingState.withLock { s in
-      let current = s
-      s = (nil, nil)
-      return current
-    }
-    await embeddingClient?.shutdown()
-    if let embeddingServer {
-      embeddingServer.stop()
-      logger.info("stopped llama-server (pid \(embeddingServer.pid), --embeddings)")
+      logger.info("stopped llama-server (pid \(server.pid)\(embeddings ? ", --embeddings" : ""))")
     }
   }
 }

@@ -26,14 +26,7 @@ public struct DedupOptions: Sendable {
   /// Reads the stage keys shared with the command line.
   public static func parse(_ params: ConfigMap) throws(InstillError) -> DedupOptions {
     var o = DedupOptions()
-    if let list = try params.stringList("fields") {
-      let node = params.node("fields") ?? params.owner
-      if params.has("field") { throw node.error("give either field or fields, not both") }
-      guard !list.isEmpty else { throw node.error("fields is an empty list") }
-      o.fields = list
-    } else {
-      o.fields = [try params.string("field", default: o.fields[0])]
-    }
+    o.fields = try TextFields.given(params) ?? o.fields
     if let node = params.node("group") {
       let paths: [String]
       if case .scalar = node.node { paths = [try node.string()] } else { paths = try params.stringList("group") ?? [] }

@@ -31,7 +31,7 @@ public struct DecontaminateStage: MapStage {
     catalog.register("decontaminate") { params, context throws(InstillError) in
       let ngram = try params.int("ngram", default: 13, in: 1...64)
       let minWords = try params.int("min_words", default: min(8, ngram), in: 1...64)
-      let defaultFields = try Self.fieldList(params)
+      let defaultFields = try TextFields.given(params)
       let nodes = try params.require("against").list()
       guard !nodes.isEmpty else { throw try params.require("against").error("'against' is an empty list") }
       var sources: [Source] = []
@@ -43,7 +43,7 @@ public struct DecontaminateStage: MapStage {
         } else {
           let entry = try node.mapping()
           pathNode = try entry.require("path")
-          if let own = try Self.fieldList(entry) { fields = own }
+          if let own = try TextFields.given(entry) { fields = own }
           try entry.finish()
         }
         guard let fields else {
@@ -64,16 +64,6 @@ public struct DecontaminateStage: MapStage {
       return DecontaminateStage(
         sources: sources, fields: checked, ngram: ngram, minWords: minWords, index: IndexCache())
     }
-  }
-
-  static func fieldList(_ params: ConfigMap) throws(InstillError) -> [String]? {
-    if let list = try params.stringList("fields") {
-      let node = params.node("fields") ?? params.owner
-      if params.has("field") { throw node.error("give either field or fields, not both") }
-      guard !list.isEmpty else { throw node.error("fields is an empty list") }
-      return list
-    }
-    return try params.optionalString("field").map { [$0] }
   }
 
   /// The benchmark's n-grams, built once per process and shared by its shards.

@@ -84,13 +84,18 @@ public struct TextFields: Sendable {
   public var fields: [String]
 
   static func parse(_ params: ConfigMap, default value: String) throws(InstillError) -> TextFields {
+    TextFields(fields: try given(params) ?? [value])
+  }
+
+  /// `field: NAME` or `fields: [NAME, …]` when the mapping has either; both is an error.
+  static func given(_ params: ConfigMap) throws(InstillError) -> [String]? {
     if let list = try params.stringList("fields") {
       let node = params.node("fields") ?? params.owner
       if params.has("field") { throw node.error("give either field or fields, not both") }
       guard !list.isEmpty else { throw node.error("fields is an empty list") }
-      return TextFields(fields: list)
+      return list
     }
-    return TextFields(fields: [try params.string("field", default: value)])
+    return try params.optionalString("field").map { [$0] }
   }
 
   /// The record's text; a missing or non-text field is an input error naming the shard and line.
