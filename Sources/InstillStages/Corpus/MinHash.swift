@@ -306,14 +306,15 @@ public struct MinHashBucketsStage: GlobalStage {
     slots = []
 
     // Clusters.
+    // The fields the signatures were made from: verification and examples read them.
+    let signedText = settings.map { TextFields(fields: $0.fields) }
     var clusters = FirstInOrderClusters(count: count)
     var verifiedPairs = 0
     var rejectedPairs = 0
-    if let verify, let settings, !runs.isEmpty {
+    if let verify, let settings, let signedText, !runs.isEmpty {
       var members = Set<Int32>()
       for run in runs { members.formUnion(run) }
       var shingles: [Int32: [UInt64]] = [:]
-      let text = TextFields(fields: settings.fields)
       var position = 0
       for path in input.shardPaths {
         let reader = try RecordReader(path: path)
@@ -321,7 +322,7 @@ public struct MinHashBucketsStage: GlobalStage {
         while let record = try reader.read() {
           if members.contains(Int32(position)) {
             shingles[Int32(position)] = Words.shingles(
-              try text.text(of: record, file: path, line: reader.lineNumber), n: settings.ngram)
+              try signedText.text(of: record, file: path, line: reader.lineNumber), n: settings.ngram)
           }
           position += 1
         }
@@ -366,7 +367,6 @@ public struct MinHashBucketsStage: GlobalStage {
         let root = clusters.find(position)
         let size = Int(sizes[root])
         let id = record.id ?? "#\(position)"
-        let settingsText = settings.map { TextFields(fields: $0.fields) }
         record.updateMeta { meta in
           var m = meta["minhash"]?.objectValue ?? JSONObject()
           m["bands"] = nil
@@ -381,7 +381,7 @@ public struct MinHashBucketsStage: GlobalStage {
         if size > 1 {
           if root == position {
             histogram[size, default: 0] += 1
-            let text = (try? settingsText?.text(of: record, file: path, line: reader.lineNumber)) ?? ""
+            let text = (try? signedText?.text(of: record, file: path, line: reader.lineNumber)) ?? ""
             openHeads[root] = (id, String(text.prefix(400)), Int32(size - 1))
           } else if var head = openHeads[root] {
             record.updateMeta { meta in

@@ -1,6 +1,5 @@
 import Foundation
 import InstillCore
-import InstillFilters
 import InstillKit
 import InstillLLM
 
@@ -132,7 +131,7 @@ public struct SemanticDedupStage: GlobalStage {
         if let record = try reader!.read() {
           defer { position += 1 }
           let recordText = try text.text(of: record, file: reader!.path, line: reader!.lineNumber)
-          let repeated = !seen.insert(Text.collapsingWhitespace(recordText.lowercased())).inserted
+          let repeated = !seen.insert(DedupEngine.normalized(recordText)).inserted
           return (record, recordText, position, repeated)
         }
         reader!.close()
