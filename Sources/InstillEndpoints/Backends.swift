@@ -25,6 +25,7 @@ public final class LocalBackend: LLMBackend {
   public var defaultModel: String { settings.model ?? LocalModel.modelName }
   public var defaultSampling: Sampling { settings.sampling }
   public var maxConcurrency: Int { settings.maxConcurrency }
+  public var reasoning: ReasoningSettings { settings.reasoning }
   /// In reproducible mode every request also says `cache_prompt: false`: llama-server's
   /// prompt cache makes a reply depend on what its slot processed before.
   public var defaultExtraBody: JSONObject {

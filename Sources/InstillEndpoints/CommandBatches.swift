@@ -29,6 +29,7 @@ public final class CommandBatches: BatchingBackend, BatchService {
   public var defaultModel: String { settings.model ?? "default" }
   public var defaultSampling: Sampling { settings.sampling }
   public var defaultExtraBody: JSONObject { settings.extraBody }
+  public var reasoning: ReasoningSettings { settings.reasoning }
   public var maxConcurrency: Int { settings.batch.maxRequests }
   public var supportsBatches: Bool { true }
   public var batchesByDefault: Bool { true }

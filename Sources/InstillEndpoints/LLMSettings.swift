@@ -52,13 +52,15 @@ public struct LLMSettings: Sendable {
   public var localContextPerSlot = 2048
   /// `batch`: the endpoint's batch API (provider openai only).
   public var batch = BatchSettings()
+  /// `reasoning` and `reasoning_tags`: what a thinking model's trace becomes.
+  public var reasoning = ReasoningSettings()
 
   public init() {}
 
   public static let keys = [
     "provider", "base_url", "model", "api_key_env", "max_concurrency", "requests_per_minute", "tokens_per_minute",
     "timeout", "max_retries", "retry_base_delay", "max_retry_delay", "max_rate_limit_wait", "transient_runs",
-    "extra_body", "sampling", "local", "batch",
+    "extra_body", "sampling", "local", "batch", "reasoning", "reasoning_tags",
   ]
 
   /// Reads the section; with no section, the embedded local model is used.
@@ -96,6 +98,7 @@ public struct LLMSettings: Sendable {
     s.maxRetryDelay = try map.double("max_retry_delay", default: 60, in: 0...3600)
     s.maxRateLimitWait = try map.double("max_rate_limit_wait", default: 900, in: 0...86_400)
     s.transientRuns = try map.int("transient_runs", default: 3, in: 1...1000)
+    s.reasoning = try ReasoningSettings.parse(map)
     if let sampling = try map.map("sampling") {
       s.sampling = try Sampling.parse(sampling)
       try sampling.finish()

@@ -18,6 +18,7 @@ public final class OpenAIClient: LLMBackend {
   public let defaultSampling: Sampling
   public var defaultExtraBody: JSONObject { settings.extraBody }
   public var transientRunLimit: Int { settings.transientRuns }
+  public var reasoning: ReasoningSettings { settings.reasoning }
   public let maxConcurrency: Int
   let settings: LLMSettings
   let apiKey: String?
@@ -212,25 +213,37 @@ public final class OpenAIClient: LLMBackend {
           LLMFailure(kind: "malformed_reply", message: "a choice is not an object"), retryable: true, retryAfter: nil)
       }
       let text: String?
+      // A reasoning parser's trace (vLLM, SGLang, DeepSeek's API, llama-server's
+      // --reasoning-format deepseek: `reasoning_content`; some gateways: `reasoning`).
+      let reasoning: String?
       switch request.endpoint {
       case .chat:
         let message = choice["message"]?.objectValue
-        text = message?["content"]?.stringValue ?? (message?["content"] == .null ? "" : nil)
+        reasoning = message?["reasoning_content"]?.stringValue ?? message?["reasoning"]?.stringValue
+        // A null content is an empty answer; so is none at all beside a trace (thinking cut at the limit).
+        text =
+          message?["content"]?.stringValue
+          ?? (message?["content"] == .null || (message?["content"] == nil && reasoning != nil) ? "" : nil)
       case .completion, .embedding:
         text = choice["text"]?.stringValue
+        reasoning = choice["reasoning_content"]?.stringValue ?? choice["reasoning"]?.stringValue
       }
       guard let text else {
         return .failure(
           LLMFailure(kind: "malformed_reply", message: "a choice has no text"), retryable: true, retryAfter: nil)
       }
-      choices.append(LLMChoice(text: text, finishReason: choice["finish_reason"]?.stringValue))
+      choices.append(
+        LLMChoice(
+          text: text, finishReason: choice["finish_reason"]?.stringValue,
+          reasoning: reasoning.flatMap { $0.isEmpty ? nil : $0 }))
     }
     let usage = object["usage"]?.objectValue
     return .success(
       LLMResponse(
         choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
         completionTokens: usage?["completion_tokens"]?.intValue ?? 0,
-        cachedPromptTokens: LLMResponse.cachedTokens(in: object)))
+        cachedPromptTokens: LLMResponse.cachedTokens(in: object),
+        reasoningTokens: LLMResponse.reasoningTokens(in: object)))
   }
 
   /// An `/embeddings` reply: `data[0].embedding`, a list of numbers.

@@ -33,6 +33,7 @@ public struct FilterCatalog: Sendable {
     UnfinishedFilter.register(in: &catalog)
     ScriptFilter.register(in: &catalog)
     ScoreFilter.register(in: &catalog)
+    ReasoningFilter.register(in: &catalog)
     return catalog
   }
 

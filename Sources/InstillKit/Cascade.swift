@@ -91,12 +91,14 @@ extension RecordLLMStage {
     var usages: [ModelUsage] = []
     for (i, tier) in tiers.enumerated() {
       let tally = UsageTally()
+      let keeps = llm.keepsReasoning(on: tier.session)
       let call = RecordCall(
         index: index, key: record.id ?? "#\(index)", session: tier.session, llm: llm, model: tier.model,
-        sampling: tier.sampling, extraBody: tier.extraBody, context: context, tally: tally)
+        sampling: tier.sampling, extraBody: tier.extraBody, keepsReasoning: keeps, context: context, tally: tally)
       let work = try await self.work(on: record, call)
       let scratch = StatsRecorder(examplesPerReason: context.stats.examplesPerReason)
-      let sink = RecordSink(index: index, model: tier.model, output: nil, stats: scratch, context: context)
+      let sink = RecordSink(
+        index: index, model: tier.model, keepsReasoning: keeps, output: nil, stats: scratch, context: context)
       try finish(work, record, sink)
       usages.append(tally.usage)
       if !sink.held.isEmpty || i == tiers.count - 1 {

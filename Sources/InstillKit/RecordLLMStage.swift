@@ -38,6 +38,7 @@ extension RecordLLMStage {
     let (model, sampling, extraBody) = llm.resolved(for: session)
     context.stats.declareFilters(filterNames)
     let settings = llm
+    let keepsReasoning = llm.keepsReasoning(on: session)
     var deferred = RequestsDeferred(stage: context.stageName, kinds: [:])
     try await forEachInOrder(
       next: { try input.read() }, limit: session.concurrency,
@@ -45,13 +46,15 @@ extension RecordLLMStage {
     ) { record, index in
       let call = RecordCall(
         index: index, key: record.id ?? "#\(index)", session: session, llm: settings, model: model,
-        sampling: sampling, extraBody: extraBody, context: context)
+        sampling: sampling, extraBody: extraBody, keepsReasoning: keepsReasoning, context: context)
       // A deferred record waits for the next run; the others go on.
       return (record, try await RequestsDeferred.catching { try await self.work(on: record, call) })
     } consume: { item, index in
       // Once a record is deferred the shard is redone anyway: write nothing more.
       guard let work = deferred.unwrap(item.1), deferred.count == 0 else { return }
-      let sink = RecordSink(index: index, model: model, output: output, stats: context.stats, context: context)
+      let sink = RecordSink(
+        index: index, model: model, keepsReasoning: keepsReasoning, output: output, stats: context.stats,
+        context: context)
       try finish(work, item.0, sink)
       context.stats.recordIn(sink.inputs)
     }
@@ -73,6 +76,8 @@ public struct RecordCall: Sendable {
   public let sampling: Sampling
   /// Server-specific request fields (`extra_body`, the pipeline's and the stage's).
   public let extraBody: JSONObject
+  /// The stage keeps thinking traces (`reasoning: keep`) on this endpoint.
+  public let keepsReasoning: Bool
   let context: StageContext
   /// Adds up the usage of this record's replies (cascades count it per tier).
   var tally: UsageTally? = nil
@@ -135,6 +140,8 @@ public final class RecordSink {
   public let index: Int
   /// The model that answered (the resolved one).
   public let model: String
+  /// The stage keeps thinking traces (`reasoning: keep`): write them with `Record.keepReasoning`.
+  public let keepsReasoning: Bool
   /// Records this one counts as input; in = out + drops must hold for each record.
   public var inputs = 1
   /// Where drops, counts and filter decisions go.
@@ -145,9 +152,13 @@ public final class RecordSink {
   /// Records emitted without an output.
   private(set) var held: [Record] = []
 
-  init(index: Int, model: String, output: RecordWriter?, stats: StatsRecorder, context: StageContext) {
+  init(
+    index: Int, model: String, keepsReasoning: Bool, output: RecordWriter?, stats: StatsRecorder,
+    context: StageContext
+  ) {
     self.index = index
     self.model = model
+    self.keepsReasoning = keepsReasoning
     self.output = output
     self.stats = stats
     self.context = context

@@ -36,6 +36,8 @@ public struct StageLLM: Sendable {
   public var cascade: [String] = []
   /// `batch: true|false`: through the endpoint's batch API or not; nil follows the endpoint's `batch`.
   public var batch: Bool?
+  /// `reasoning: drop|keep`: whether a thinking model's traces go into the records; nil follows the endpoint's.
+  public var reasoning: ReasoningMode?
   /// The method's decoding.
   public var methodSampling: Sampling
   /// The stage's `sampling:` mapping.
@@ -84,6 +86,7 @@ public struct StageLLM: Sendable {
       cascade = tiers
     }
     if let node = params.node("batch") { batch = try node.bool() }
+    if params.has("reasoning") { reasoning = try params.choice("reasoning", default: ReasoningMode.drop) }
     if let map = try params.map("sampling") {
       stageSampling = try Sampling.parse(map)
       try map.finish()
@@ -102,6 +105,11 @@ public struct StageLLM: Sendable {
     var extra = session.backend.defaultExtraBody
     for (key, value) in extraBody { extra[key] = value }
     return (model ?? session.defaultModel, session.backend.defaultSampling.overridden(by: sampling), extra)
+  }
+
+  /// True when the stage keeps traces on this session's endpoint: its own `reasoning`, else the endpoint's.
+  public func keepsReasoning(on session: LLMSession) -> Bool {
+    (reasoning ?? session.backend.reasoning.mode) == .keep
   }
 
   /// The prompt as a chat or a completion request, as the stage's `endpoint` says.
@@ -151,5 +159,17 @@ public struct StageLLM: Sendable {
       lines.append(Explained(key: key, value: JSONWriter.string(value), source: source))
     }
     return lines
+  }
+}
+
+extension Record {
+  /// The field that holds the trace of the reply `field` came from: `output` → `output_reasoning`.
+  public static func reasoningField(for field: String) -> String { field + "_reasoning" }
+
+  /// Puts `trace` beside `field` (as `FIELD_reasoning`) when the stage keeps
+  /// traces and the reply thought; otherwise leaves the record as it is.
+  public mutating func keepReasoning(_ trace: String?, for field: String, _ keep: Bool) {
+    guard keep, let trace, !trace.isEmpty else { return }
+    self[Self.reasoningField(for: field)] = .string(trace)
   }
 }

@@ -11,10 +11,18 @@ public struct Sampling: Sendable, Hashable {
   public var frequencyPenalty: Double?
   public var seed: Int?
   public var n: Int?
+  /// Thinking controls: `reasoning_effort` (OpenAI's reasoning models, gpt-oss),
+  /// `enable_thinking` (sent as `chat_template_kwargs.enable_thinking`: Qwen3 and
+  /// others on vLLM, SGLang, llama-server), `thinking_budget` (sent as vLLM's
+  /// `thinking_token_budget` and llama-server's `reasoning_budget_tokens`).
+  public var reasoningEffort: String?
+  public var enableThinking: Bool?
+  public var thinkingBudget: Int?
 
   public init(
     temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil, stop: [String]? = nil,
-    presencePenalty: Double? = nil, frequencyPenalty: Double? = nil, seed: Int? = nil, n: Int? = nil
+    presencePenalty: Double? = nil, frequencyPenalty: Double? = nil, seed: Int? = nil, n: Int? = nil,
+    reasoningEffort: String? = nil, enableThinking: Bool? = nil, thinkingBudget: Int? = nil
   ) {
     self.temperature = temperature
     self.topP = topP
@@ -24,18 +32,27 @@ public struct Sampling: Sendable, Hashable {
     self.frequencyPenalty = frequencyPenalty
     self.seed = seed
     self.n = n
+    self.reasoningEffort = reasoningEffort
+    self.enableThinking = enableThinking
+    self.thinkingBudget = thinkingBudget
   }
 
   public static let keys = [
     "temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed", "n",
+    "reasoning_effort", "enable_thinking", "thinking_budget",
   ]
+
+  /// The values `reasoning_effort` takes.
+  public static let reasoningEfforts = ["none", "minimal", "low", "medium", "high"]
 
   /// `other`'s set values win.
   public func overridden(by other: Sampling) -> Sampling {
     Sampling(
       temperature: other.temperature ?? temperature, topP: other.topP ?? topP, maxTokens: other.maxTokens ?? maxTokens,
       stop: other.stop ?? stop, presencePenalty: other.presencePenalty ?? presencePenalty,
-      frequencyPenalty: other.frequencyPenalty ?? frequencyPenalty, seed: other.seed ?? seed, n: other.n ?? n)
+      frequencyPenalty: other.frequencyPenalty ?? frequencyPenalty, seed: other.seed ?? seed, n: other.n ?? n,
+      reasoningEffort: other.reasoningEffort ?? reasoningEffort, enableThinking: other.enableThinking ?? enableThinking,
+      thinkingBudget: other.thinkingBudget ?? thinkingBudget)
   }
 
   /// Reads sampling keys from a mapping (a stage's `sampling:` or the `llm` section's).
@@ -44,6 +61,8 @@ public struct Sampling: Sendable, Hashable {
     if let node = map.node("stop") {
       if case .scalar = node.node { stop = [try node.string()] } else { stop = try map.stringList("stop") }
     }
+    var effort: String?
+    if map.has("reasoning_effort") { effort = try map.choice("reasoning_effort", reasoningEfforts, default: "medium") }
     return Sampling(
       temperature: try map.optionalDouble("temperature", in: 0...2),
       topP: try map.optionalDouble("top_p", in: 0...1),
@@ -52,14 +71,25 @@ public struct Sampling: Sendable, Hashable {
       presencePenalty: try map.optionalDouble("presence_penalty", in: -2...2),
       frequencyPenalty: try map.optionalDouble("frequency_penalty", in: -2...2),
       seed: try map.optionalInt("seed"),
-      n: try map.optionalInt("n", in: 1...128))
+      n: try map.optionalInt("n", in: 1...128),
+      reasoningEffort: effort,
+      enableThinking: map.has("enable_thinking") ? try map.bool("enable_thinking", default: false) : nil,
+      thinkingBudget: try map.optionalInt("thinking_budget", in: 0...1_000_000))
   }
 
   /// The set keys with their values as JSON text (for `instill validate --explain`).
   public var fieldTexts: [String: String] {
-    Dictionary(uniqueKeysWithValues: jsonFields.map { ($0.0, JSONWriter.string($0.1)) })
+    var texts = Dictionary(uniqueKeysWithValues: jsonFields.map { ($0.0, JSONWriter.string($0.1)) })
+    if let thinkingBudget {
+      texts["thinking_token_budget"] = nil
+      texts["reasoning_budget_tokens"] = nil
+      texts["thinking_budget"] = String(thinkingBudget)
+    }
+    if let enableThinking { texts["enable_thinking"] = String(enableThinking) }
+    return texts
   }
 
+  /// The top-level body fields (`enable_thinking` goes into `chat_template_kwargs`, see `LLMRequest.body`).
   var jsonFields: [(String, JSONValue)] {
     var out: [(String, JSONValue)] = []
     if let temperature { out.append(("temperature", .double(temperature))) }
@@ -70,6 +100,11 @@ public struct Sampling: Sendable, Hashable {
     if let frequencyPenalty { out.append(("frequency_penalty", .double(frequencyPenalty))) }
     if let seed { out.append(("seed", .int(seed))) }
     if let n { out.append(("n", .int(n))) }
+    if let reasoningEffort { out.append(("reasoning_effort", .string(reasoningEffort))) }
+    if let thinkingBudget {
+      out.append(("thinking_token_budget", .int(thinkingBudget)))
+      out.append(("reasoning_budget_tokens", .int(thinkingBudget)))
+    }
     return out
   }
 }
@@ -162,6 +197,12 @@ public struct LLMRequest: Sendable, Hashable {
     fields.append(("stream", .bool(false)))
     var body = JSONObject(fields)
     for (key, value) in extraBody { body[key] = value }
+    if let enable = sampling.enableThinking {
+      // Beside whatever else extra_body passes to the chat template.
+      var kwargs = body["chat_template_kwargs"]?.objectValue ?? [:]
+      kwargs["enable_thinking"] = .bool(enable)
+      body["chat_template_kwargs"] = .object(kwargs)
+    }
     return body
   }
 
@@ -189,9 +230,13 @@ public struct LLMChoice: Sendable, Hashable {
   public var text: String
   /// `stop`, `length`, … as the server said.
   public var finishReason: String?
-  public init(text: String, finishReason: String?) {
+  /// The thinking: as received, what the server sent apart (`reasoning_content`
+  /// or `reasoning`); once split (`LLMResponse.splittingReasoning`), the whole trace.
+  public var reasoning: String?
+  public init(text: String, finishReason: String?, reasoning: String? = nil) {
     self.text = text
     self.finishReason = finishReason
+    self.reasoning = reasoning
   }
   /// True when the server cut the text at the length limit.
   public var truncated: Bool { finishReason == "length" }
@@ -208,16 +253,20 @@ public struct LLMResponse: Sendable, Hashable {
   public var cachedPromptTokens: Int?
   /// The vector of an `/embeddings` reply (no choices then), kept as 32-bit floats.
   public var embedding: [Float]?
+  /// Completion tokens the server says went to thinking
+  /// (`usage.completion_tokens_details.reasoning_tokens`); nil when it said nothing.
+  public var reasoningTokens: Int?
 
   public init(
     choices: [LLMChoice], promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil,
-    embedding: [Float]? = nil
+    embedding: [Float]? = nil, reasoningTokens: Int? = nil
   ) {
     self.choices = choices
     self.promptTokens = promptTokens
     self.completionTokens = completionTokens
     self.cachedPromptTokens = cachedPromptTokens
     self.embedding = embedding
+    self.reasoningTokens = reasoningTokens
   }
 
   /// An embedding as journaled: base64 of its little-endian 32-bit floats (exact, and a
@@ -253,7 +302,12 @@ public struct LLMResponse: Sendable, Hashable {
   public var paidUsage: ModelUsage {
     ModelUsage(
       requests: 1, promptTokens: promptTokens, cachedPromptTokens: cachedPromptTokens ?? 0,
-      completionTokens: completionTokens)
+      completionTokens: completionTokens, reasoningTokens: reasoningTokens ?? 0)
+  }
+
+  /// The reasoning tokens a reply's `usage` reports.
+  public static func reasoningTokens(in reply: JSONObject) -> Int? {
+    reply["usage"]?.objectValue?["completion_tokens_details"]?.objectValue?["reasoning_tokens"]?.intValue
   }
 
   /// The cached prompt tokens a reply's `usage` (or llama-server's `timings`) reports.
@@ -264,10 +318,14 @@ public struct LLMResponse: Sendable, Hashable {
 
   public var text: String { choices.first?.text ?? "" }
   public var truncated: Bool { choices.first?.truncated ?? false }
+  /// The first choice's thinking (after splitting, the whole trace); nil when it did not think.
+  public var reasoning: String? { choices.first?.reasoning }
 
   public var json: JSONObject {
     let list: [JSONValue] = choices.map { c in
-      .object(["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null])
+      var o: JSONObject = ["text": .string(c.text), "finish_reason": c.finishReason.map(JSONValue.string) ?? .null]
+      if let reasoning = c.reasoning { o["reasoning"] = .string(reasoning) }
+      return .object(o)
     }
     var json: JSONObject = ["choices": .array(list), "usage": .object(usage)]
     if let embedding { json["embedding"] = .string(Self.base64(embedding)) }
@@ -277,6 +335,9 @@ public struct LLMResponse: Sendable, Hashable {
   var usage: JSONObject {
     var usage: JSONObject = ["prompt_tokens": .int(promptTokens), "completion_tokens": .int(completionTokens)]
     if let cachedPromptTokens { usage["prompt_tokens_details"] = .object(["cached_tokens": .int(cachedPromptTokens)]) }
+    if let reasoningTokens {
+      usage["completion_tokens_details"] = .object(["reasoning_tokens": .int(reasoningTokens)])
+    }
     return usage
   }
 
@@ -285,7 +346,8 @@ public struct LLMResponse: Sendable, Hashable {
     var choices: [LLMChoice] = []
     for item in list {
       guard let o = item.objectValue, let text = o["text"]?.stringValue else { return nil }
-      choices.append(LLMChoice(text: text, finishReason: o["finish_reason"]?.stringValue))
+      choices.append(
+        LLMChoice(text: text, finishReason: o["finish_reason"]?.stringValue, reasoning: o["reasoning"]?.stringValue))
     }
     var embedding: [Float]?
     if let text = json["embedding"]?.stringValue {
@@ -296,7 +358,7 @@ public struct LLMResponse: Sendable, Hashable {
     self.init(
       choices: choices, promptTokens: usage?["prompt_tokens"]?.intValue ?? 0,
       completionTokens: usage?["completion_tokens"]?.intValue ?? 0, cachedPromptTokens: Self.cachedTokens(in: json),
-      embedding: embedding)
+      embedding: embedding, reasoningTokens: Self.reasoningTokens(in: json))
   }
 }
 
@@ -317,6 +379,7 @@ public struct LLMFailure: Error, Sendable, CustomStringConvertible {
 extension LLMBackend {
   public var defaultExtraBody: JSONObject { [:] }
   public var transientRunLimit: Int { 3 }
+  public var reasoning: ReasoningSettings { ReasoningSettings() }
   public func applyChatTemplate(_ messages: [ChatMessage]) async throws -> String? { nil }
 }
 
@@ -341,6 +404,8 @@ public protocol LLMBackend: Sendable {
   var maxConcurrency: Int { get }
   /// After how many separate runs a transiently failing request is given up (a drop).
   var transientRunLimit: Int { get }
+  /// How the endpoint's model marks thinking, and whether stages keep it by default.
+  var reasoning: ReasoningSettings { get }
   func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts)
   /// The served model's chat template applied to `messages` (with the prompt for
   /// the assistant's turn), when the server renders it (llama-server's

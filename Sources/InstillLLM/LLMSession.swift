@@ -66,6 +66,21 @@ public final class LLMSession: Sendable {
 
   /// What `--max-cost` assumes a request without `max_tokens` may generate.
   public static let assumedMaxTokens = 4096
+  /// The same for a request that asks the model to think (`enable_thinking`, a
+  /// `reasoning_effort` other than none): traces run to tens of thousands of tokens.
+  public static let assumedThinkingTokens = 32_768
+
+  /// What `--max-cost` reserves for a request's generated tokens, and whether that is the request's own cap.
+  static func generatedTokens(_ sampling: Sampling) -> (tokens: Int, capped: Bool) {
+    let n = sampling.n ?? 1
+    if let maxTokens = sampling.maxTokens { return (maxTokens * n, true) }
+    let thinks =
+      sampling.enableThinking == true || (sampling.reasoningEffort.map { $0 != "none" } ?? false)
+      || sampling.thinkingBudget != nil
+    let assumed =
+      thinks ? max(assumedThinkingTokens, (sampling.thinkingBudget ?? 0) + assumedMaxTokens) : assumedMaxTokens
+    return (assumed * n, false)
+  }
 
   /// The response to `request`, or why it failed. Throws `StoppedEarly` when the
   /// budget is spent or a stop was asked for (before sending), the backend's
@@ -76,7 +91,7 @@ public final class LLMSession: Sendable {
     let key = request.key
     if let cached = journal.response(for: key) {
       stats.update { $0.llm.answeredFromJournal += 1 }
-      return .success(cached)
+      return answer(cached)
     }
     let estimate = request.estimatedPromptTokens
     // Usage and prices know batch requests apart: the batch API has its own prices.
@@ -112,7 +127,9 @@ public final class LLMSession: Sendable {
     }
     switch result {
     case .success(let response):
+      // The journal keeps the reply as received; it is split the same way on every read.
       try journal.append(key: key, response: response)
+      return answer(response)
     case .failure(let failure) where failure.isTransient:
       let runs = try transientFailures.record(key: key, kind: failure.kind, run: control.runID)
       if runs < backend.transientRunLimit {
@@ -125,12 +142,33 @@ public final class LLMSession: Sendable {
     return result
   }
 
+  /// The reply as every stage sees it: thinking moved out of the text into
+  /// `reasoning` (see `ReasoningSplit`). A reply whose thinking never closed is
+  /// the failure `reasoning_truncated`, never an answer; both are counted.
+  func answer(_ response: LLMResponse) -> Result<LLMResponse, LLMFailure> {
+    guard response.embedding == nil else { return .success(response) }
+    let (split, unclosed) = response.splittingReasoning(tags: backend.reasoning.tags)
+    stats.update { s in
+      s.llm.read(
+        reasoningCharacters: split?.choices.reduce(0) { $0 + ($1.reasoning?.count ?? 0) } ?? 0,
+        answerCharacters: split?.choices.reduce(0) { $0 + $1.text.count } ?? 0, unclosed: unclosed)
+      if unclosed > 0 { s.counters[LLMFailure.reasoningTruncatedKind, default: 0] += unclosed }
+    }
+    guard let split else {
+      return .failure(
+        LLMFailure(
+          kind: LLMFailure.reasoningTruncatedKind,
+          message: "the reply was cut at its length limit while thinking; it has no answer (raise max_tokens)"))
+    }
+    return .success(split)
+  }
+
   /// Waits, while requests in flight may leave room under `--max-cost`, until this one fits or the budget is spent.
   private func reserveCost(_ request: LLMRequest, model: String, promptTokens: Int) async throws -> Double {
-    let maxTokens = (request.sampling.maxTokens ?? Self.assumedMaxTokens) * (request.sampling.n ?? 1)
+    let (maxTokens, capped) = Self.generatedTokens(request.sampling)
     while true {
       switch try control.reserveCost(
-        model: model, promptTokens: promptTokens, maxTokens: maxTokens)
+        model: model, promptTokens: promptTokens, maxTokens: maxTokens, capped: capped)
       {
       case .reserved(let amount): return amount
       case .wait:

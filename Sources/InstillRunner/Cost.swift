@@ -127,7 +127,9 @@ public struct StageCost: Codable, Sendable, Equatable {
   public var summary: String {
     let parts = models.sorted { $0.key < $1.key }.map { model, c in
       let cached = c.usage.cachedPromptTokens > 0 ? " (\(c.usage.cachedPromptTokens) cached)" : ""
-      return "\(model): \(c.usage.promptTokens) prompt\(cached) + \(c.usage.completionTokens) completion tokens"
+      let reasoning = c.usage.reasoningTokens > 0 ? " (\(c.usage.reasoningTokens) reasoning)" : ""
+      return
+        "\(model): \(c.usage.promptTokens) prompt\(cached) + \(c.usage.completionTokens) completion\(reasoning) tokens"
         + (c.cost == nil ? ", no price" : "")
     }
     let head =

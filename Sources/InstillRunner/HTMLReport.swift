@@ -145,6 +145,7 @@ public enum HTMLReport {
             "LLM: \(s.llm.requestsSent) requests sent, \(s.llm.answeredFromJournal) from the journal, "
               + "\(s.llm.retried) retried, \(s.llm.failed.values.reduce(0, +)) failed; \(s.llm.promptTokens) prompt and "
               + "\(s.llm.completionTokens) completion tokens. Latency \(p50)\(p95).")))
+      if let thinking = StatsReport.thinkingText(s.llm) { parts.append(.p(safe("Thinking: \(thinking)."))) }
     }
     for (criterion, histogram) in s.scores.sorted(by: { $0.key < $1.key }) {
       // A judge's score distribution, and the records it gave each score.

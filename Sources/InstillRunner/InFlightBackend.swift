@@ -17,6 +17,7 @@ final class InFlightBackend: BatchingBackend {
   var defaultExtraBody: JSONObject { inner.defaultExtraBody }
   var maxConcurrency: Int { inner.maxConcurrency }
   var transientRunLimit: Int { inner.transientRunLimit }
+  var reasoning: ReasoningSettings { inner.reasoning }
 
   func send(_ request: LLMRequest) async throws -> (Result<LLMResponse, LLMFailure>, LLMAttempts) {
     count.add(1, ordering: .relaxed)

@@ -73,7 +73,9 @@ public enum MetricsFile {
           registry.makeCounter(name: "instill_llm_requests_total", labels: stage + [("outcome", "failed_" + kind)])
             .increment(by: Int64(n))
         }
-        for (type, n) in [("prompt", llm.promptTokens), ("completion", llm.completionTokens)] {
+        for (type, n) in [
+          ("prompt", llm.promptTokens), ("completion", llm.completionTokens), ("reasoning", llm.reasoningTokens),
+        ] {
           registry.makeCounter(name: "instill_llm_tokens_total", labels: stage + [("type", type)]).increment(
             by: Int64(n))
         }

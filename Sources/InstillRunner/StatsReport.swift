@@ -189,6 +189,7 @@ public struct StatsReport: Codable, Sendable {
           "  llm: \(llm.requestsSent) sent, \(llm.answeredFromJournal) from journal, \(llm.retried) retried, "
           + "\(llm.failed.values.reduce(0, +)) failed\(failed.isEmpty ? "" : " (\(failed))"); "
           + "tokens \(llm.promptTokens) prompt + \(llm.completionTokens) completion\n"
+        if let thinking = Self.thinkingText(llm) { out += "  thinking: \(thinking)\n" }
       }
       if let cost = s.cost {
         out += "  cost: \(cost.summary)\n"
@@ -232,6 +233,26 @@ public struct StatsReport: Codable, Sendable {
     }
     if let cost { out += "\n" + cost.summary + "\n" }
     return out
+  }
+
+  /// How much of a stage's output went to thinking: `412 reasoning tokens (61% of
+  /// completion tokens); traces in 30 of 30 replies, 58% of reply text; 2 cut while thinking`.
+  /// Nil when no reply thought.
+  public static func thinkingText(_ llm: LLMStats) -> String? {
+    let t = llm.thinking
+    guard t.thought || llm.reasoningTokens > 0 else { return nil }
+    var parts: [String] = []
+    if llm.reasoningTokens > 0 {
+      let share = llm.completionTokens == 0 ? 0 : 100 * Double(llm.reasoningTokens) / Double(llm.completionTokens)
+      parts.append("\(llm.reasoningTokens) reasoning tokens (\(Int(share.rounded()))% of completion tokens)")
+    }
+    if t.thought {
+      parts.append(
+        "traces in \(t.thinkingReplies) of \(t.replies) replies, \(Int((100 * t.reasoningShare).rounded()))% of reply text"
+      )
+    }
+    if t.unclosed > 0 { parts.append("\(t.unclosed) cut while thinking (reasoning_truncated)") }
+    return parts.joined(separator: "; ")
   }
 
   /// `300 topics drawn by 120 prompts, 80 kept; most kept: cooking 5/7, …` (kept/prompts).

@@ -22,6 +22,18 @@ public struct ExportStage: GlobalStage {
     var isPreference: Bool { self == .preference || self == .preferenceMessages }
   }
 
+  /// How kept thinking traces (`output_reasoning`, a turn's `reasoning_content`)
+  /// reach the rows: beside the answer, inlined before it, or not at all.
+  public enum ReasoningExport: String, Sendable, CaseIterable {
+    /// The assistant turn's `reasoning_field` (`reasoning_content`, the field Qwen3's and
+    /// DeepSeek's chat templates read); alpaca and preference texts: a column.
+    case field
+    /// `<think>TRACE</think>` then the answer, in the assistant's text.
+    case inline
+    /// The answer only.
+    case omit
+  }
+
   /// Which pairs of judged responses become preference rows.
   public enum Pairs: String, Sendable, CaseIterable {
     /// The best response against the worst.
@@ -41,6 +53,10 @@ public struct ExportStage: GlobalStage {
   public var pairs = Pairs.bestWorst
   /// Preference rows need the chosen score above the rejected by more than this.
   public var margin = 0.0
+  /// Traces: `field` for messages and preference_messages, `inline` for sharegpt, `omit` for alpaca and preference.
+  public var reasoning = ReasoningExport.omit
+  /// The name of the trace's field (`reasoning: field`).
+  public var reasoningField = "reasoning_content"
 
   public static func register(in catalog: inout StageCatalog) {
     catalog.register("export") { params, context throws(InstillError) in
@@ -62,6 +78,11 @@ public struct ExportStage: GlobalStage {
       }
       s.pairs = try params.choice("pairs", default: .bestWorst)
       s.margin = try params.double("margin", default: 0, in: 0...1_000_000)
+      s.reasoning = try params.choice("reasoning", default: Self.defaultReasoning(format))
+      s.reasoningField = try params.string("reasoning_field", default: "reasoning_content")
+      guard s.reasoningField.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) != nil else {
+        throw try params.require("reasoning_field").error("a field name: letters, digits and '_'")
+      }
       return s
     }
   }
@@ -213,6 +234,28 @@ public struct ExportStage: GlobalStage {
     return nil
   }
 
+  /// Where traces go when the export says nothing: where the format's trainers look for them.
+  public static func defaultReasoning(_ format: Format) -> ReasoningExport {
+    switch format {
+    case .messages, .preferenceMessages: .field
+    case .sharegpt: .inline
+    case .alpaca, .preference: .omit
+    }
+  }
+
+  /// The answer with its trace inlined (`reasoning: inline`), else the answer.
+  func answerText(_ answer: String, trace: String?) -> String {
+    guard reasoning == .inline, let trace, !trace.isEmpty else { return answer }
+    return "<think>\n\(trace)\n</think>\n\n\(answer)"
+  }
+
+  /// A chat message, with the assistant's trace as `reasoning_field` or inline.
+  func message(_ role: String, _ content: String, trace: String? = nil) -> JSONValue {
+    var object: JSONObject = ["role": .string(role), "content": .string(answerText(content, trace: trace))]
+    if reasoning == .field, let trace, !trace.isEmpty { object[reasoningField] = .string(trace) }
+    return .object(object)
+  }
+
   func formatted(_ record: Record) -> Record {
     let instruction = record.instruction
     let input = record.input
@@ -225,21 +268,28 @@ public struct ExportStage: GlobalStage {
       if let system = systemPrompt ?? record.string("system") {
         messages.append(.object(["role": .string("system"), "content": .string(system)]))
       }
-      for (role, content) in Self.turns(record, prompt: prompt) {
-        messages.append(.object(["role": .string(role), "content": .string(content)]))
+      for turn in Self.turns(record, prompt: prompt) {
+        messages.append(message(turn.role, turn.content, trace: turn.reasoning))
       }
       out["messages"] = .array(messages)
     case .alpaca:
+      let trace = record.string(Record.reasoningField(for: "output"))
       out["instruction"] = .string(instruction)
       out["input"] = .string(input)
-      out["output"] = .string(record.output)
+      out["output"] = .string(answerText(record.output, trace: trace))
+      if reasoning == .field, let trace { out[reasoningField] = .string(trace) }
     case .sharegpt:
       var turns: [JSONValue] = []
       if let system = systemPrompt ?? record.string("system") {
         turns.append(.object(["from": .string("system"), "value": .string(system)]))
       }
-      for (role, content) in Self.turns(record, prompt: prompt) {
-        turns.append(.object(["from": .string(role == "user" ? "human" : "gpt"), "value": .string(content)]))
+      for turn in Self.turns(record, prompt: prompt) {
+        var object: JSONObject = [
+          "from": .string(turn.role == "user" ? "human" : "gpt"),
+          "value": .string(answerText(turn.content, trace: turn.reasoning)),
+        ]
+        if reasoning == .field, let trace = turn.reasoning { object[reasoningField] = .string(trace) }
+        turns.append(.object(object))
       }
       out["conversations"] = .array(turns)
     case .preference, .preferenceMessages:
@@ -253,17 +303,20 @@ public struct ExportStage: GlobalStage {
   }
 
   /// The user and assistant turns of a record: its `conversation` ([{role,
-  /// content}], multi-turn records) when it has one, else the prompt and the output.
-  static func turns(_ record: Record, prompt: String) -> [(role: String, content: String)] {
+  /// content, reasoning_content}], multi-turn records) when it has one, else the
+  /// prompt and the output (with `output_reasoning`).
+  static func turns(_ record: Record, prompt: String) -> [(role: String, content: String, reasoning: String?)] {
     if case .array(let list)? = record["conversation"] {
-      let turns = list.compactMap { item -> (role: String, content: String)? in
+      let turns = list.compactMap { item -> (role: String, content: String, reasoning: String?)? in
         guard let o = item.objectValue, let role = o["role"]?.stringValue, let content = o["content"]?.stringValue
         else { return nil }
-        return (role, content)
+        return (role, content, o["reasoning_content"]?.stringValue)
       }
       if turns.count == list.count, !turns.isEmpty { return turns }
     }
-    return [("user", prompt), ("assistant", record.output)]
+    return [
+      ("user", prompt, nil), ("assistant", record.output, record.string(Record.reasoningField(for: "output"))),
+    ]
   }
 
   static func flat(_ value: JSONValue) -> JSONValue {

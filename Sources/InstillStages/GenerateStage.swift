@@ -98,6 +98,9 @@ public struct GenerateStage: RecordLLMStage {
         first = first ?? response
         var object: JSONObject = ["text": .string(text), "model": .string(model ?? sink.model), "draw": .int(draw)]
         if response.truncated { object["truncated"] = .bool(true) }
+        if sink.keepsReasoning, let trace = response.reasoning {
+          object[Record.reasoningField(for: "text")] = .string(trace)
+        }
         responses.append(.object(object))
       }
     }
@@ -112,6 +115,7 @@ public struct GenerateStage: RecordLLMStage {
     }
     var record = record
     record[outputField] = chosen["text"] ?? .string("")
+    record.keepReasoning(first.reasoning, for: outputField, sink.keepsReasoning)
     if keepsResponses { record["responses"] = .array(responses) }
     record.updateMeta { meta in
       meta["model"] = chosen["model"] ?? .string(sink.model)

@@ -64,21 +64,26 @@ extension ExportStage {
     let prompt = record.prompt
     var out = Record()
     if let id = record.id { out["id"] = .string(id) }
-    func message(_ role: String, _ text: String) -> JSONValue {
-      .object(["role": .string(role), "content": .string(text)])
-    }
+    let textReasoning = Record.reasoningField(for: "text")
+    let (chosenTrace, rejectedTrace) = (
+      chosen.response[textReasoning]?.stringValue, rejected.response[textReasoning]?.stringValue
+    )
     switch format {
     case .preferenceMessages:
       var turns: [JSONValue] = []
       if let systemPrompt { turns.append(message("system", systemPrompt)) }
       turns.append(message("user", prompt))
       out["prompt"] = .array(turns)
-      out["chosen"] = .array([message("assistant", chosen.text)])
-      out["rejected"] = .array([message("assistant", rejected.text)])
+      out["chosen"] = .array([message("assistant", chosen.text, trace: chosenTrace)])
+      out["rejected"] = .array([message("assistant", rejected.text, trace: rejectedTrace)])
     default:
       out["prompt"] = .string(systemPrompt.map { $0 + "\n\n" + prompt } ?? prompt)
-      out["chosen"] = .string(chosen.text)
-      out["rejected"] = .string(rejected.text)
+      out["chosen"] = .string(answerText(chosen.text, trace: chosenTrace))
+      out["rejected"] = .string(answerText(rejected.text, trace: rejectedTrace))
+      if reasoning == .field {
+        if let chosenTrace { out["chosen_" + reasoningField] = .string(chosenTrace) }
+        if let rejectedTrace { out["rejected_" + reasoningField] = .string(rejectedTrace) }
+      }
     }
     // Always a float, so every row has one column type.
     out["score_chosen"] = Self.float(chosen.score)

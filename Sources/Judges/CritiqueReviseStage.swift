@@ -88,6 +88,8 @@ public struct CritiqueReviseStage: RecordLLMStage {
     var critique: String
     var revision: String
     var scores: [String: Double]?
+    /// The revising reply's thinking, when the model thought.
+    var reasoning: String?
   }
 
   public enum Stop: String, Sendable {
@@ -126,14 +128,18 @@ public struct CritiqueReviseStage: RecordLLMStage {
         Self.revisionPrompt(instruction: instruction, answer: answer, critique: critique, principle: principle),
         purpose: "revise", draw: pass)
       let revision: String
+      let revisionReasoning: String?
       switch try await call.send(revisionRequest) {
       case .failure(let failure): return work.stopped(.failed, failure: failure)
-      case .success(let response): revision = Self.cleaned(response.text)
+      case .success(let response):
+        revision = Self.cleaned(response.text)
+        revisionReasoning = response.reasoning
       }
       guard !revision.isEmpty else { return work.stopped(.revisionEmpty, example: instruction) }
       guard earlier.insert(revision).inserted else { return work.stopped(.unchanged, example: critique) }
       answer = revision
       var done = Pass(principle: principle.name, critique: critique, revision: revision)
+      done.reasoning = revisionReasoning
       if let rater, let stopWhen {
         let replies = try await rater.ask(instruction: instruction, answer: revision, purpose: "stop/\(pass)", call)
         done.scores = rater.rating(replies)?.scores
@@ -159,12 +165,18 @@ public struct CritiqueReviseStage: RecordLLMStage {
     sink.count("stopped_\(work.stop == .failed ? "llm_failed:\(work.failure?.kind ?? "unknown")" : work.stop.rawValue)")
     let original = record.output
     var out = record
+    let originalReasoning = record[Record.reasoningField(for: "output")]
     out["output"] = .string(last.revision)
+    // The original's trace explains the original, not the revision.
+    out[Record.reasoningField(for: "output")] = nil
+    out.keepReasoning(last.reasoning, for: "output", sink.keepsReasoning)
     if keepOriginal {
-      out["responses"] = .array([
-        .object(["text": .string(last.revision), "origin": .string("revision"), "score": .int(1)]),
-        .object(["text": .string(original), "origin": .string("original"), "score": .int(0)]),
-      ])
+      let textReasoning = Record.reasoningField(for: "text")
+      var revised: JSONObject = ["text": .string(last.revision), "origin": .string("revision"), "score": .int(1)]
+      revised[textReasoning] = out[Record.reasoningField(for: "output")]
+      var kept: JSONObject = ["text": .string(original), "origin": .string("original"), "score": .int(0)]
+      kept[textReasoning] = originalReasoning
+      out["responses"] = .array([.object(revised), .object(kept)])
     }
     out.updateMeta {
       $0["critique_revise"] = .object([

@@ -207,7 +207,7 @@ extension JudgeStage {
           }
           return .object(response)
         })
-      out["output"] = .string(work.answers[best].text)
+      out.choose(work.answers[best])
     }
     out.updateMeta { $0[metaKey] = meta(bestRating, best: work.answers.count > 1 ? best : nil, sink) }
     try sink.emit(out)
@@ -269,5 +269,13 @@ extension KeepRule {
       }
       return .criterion(name)
     }
+  }
+}
+
+extension Record {
+  /// A judged response as the record's output, with its thinking trace (`text_reasoning`) when it kept one.
+  mutating func choose(_ answer: JudgeStage.Answer) {
+    self["output"] = .string(answer.text)
+    self[Record.reasoningField(for: "output")] = answer.response?[Record.reasoningField(for: "text")]
   }
 }

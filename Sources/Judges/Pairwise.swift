@@ -99,7 +99,7 @@ extension JudgeStage {
         response["score"] = .int(wins[i])
         return .object(response)
       })
-    out["output"] = .string(work.answers[best].text)
+    out.choose(work.answers[best])
     out.updateMeta {
       $0[metaKey] = .object([
         "mode": .string("pairwise"), "rubric": .string(rater.rubric.name), "comparisons": .array(comparisons),

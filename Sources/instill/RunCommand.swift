@@ -58,6 +58,13 @@ struct Run: AsyncParsableCommand {
     help: "The environment variable holding the endpoint's API key (replaces llm.api_key_env).")
   var apiKeyEnv: String?
 
+  @Option(
+    name: .customLong("reasoning"),
+    help:
+      "drop or keep the thinking traces of reasoning models (sets reasoning in llm and every endpoint; a stage's own reasoning still wins; joins the fingerprints)."
+  )
+  var reasoning: String?
+
   @Flag(name: .customLong("force-config"), help: "Accept a changed pipeline file; recompute the stages it affects.")
   var forceConfig = false
 
@@ -84,6 +91,9 @@ struct Run: AsyncParsableCommand {
     if let maxCost, maxCost < 0 || !maxCost.isFinite { throw ValidationError("--max-cost must be zero or more") }
     if let maxTime, maxTime <= 0 { throw ValidationError("--max-time must be positive") }
     if statsInterval <= 0 || statsInterval > 10 { throw ValidationError("--stats-interval must be in (0, 10]") }
+    if let reasoning, ReasoningMode(rawValue: reasoning) == nil {
+      throw ValidationError("--reasoning is drop or keep (got '\(reasoning)')")
+    }
   }
 
   func run() async throws {
@@ -116,7 +126,10 @@ struct Run: AsyncParsableCommand {
 
   private func runPipeline(logger: Logger, control: RunControl) async throws {
     try await withExitCodes {
-      let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog())
+      let overrides = reasoning.map {
+        [Pipeline.LLMOverride(key: "reasoning", value: $0, isDefault: $0 == ReasoningMode.drop.rawValue)]
+      }
+      let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog(), llmOverrides: overrides ?? [])
       try loaded.validate()
       if let maxCost {
         guard let prices = loaded.prices else {

@@ -33,11 +33,32 @@ public struct Pipeline: Sendable {
   /// The user's `prices` (per model), if any: cost in the statistics and `--max-cost`.
   public var prices: PriceTable?
 
-  public static func load(file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
-    try parse(text: try FileSystem.readString(file, what: "pipeline file"), file: file, catalog: catalog)
+  public static func load(file: String, catalog: StageCatalog, llmOverrides: [LLMOverride] = [])
+    throws(InstillError) -> Pipeline
+  {
+    try parse(
+      text: try FileSystem.readString(file, what: "pipeline file"), file: file, catalog: catalog,
+      llmOverrides: llmOverrides)
   }
 
-  public static func parse(text: String, file: String, catalog: StageCatalog) throws(InstillError) -> Pipeline {
+  /// A key that the command line sets in the `llm` section and every named
+  /// endpoint (`instill run --reasoning keep`), as if the file said so: it joins
+  /// the fingerprints like any key there. A stage's own key still wins.
+  public struct LLMOverride: Sendable {
+    public var key: String
+    public var value: String
+    /// The value is the key's default: a section that does not set the key is left as it is.
+    public var isDefault: Bool
+    public init(key: String, value: String, isDefault: Bool) {
+      self.key = key
+      self.value = value
+      self.isDefault = isDefault
+    }
+  }
+
+  public static func parse(text: String, file: String, catalog: StageCatalog, llmOverrides: [LLMOverride] = [])
+    throws(InstillError) -> Pipeline
+  {
     let top = try ConfigNode.parse(yaml: text, file: file, what: "pipeline file").mapping()
     let name = try top.string("name")
     _ = try top.optionalString("description")
@@ -45,16 +66,17 @@ public struct Pipeline: Sendable {
     guard seedValue >= 0 else { throw try top.require("seed").error("must be zero or positive") }
     let seed = UInt64(seedValue)
     let examplesPerReason = try top.int("examples_per_reason", default: FilterStats.defaultExampleLimit, in: 0...10_000)
-    let llm = top.node("llm")
+    var llm = top.node("llm")
     if let llm { _ = try llm.mapping() }
     var endpoints: [(name: String, node: ConfigNode)] = []
     if let section = try top.map("endpoints") {
       for key in section.keys {
         let node = try section.require(key)
         _ = try node.mapping()
-        endpoints.append((key, node))
+        endpoints.append((key, node.overriding(llmOverrides)!))
       }
     }
+    llm = llm?.overriding(llmOverrides) ?? ConfigNode.section(llmOverrides, file: file, path: "llm")
     let directory = (file as NSString).deletingLastPathComponent
     let prices = try top.node("prices").map { node throws(InstillError) in
       try PriceTable.parse(node, pipelineDirectory: directory)
@@ -174,10 +196,28 @@ struct StageFingerprint {
   /// (provider, model, sampling defaults, extra request fields), not how it is reached.
   static func llmIdentity(_ llm: ConfigNode?) -> String {
     guard let llm, case .mapping(let map) = llm.node else { return "local" }
-    let relevant = ["provider", "model", "sampling", "extra_body"]
+    let relevant = ["provider", "model", "sampling", "extra_body", "reasoning", "reasoning_tags"]
     return map.compactMap { (key, value) -> String? in
       guard case .scalar(let k) = key, relevant.contains(k.string) else { return nil }
       return k.string + "=" + ConfigNode(node: value, file: llm.file, path: "").canonical
     }.sorted().joined(separator: ";")
+  }
+}
+
+extension ConfigNode {
+  /// This mapping with the overrides' keys set (a default is set only where the key is already).
+  func overriding(_ overrides: [Pipeline.LLMOverride]) -> ConfigNode? {
+    guard case .mapping(var map) = node else { return self }
+    for o in overrides where !o.isDefault || map[Node(o.key)] != nil {
+      map[Node(o.key)] = Node(o.value)
+    }
+    return ConfigNode(node: .mapping(map), file: file, path: path)
+  }
+
+  /// A section holding only the overrides that are not defaults; nil when there are none.
+  static func section(_ overrides: [Pipeline.LLMOverride], file: String, path: String) -> ConfigNode? {
+    let set = overrides.filter { !$0.isDefault }
+    guard !set.isEmpty else { return nil }
+    return ConfigNode(node: .mapping(Node.Mapping(set.map { (Node($0.key), Node($0.value)) })), file: file, path: path)
   }
 }

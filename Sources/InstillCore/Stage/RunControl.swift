@@ -24,6 +24,9 @@ public final class RunControl: Sendable {
     /// own estimate (chat templates and default system prompts add tokens the
     /// text does not show); later worst cases include it.
     var promptOverhead: [String: Int] = [:]
+    /// Per model, the most completion tokens (thinking included) one request has
+    /// reported; a request with no `max_tokens` of its own reserves at least this.
+    var largestCompletion: [String: Int] = [:]
   }
 
   public init(maxTime: Double? = nil, maxRequests: Int? = nil) {
@@ -86,7 +89,13 @@ extension RunControl {
   /// requests in flight might still leave room it says `wait`; once what is
   /// spent leaves no room it throws `StoppedEarly` (the run stops cleanly
   /// before the request). A model without a price is an input error.
-  public func reserveCost(model: String, promptTokens: Int, maxTokens: Int) throws -> CostReservation {
+  ///
+  /// `capped` says `maxTokens` is the request's own limit; otherwise it is an
+  /// assumption, raised to the most completion tokens the model has used so far
+  /// (thinking models can write far more than they answer).
+  public func reserveCost(model: String, promptTokens: Int, maxTokens: Int, capped: Bool = true) throws
+    -> CostReservation
+  {
     enum Outcome {
       case decided(CostReservation)
       case unpriced(String)
@@ -95,8 +104,9 @@ extension RunControl {
     let outcome: Outcome = cost.withLock { budget in
       guard let current = budget else { return .decided(.reserved(0)) }
       guard let price = current.prices.price(for: model) else { return .unpriced(current.prices.source) }
+      let generated = capped ? maxTokens : max(maxTokens, current.largestCompletion[model, default: 0])
       let worst = price.worstCase(
-        promptTokens: promptTokens + current.promptOverhead[model, default: 0], maxTokens: maxTokens)
+        promptTokens: promptTokens + current.promptOverhead[model, default: 0], maxTokens: generated)
       if current.spent + worst > current.limit {
         let currency = price.currency
         return .over(
@@ -129,6 +139,8 @@ extension RunControl {
       if let price = budget!.prices.price(for: model) { budget!.spent += price.cost(of: usage) }
       let overhead = usage.promptTokens - estimatedPromptTokens
       if overhead > budget!.promptOverhead[model, default: 0] { budget!.promptOverhead[model] = overhead }
+      let completion = usage.completionTokens / max(1, usage.requests)
+      if completion > budget!.largestCompletion[model, default: 0] { budget!.largestCompletion[model] = completion }
     }
   }
 

@@ -54,17 +54,42 @@ public struct ModelUsage: Codable, Sendable, Equatable {
   public var promptTokens = 0
   public var cachedPromptTokens = 0
   public var completionTokens = 0
+  /// The part of the completion tokens the server says went to thinking (billed as completion tokens).
+  public var reasoningTokens = 0
 
   enum CodingKeys: String, CodingKey {
     case requests, promptTokens = "prompt_tokens", cachedPromptTokens = "cached_prompt_tokens"
-    case completionTokens = "completion_tokens"
+    case completionTokens = "completion_tokens", reasoningTokens = "reasoning_tokens"
   }
 
-  public init(requests: Int = 0, promptTokens: Int = 0, cachedPromptTokens: Int = 0, completionTokens: Int = 0) {
+  public init(
+    requests: Int = 0, promptTokens: Int = 0, cachedPromptTokens: Int = 0, completionTokens: Int = 0,
+    reasoningTokens: Int = 0
+  ) {
     self.requests = requests
     self.promptTokens = promptTokens
     self.cachedPromptTokens = cachedPromptTokens
     self.completionTokens = completionTokens
+    self.reasoningTokens = reasoningTokens
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    requests = try c.decodeIfPresent(Int.self, forKey: .requests) ?? 0
+    promptTokens = try c.decodeIfPresent(Int.self, forKey: .promptTokens) ?? 0
+    cachedPromptTokens = try c.decodeIfPresent(Int.self, forKey: .cachedPromptTokens) ?? 0
+    completionTokens = try c.decodeIfPresent(Int.self, forKey: .completionTokens) ?? 0
+    // Statistics written before reasoning tokens were counted have none.
+    reasoningTokens = try c.decodeIfPresent(Int.self, forKey: .reasoningTokens) ?? 0
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(requests, forKey: .requests)
+    try c.encode(promptTokens, forKey: .promptTokens)
+    try c.encode(cachedPromptTokens, forKey: .cachedPromptTokens)
+    try c.encode(completionTokens, forKey: .completionTokens)
+    if reasoningTokens > 0 { try c.encode(reasoningTokens, forKey: .reasoningTokens) }
   }
 
   public mutating func merge(_ other: ModelUsage) {
@@ -72,6 +97,41 @@ public struct ModelUsage: Codable, Sendable, Equatable {
     promptTokens += other.promptTokens
     cachedPromptTokens += other.cachedPromptTokens
     completionTokens += other.completionTokens
+    reasoningTokens += other.reasoningTokens
+  }
+}
+
+/// What a stage's replies spent on thinking: replies read, those with a trace, the characters of traces and
+/// of answers, and replies whose thinking never closed (dropped as `reasoning_truncated`).
+public struct ThinkingStats: Codable, Sendable, Equatable {
+  public var replies = 0
+  public var thinkingReplies = 0
+  public var reasoningCharacters = 0
+  public var answerCharacters = 0
+  public var unclosed = 0
+
+  enum CodingKeys: String, CodingKey {
+    case replies, thinkingReplies = "thinking_replies", reasoningCharacters = "reasoning_chars"
+    case answerCharacters = "answer_chars", unclosed
+  }
+
+  public init() {}
+
+  public mutating func merge(_ other: ThinkingStats) {
+    replies += other.replies
+    thinkingReplies += other.thinkingReplies
+    reasoningCharacters += other.reasoningCharacters
+    answerCharacters += other.answerCharacters
+    unclosed += other.unclosed
+  }
+
+  /// True once a reply thought (only then do the statistics show thinking).
+  public var thought: Bool { thinkingReplies > 0 || unclosed > 0 }
+
+  /// The share of reply text that was thinking.
+  public var reasoningShare: Double {
+    let all = reasoningCharacters + answerCharacters
+    return all == 0 ? 0 : Double(reasoningCharacters) / Double(all)
   }
 }
 
@@ -90,11 +150,13 @@ public struct LLMStats: Codable, Sendable, Equatable {
   /// digits (HdrHistogram's bucketing), so shards merge exactly and percentiles
   /// are within 1 %.
   public var latencyMilliseconds: [String: Int] = [:]
+  /// Replies split into trace and answer; written to the statistics only once a reply thought.
+  public var thinking = ThinkingStats()
 
   enum CodingKeys: String, CodingKey {
     case requestsSent = "requests_sent", answeredFromJournal = "answered_from_journal", retried, failed
     case promptTokens = "prompt_tokens", completionTokens = "completion_tokens", latencyMilliseconds = "latency_ms"
-    case byModel = "by_model"
+    case byModel = "by_model", thinking
   }
 
   public init() {}
@@ -111,9 +173,35 @@ public struct LLMStats: Codable, Sendable, Equatable {
     latencyMilliseconds = try c.decodeIfPresent([String: Int].self, forKey: .latencyMilliseconds) ?? [:]
     // Statistics written before prices have no per-model usage.
     byModel = try c.decodeIfPresent([String: ModelUsage].self, forKey: .byModel) ?? [:]
+    thinking = try c.decodeIfPresent(ThinkingStats.self, forKey: .thinking) ?? ThinkingStats()
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(requestsSent, forKey: .requestsSent)
+    try c.encode(answeredFromJournal, forKey: .answeredFromJournal)
+    try c.encode(retried, forKey: .retried)
+    try c.encode(failed, forKey: .failed)
+    try c.encode(promptTokens, forKey: .promptTokens)
+    try c.encode(completionTokens, forKey: .completionTokens)
+    try c.encode(latencyMilliseconds, forKey: .latencyMilliseconds)
+    try c.encode(byModel, forKey: .byModel)
+    if thinking.thought { try c.encode(thinking, forKey: .thinking) }
   }
 
   public var isEmpty: Bool { self == LLMStats() }
+
+  /// Counts one reply the stage read (from the server or the journal), split into trace and answer.
+  public mutating func read(reasoningCharacters: Int, answerCharacters: Int, unclosed: Int) {
+    thinking.replies += 1
+    if reasoningCharacters > 0 || unclosed > 0 { thinking.thinkingReplies += 1 }
+    thinking.reasoningCharacters += reasoningCharacters
+    thinking.answerCharacters += answerCharacters
+    thinking.unclosed += unclosed
+  }
+
+  /// Completion tokens the servers said went to thinking, over every model.
+  public var reasoningTokens: Int { byModel.values.reduce(0) { $0 + $1.reasoningTokens } }
 
   public mutating func merge(_ other: LLMStats) {
     requestsSent += other.requestsSent
@@ -124,6 +212,7 @@ public struct LLMStats: Codable, Sendable, Equatable {
     completionTokens += other.completionTokens
     for (k, v) in other.latencyMilliseconds { latencyMilliseconds[k, default: 0] += v }
     for (k, v) in other.byModel { byModel[k, default: ModelUsage()].merge(v) }
+    thinking.merge(other.thinking)
   }
 
   /// Counts one paid response of `model`.

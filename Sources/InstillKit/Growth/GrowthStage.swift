@@ -102,6 +102,7 @@ extension GrowthStage {
     let session = try context.llmSession(endpoint: llm.endpointName)
     defer { session.close() }
     let model = llm.resolved(for: session).model
+    let keepsReasoning = llm.keepsReasoning(on: session)
     let filters = candidateFilters(seeds: seeds)
     let parseTrail = FilterTrail(parseFilterNames)
     context.stats.declareFilters(
@@ -159,6 +160,8 @@ extension GrowthStage {
           ]
           for (key, value) in draws[k]?.meta ?? [:] { meta[key] = value }
           kept.meta = meta
+          // The trace of the reply this record came from (shared by every record of that reply).
+          kept.keepReasoning(response.reasoning, for: "instruction", keepsReasoning)
           batch.append(kept)
         }
       }

@@ -124,6 +124,7 @@ public struct EvolStage: RecordLLMStage {
     }
     let evolved = evolvedReply.text.trimmingCharacters(in: .whitespacesAndNewlines)
     a.evolved = evolved
+    a.evolvedReasoning = evolvedReply.reasoning
     if evolvedReply.truncated { return .dropped(filter: "truncated", reason: "cut_by_length_limit") }
     if let (filter, reason) = EvolRules.checkEvolved(evolved, parent: a.parent, markers: operations.markers) {
       return .dropped(filter: filter, reason: reason)
@@ -151,6 +152,7 @@ public struct EvolStage: RecordLLMStage {
     case .failure(let f): return .failed(kind: f.kind, before: "sorry_short")
     case .success(let r):
       a.answer = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+      a.answerReasoning = r.reasoning
       a.answerTruncated = r.truncated
     }
     if let (filter, reason) = EvolRules.checkResponse(a.answer ?? "") {
@@ -194,8 +196,11 @@ public struct EvolStage: RecordLLMStage {
           sink.drop("not_last")
           continue
         }
-        try sink.emit(
-          evolvedRecord(a, id: id, rootID: rootID, parentID: parentID, rootInput: record.input, model: sink.model))
+        var evolved = evolvedRecord(
+          a, id: id, rootID: rootID, parentID: parentID, rootInput: record.input, model: sink.model)
+        evolved.keepReasoning(a.evolvedReasoning, for: "instruction", sink.keepsReasoning)
+        evolved.keepReasoning(a.answerReasoning, for: "output", sink.keepsReasoning)
+        try sink.emit(evolved)
       }
     }
   }
@@ -215,6 +220,7 @@ public struct EvolStage: RecordLLMStage {
         return
       }
       root["output"] = .string(text)
+      root.keepReasoning(r.reasoning, for: "output", sink.keepsReasoning)
       root.updateMeta { meta in
         meta["model"] = .string(sink.model)
         if r.truncated { meta["truncated"] = .bool(true) }
@@ -268,6 +274,9 @@ public struct EvolAttempt: Sendable {
   public var operation: String
   public var parent: String
   public var evolved: String?
+  /// The thinking traces of the evolving reply and of the answer, when the model thought.
+  public var evolvedReasoning: String?
+  public var answerReasoning: String?
   public var judge: String?
   public var judgeUnparseable = false
   public var answer: String?

@@ -17,6 +17,8 @@ extension MagpieStage {
     var record: Record
     var system: String?
     var turns: [(user: String, assistant: String)] = []
+    /// Each answer's thinking trace, when the answering model thought.
+    var traces: [String?] = []
     var pendingUser: String
   }
 
@@ -116,14 +118,19 @@ extension MagpieStage {
         return .dropped(filter: "answer", reason: "empty", example: conversation.pendingUser)
       }
       conversation.turns.append((conversation.pendingUser, text))
+      conversation.traces.append(reply.reasoning)
     }
+    let keep = answerLLM.keepsReasoning(on: answers)
     var done = conversation.record
     done["output"] = .string(conversation.turns[0].assistant)
+    done.keepReasoning(conversation.traces[0], for: "output", keep)
     if turns > 1 {
       var messages: [JSONValue] = []
-      for turn in conversation.turns {
+      for (turn, trace) in zip(conversation.turns, conversation.traces) {
         messages.append(.object(["role": .string("user"), "content": .string(turn.user)]))
-        messages.append(.object(["role": .string("assistant"), "content": .string(turn.assistant)]))
+        var assistant: JSONObject = ["role": .string("assistant"), "content": .string(turn.assistant)]
+        if keep, let trace { assistant["reasoning_content"] = .string(trace) }
+        messages.append(.object(assistant))
       }
       done["conversation"] = .array(messages)
     }

@@ -121,6 +121,8 @@ public struct MagpieStage: GrowthStage {
       }
       s.answerLLM.endpointName = try params.optionalString("answer_endpoint")
       s.answerLLM.model = try params.optionalString("answer_model")
+      // The stage's `reasoning` is its answers' too (the pre-query replies are user turns).
+      s.answerLLM.reasoning = s.llm.reasoning
       if let map = try params.map("answer_sampling") {
         s.answerLLM.stageSampling = try Sampling.parse(map)
         try map.finish()

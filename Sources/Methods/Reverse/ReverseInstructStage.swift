@@ -179,6 +179,7 @@ public struct ReverseInstructStage: OneRequestStage {
     out["instruction"] = .string(choice.hint.map { instruction + " " + $0 } ?? instruction)
     out["input"] = .string("")
     out["output"] = .string(document)
+    out.keepReasoning(response.reasoning, for: "instruction", sink.keepsReasoning)
     out.meta = record.meta
     out.updateMeta { meta in
       meta["method"] = .string("reverse_instructions")

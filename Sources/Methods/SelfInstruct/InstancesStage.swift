@@ -113,7 +113,7 @@ public struct InstancesStage: OneRequestStage {
     let own = Self.ownInstances(task) ?? []
     sink.count(reason)
     sink.inputs = own.count
-    try write(own, of: task, meta: [:], into: sink)
+    try write(own, of: task, meta: [:], reasoning: nil, into: sink)
   }
 
   public func handle(_ response: LLMResponse, _ task: Record, _ sink: RecordSink) throws {
@@ -129,11 +129,17 @@ public struct InstancesStage: OneRequestStage {
       parsed, truncated: response.truncated, maxInstances: maxInstances, random: &random,
       stats: sink.stats)
     if kept.isEmpty { sink.count("tasks_without_instances") }
-    try write(kept, of: task, meta: ["instances_model": .string(sink.model)], into: sink)
+    try write(
+      kept, of: task, meta: ["instances_model": .string(sink.model)],
+      reasoning: sink.keepsReasoning ? response.reasoning : nil, into: sink)
   }
 
   /// One record per instance: `{instruction, input, output}` with the task's id as parent.
-  func write(_ instances: [Instance], of task: Record, meta extra: JSONObject, into sink: RecordSink) throws {
+  /// `reasoning` is the trace of the reply the instances came from (`instances_reasoning`);
+  /// the task's own trace (`instruction_reasoning`) goes along.
+  func write(
+    _ instances: [Instance], of task: Record, meta extra: JSONObject, reasoning: String?, into sink: RecordSink
+  ) throws {
     let taskID = task.id ?? sink.fallbackID
     let instruction = task.instruction.trimmingCharacters(in: .whitespacesAndNewlines)
     for (n, instance) in instances.enumerated() {
@@ -142,6 +148,9 @@ public struct InstancesStage: OneRequestStage {
         "input": .string(instance.input), "output": .string(instance.output),
       ])
       record["is_classification"] = .bool(Self.isClassification(task))
+      let instructionReasoning = Record.reasoningField(for: "instruction")
+      record[instructionReasoning] = task[instructionReasoning]
+      record.keepReasoning(reasoning, for: "instances", true)
       record.meta = task.meta
       record.updateMeta { meta in
         meta["parent"] = .string(taskID)

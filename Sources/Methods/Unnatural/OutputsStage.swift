@@ -40,6 +40,7 @@ public struct OutputsStage: OneRequestStage {
     if text.isEmpty { return sink.drop("empty_output") }
     var out = record
     out["output"] = .string(text)
+    out.keepReasoning(response.reasoning, for: "output", sink.keepsReasoning)
     out.updateMeta { meta in
       meta["outputs_model"] = .string(sink.model)
       if response.truncated { meta["truncated"] = .bool(true) }

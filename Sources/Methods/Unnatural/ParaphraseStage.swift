@@ -109,6 +109,9 @@ public struct ParaphraseStage: RecordLLMStage {
       ])
       out["instruction_with_input"] = .string(filled)
       out["constraints"] = record["constraints"] ?? .string("None")
+      // The answer is the core example's, and so is its trace.
+      out[Record.reasoningField(for: "output")] = record[Record.reasoningField(for: "output")]
+      out.keepReasoning(response.reasoning, for: "instruction", sink.keepsReasoning)
       out.meta = record.meta
       out.updateMeta { meta in
         meta["parent"] = .string(coreID)
