@@ -83,6 +83,12 @@ public struct ReasoningSplit: Sendable, Equatable {
   /// The thinking never closed (cut at the length limit, or an answer-less reply): no answer at all.
   public var unclosed: Bool
 
+  public init(reasoning: String?, answer: String, unclosed: Bool = false) {
+    self.reasoning = reasoning
+    self.answer = answer
+    self.unclosed = unclosed
+  }
+
   /// Splits a reply: `field` is what the server sent apart (`reasoning_content`
   /// or `reasoning`), `text` the content, `tags` the inline markers (nil: none).
   ///

@@ -1,6 +1,7 @@
 import Foundation
 import InstillCore
 import InstillTestSupport
+import Synchronization
 import Testing
 
 /// Every shipped recipe, shrunk, against an ideal scripted model (IdealModel):
@@ -37,7 +38,13 @@ struct RecipeTransparencyTests {
 
   /// Runs a shipped recipe (seed paths made absolute, targets shrunk) against
   /// the ideal model, through `--base-url` and `--model` as a user would.
-  static func run(_ file: String, shrink: [(String, String)], in dir: TempDir) async throws -> String {
+  /// `think` makes the ideal model think in that form; `edit` changes the
+  /// pipeline text; `arguments` are added to `instill run`.
+  static func run(
+    _ file: String, shrink: [(String, String)], in dir: TempDir, think: ThinkingModel.Form? = nil,
+    edit: (String) -> String = { $0 }, arguments: [String] = [], runDir: String = "run", expect status: Int32 = 0,
+    requests: RequestCount? = nil
+  ) async throws -> String {
     var text = String(decoding: try FileSystem.read(repositoryPath("Pipelines/" + file)), as: UTF8.self)
     let seeds = repositoryPath("Seeds")
     text = text.replacingOccurrences(of: "../../Seeds", with: seeds).replacingOccurrences(of: "../Seeds", with: seeds)
@@ -45,12 +52,17 @@ struct RecipeTransparencyTests {
       #expect(text.contains(old), "\(file) no longer says \(old)")
       text = text.replacingOccurrences(of: old, with: new)
     }
-    let pipeline = dir.write((file as NSString).lastPathComponent, text)
-    let server = try TestHTTPServer { _, _, body in IdealModel.reply(to: body) }
+    let pipeline = dir.write((file as NSString).lastPathComponent, edit(text))
+    let server = try TestHTTPServer { _, _, body in
+      requests?.add()
+      let reply = IdealModel.reply(to: body)
+      return think.map { ThinkingModel.thinking(reply, form: $0) } ?? reply
+    }
     defer { server.stop() }
-    let run = dir.file("run")
-    let result = try await instill("run", pipeline, "--run-dir", run, "--base-url", server.baseURL, "--model", "ideal")
-    #expect(result.status == 0, "\(file): \(result.stderr.suffix(2000))")
+    let run = dir.file(runDir)
+    let result = try await runProgram(
+      Binary.path, ["run", pipeline, "--run-dir", run, "--base-url", server.baseURL, "--model", "ideal"] + arguments)
+    #expect(result.status == status, "\(file): \(result.stderr.suffix(2000))")
     return run
   }
 
@@ -175,4 +187,11 @@ struct RecipeTransparencyTests {
     let topics = try stageRecords(run, "02-bootstrap").compactMap { $0.meta["topic"]?.stringValue }
     #expect(topics.count == 16 && Set(topics).count > 1)
   }
+}
+
+/// Requests a scripted server answered, across the runs that share it.
+final class RequestCount: Sendable {
+  private let count = Mutex(0)
+  func add() { count.withLock { $0 += 1 } }
+  var value: Int { count.withLock { $0 } }
 }
