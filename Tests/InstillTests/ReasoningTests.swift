@@ -271,6 +271,8 @@ struct ReasoningEndpointTests {
       "think.yaml",
       """
       name: think
+      prices:
+        qwen3: {input: 1.0, output: 4.0, currency: USD, as_of: 2026-11-01}
       llm: {provider: openai, base_url: "\(server.baseURL)", model: qwen3}
       stages:
         - kind: read
@@ -284,7 +286,8 @@ struct ReasoningEndpointTests {
           reasoning: field
       """)
     let run = dir.file("run")
-    try await instill(expect: 0, "run", file, "--run-dir", run)
+    let metrics = dir.file("instill.prom")
+    try await instill(expect: 0, "run", file, "--run-dir", run, "--metrics-file", metrics)
     let sent = bodies.all
     #expect(sent.count == 4)
     let body = try #require(sent.first)
@@ -303,6 +306,42 @@ struct ReasoningEndpointTests {
     let stats = try await instill(expect: 0, "stats", run)
     #expect(stats.stdout.contains("thinking: \(4 * perReply) reasoning tokens"), "\(stats.stdout)")
     #expect(stats.stdout.contains("traces in 4 of 4 replies"), "\(stats.stdout)")
+    #expect(stats.stdout.contains("completion (\(4 * perReply) reasoning) tokens"), "\(stats.stdout)")
+    let prom = try String(contentsOfFile: metrics, encoding: .utf8)
+    #expect(prom.contains("type=\"reasoning\"} \(4 * perReply)"), "\(prom)")
+  }
+
+  /// With no max_tokens, a request that asks for thinking reserves room for a
+  /// long trace under `--max-cost`, not an ordinary answer's worth.
+  @Test func maxCostAllowsForThinking() async throws {
+    let dir = TempDir()
+    let server = try TestHTTPServer { _, _, _ in FakeModel.respond("Paris is the capital.", chat: true) }
+    defer { server.stop() }
+    TestPipelines.questions(dir, count: 3)
+    func pipeline(_ sampling: String) -> String {
+      dir.write(
+        "cost.yaml",
+        """
+        name: think-cost
+        prices:
+          qwen3: {input: 1.0, output: 4.0, currency: USD, as_of: 2026-11-01}
+        llm: {provider: openai, base_url: "\(server.baseURL)", model: qwen3}
+        stages:
+          - kind: read
+            path: questions.jsonl
+          - kind: generate
+            prompt: "{instruction}"
+            sampling: {temperature: 0.6\(sampling)}
+        """)
+    }
+    // 32,768 tokens at 4 USD per million: 0.13 USD could go to one request's thinking.
+    let stopped = try await instill(
+      expect: 3, "run", pipeline(", enable_thinking: true"), "--run-dir", dir.file("thinks"), "--max-cost", "0.1")
+    #expect(stopped.stderr.contains("the next request could cost 0.13"), "\(stopped.stderr)")
+    try await instill(expect: 0, "run", pipeline(""), "--run-dir", dir.file("plain"), "--max-cost", "0.1")
+    try await instill(
+      expect: 0, "run", pipeline(", enable_thinking: true, max_tokens: 8000"), "--run-dir", dir.file("capped"),
+      "--max-cost", "0.1")
   }
 
   typealias Recipes = RecipeTransparencyTests
