@@ -136,15 +136,17 @@ struct BatchTests {
 
 /// `provider: command`: a local command answers the batch files (as vLLM's offline batch runner would).
 struct CommandBatchTests {
-  /// A batch runner in Python: answers every line, logs each call; sleeps on its first call while `slow` exists.
+  /// A batch runner in Python: answers every line, logs each call; the call that claims `slow` sleeps.
   static let runner = """
     import json, os, sys, time
     src, dst, here = sys.argv[1], sys.argv[2], os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, "calls.log"), "a") as log:
         log.write(src + "\\n")
-    if os.path.exists(os.path.join(here, "slow")):
+    try:  # claimed by removing it, so only one of two calls started together sleeps
         os.remove(os.path.join(here, "slow"))
         time.sleep(60)
+    except FileNotFoundError:
+        pass
     with open(src) as f, open(dst, "w") as out:
         for i, line in enumerate(f):
             req = json.loads(line)
