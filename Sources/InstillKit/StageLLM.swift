@@ -166,6 +166,9 @@ extension Record {
   /// The field that holds the trace of the reply `field` came from: `output` → `output_reasoning`.
   public static func reasoningField(for field: String) -> String { field + "_reasoning" }
 
+  /// The key of an assistant turn's trace in a record's `conversation` (the name chat templates read).
+  public static let turnReasoningKey = "reasoning_content"
+
   /// Puts `trace` beside `field` (as `FIELD_reasoning`) when the stage keeps
   /// traces and the reply thought; otherwise leaves the record as it is.
   public mutating func keepReasoning(_ trace: String?, for field: String, _ keep: Bool) {

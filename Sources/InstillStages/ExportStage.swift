@@ -310,7 +310,7 @@ public struct ExportStage: GlobalStage {
       let turns = list.compactMap { item -> (role: String, content: String, reasoning: String?)? in
         guard let o = item.objectValue, let role = o["role"]?.stringValue, let content = o["content"]?.stringValue
         else { return nil }
-        return (role, content, o["reasoning_content"]?.stringValue)
+        return (role, content, o[Record.turnReasoningKey]?.stringValue)
       }
       if turns.count == list.count, !turns.isEmpty { return turns }
     }

@@ -63,7 +63,7 @@ struct Run: AsyncParsableCommand {
     help:
       "drop or keep the thinking traces of reasoning models (sets reasoning in llm and every endpoint; a stage's own reasoning still wins; joins the fingerprints)."
   )
-  var reasoning: String?
+  var reasoning: ReasoningMode?
 
   @Flag(name: .customLong("force-config"), help: "Accept a changed pipeline file; recompute the stages it affects.")
   var forceConfig = false
@@ -91,9 +91,6 @@ struct Run: AsyncParsableCommand {
     if let maxCost, maxCost < 0 || !maxCost.isFinite { throw ValidationError("--max-cost must be zero or more") }
     if let maxTime, maxTime <= 0 { throw ValidationError("--max-time must be positive") }
     if statsInterval <= 0 || statsInterval > 10 { throw ValidationError("--stats-interval must be in (0, 10]") }
-    if let reasoning, ReasoningMode(rawValue: reasoning) == nil {
-      throw ValidationError("--reasoning is drop or keep (got '\(reasoning)')")
-    }
   }
 
   func run() async throws {
@@ -127,7 +124,7 @@ struct Run: AsyncParsableCommand {
   private func runPipeline(logger: Logger, control: RunControl) async throws {
     try await withExitCodes {
       let overrides = reasoning.map {
-        [Pipeline.LLMOverride(key: "reasoning", value: $0, isDefault: $0 == ReasoningMode.drop.rawValue)]
+        [Pipeline.LLMOverride(key: "reasoning", value: $0.rawValue, isDefault: $0 == .drop)]
       }
       let loaded = try Pipeline.load(file: pipeline, catalog: stageCatalog(), llmOverrides: overrides ?? [])
       try loaded.validate()
@@ -205,3 +202,5 @@ final class SignalWatcher {
 
   deinit { sources.forEach { $0.cancel() } }
 }
+
+extension ReasoningMode: ExpressibleByArgument {}

@@ -78,9 +78,4 @@ public enum ThinkingModel {
     object["usage"] = .object(usage)
     return .respond(status: 200, headers: headers, body: JSONWriter.bytes(.object(object)))
   }
-
-  /// Whether a request asked for an answer cut while thinking (`.unclosed`): the same test as `thinking`.
-  public static func isCut(answer: String, cutEvery: Int = 3) -> Bool {
-    (Int(SHA256.hex(answer).prefix(6), radix: 16) ?? 0) % cutEvery == 0
-  }
 }

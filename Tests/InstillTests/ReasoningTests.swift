@@ -130,7 +130,7 @@ struct ReasoningRecipeTests {
 
   static func shrink(_ file: String) -> [(String, String)] { Recipes.recipes.first { $0.file == file }!.shrink }
 
-  /// Every exported file's bytes, but the run's own report (it counts reasoning tokens).
+  /// The SHA-256 of every file the export wrote (`DIR/data`).
   static func digest(_ run: String) -> [String: String] { treeDigest(run + "/data") }
 
   /// Whatever form the teacher thinks in, a recipe that drops thinking makes

@@ -73,7 +73,7 @@ public struct Pipeline: Sendable {
       for key in section.keys {
         let node = try section.require(key)
         _ = try node.mapping()
-        endpoints.append((key, node.overriding(llmOverrides)!))
+        endpoints.append((key, node.overriding(llmOverrides)))
       }
     }
     llm = llm?.overriding(llmOverrides) ?? ConfigNode.section(llmOverrides, file: file, path: "llm")
@@ -206,7 +206,7 @@ struct StageFingerprint {
 
 extension ConfigNode {
   /// This mapping with the overrides' keys set (a default is set only where the key is already).
-  func overriding(_ overrides: [Pipeline.LLMOverride]) -> ConfigNode? {
+  func overriding(_ overrides: [Pipeline.LLMOverride]) -> ConfigNode {
     guard case .mapping(var map) = node else { return self }
     for o in overrides where !o.isDefault || map[Node(o.key)] != nil {
       map[Node(o.key)] = Node(o.value)

@@ -129,7 +129,7 @@ extension MagpieStage {
       for (turn, trace) in zip(conversation.turns, conversation.traces) {
         messages.append(.object(["role": .string("user"), "content": .string(turn.user)]))
         var assistant: JSONObject = ["role": .string("assistant"), "content": .string(turn.assistant)]
-        if keep, let trace { assistant["reasoning_content"] = .string(trace) }
+        if keep, let trace { assistant[Record.turnReasoningKey] = .string(trace) }
         messages.append(.object(assistant))
       }
       done["conversation"] = .array(messages)

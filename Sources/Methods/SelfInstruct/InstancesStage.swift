@@ -131,7 +131,7 @@ public struct InstancesStage: OneRequestStage {
     if kept.isEmpty { sink.count("tasks_without_instances") }
     try write(
       kept, of: task, meta: ["instances_model": .string(sink.model)],
-      reasoning: sink.keepsReasoning ? response.reasoning : nil, into: sink)
+      reasoning: response.reasoning, into: sink)
   }
 
   /// One record per instance: `{instruction, input, output}` with the task's id as parent.
@@ -150,7 +150,7 @@ public struct InstancesStage: OneRequestStage {
       record["is_classification"] = .bool(Self.isClassification(task))
       let instructionReasoning = Record.reasoningField(for: "instruction")
       record[instructionReasoning] = task[instructionReasoning]
-      record.keepReasoning(reasoning, for: "instances", true)
+      record.keepReasoning(reasoning, for: "instances", sink.keepsReasoning)
       record.meta = task.meta
       record.updateMeta { meta in
         meta["parent"] = .string(taskID)
