@@ -279,8 +279,8 @@ extension LocalModelTests {
           line = line.replacingOccurrences(of: "max_tokens: \(n)", with: "max_tokens: 400")
         }
         lines.append(line)
-        // Four documents, or four seeds for the Evol-Instruct pipelines (Alpaca JSON read stages).
-        if let match = line.firstMatch(of: /^(\s+)(kind: documents|format: alpaca)$/),
+        // Four documents, or four seeds for the Evol-Instruct and reasoning pipelines (Alpaca JSON and JSONL read stages).
+        if let match = line.firstMatch(of: /^(\s+)(kind: documents|format: alpaca|format: jsonl)$/),
           kind == "documents" || kind == "read"
         {
           lines.append("\(match.output.1)limit: 4")

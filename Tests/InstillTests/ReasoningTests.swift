@@ -135,7 +135,10 @@ struct ReasoningRecipeTests {
 
   /// Whatever form the teacher thinks in, a recipe that drops thinking makes
   /// the dataset it makes with a teacher that does not think, byte for byte.
-  @Test(arguments: RecipeTransparencyTests.recipes.map(\.file))
+  /// The recipes made for any teacher.
+  static let anyTeacher = Recipes.recipes.map(\.file).filter { !Recipes.thinking.contains($0) }
+
+  @Test(arguments: anyTeacher)
   func droppedThinkingLeavesTheDatasetByteIdentical(file: String) async throws {
     let dir = TempDir()
     let plain = Self.digest(try await Recipes.run(file, shrink: Self.shrink(file), in: dir, runDir: "plain"))
@@ -179,7 +182,7 @@ struct ReasoningRecipeTests {
 
   /// `--reasoning keep`: the same rows, with the teacher's trace on its answers
   /// as `reasoning_content`, where Qwen3's and DeepSeek's chat templates read it.
-  @Test(arguments: RecipeTransparencyTests.recipes.map(\.file))
+  @Test(arguments: anyTeacher)
   func keptThinkingReachesTheAssistantTurns(file: String) async throws {
     let dir = TempDir()
     let plain = try Recipes.dataset(try await Recipes.run(file, shrink: Self.shrink(file), in: dir, runDir: "plain"))
@@ -209,6 +212,53 @@ struct ReasoningRecipeTests {
         #expect(traced.count == assistant.count, "\(file): \(traced.count) of \(assistant.count) turns have a trace")
       }
     }
+  }
+
+  /// The reasoning recipe: every problem reaches the dataset with its trace on
+  /// the assistant turn, and the dataset is the same whichever way the server
+  /// hands the thinking back.
+  @Test func theReasoningRecipeKeepsEveryTracedAnswerWhateverFormTheTeacherThinksIn() async throws {
+    let dir = TempDir()
+    let file = "reasoning.yaml"
+    let problems = try RecordReader.readAll(path: repositoryPath("Seeds/reasoning/problems.jsonl"))
+      .compactMap { $0["problem"]?.stringValue }
+    #expect(problems.count >= 20)
+    let run = try await Recipes.run(file, shrink: [], in: dir, think: .field, runDir: "field")
+    let data = try Recipes.dataset(run)
+    #expect(data.count == problems.count, "\(data.count) of \(problems.count) problems reached the dataset")
+    var asked: [String] = []
+    for row in data {
+      let turns = (row["messages"]?.arrayValue ?? []).compactMap(\.objectValue)
+      #expect(turns.map { $0["role"]?.stringValue } == ["user", "assistant"], "\(row.fields)")
+      asked.append(turns.first?["content"]?.stringValue ?? "")
+      let answer = turns.last?["content"]?.stringValue ?? ""
+      #expect(turns.last?["reasoning_content"]?.stringValue == ThinkingModel.trace(for: answer), "\(row.fields)")
+    }
+    #expect(Set(asked) == Set(problems), "the user turns are the problems")
+    let plain = Self.digest(run)
+    for form: ThinkingModel.Form in [.reasoningField, .inline, .closeOnly, .customTags] {
+      let other = try await Recipes.run(
+        file, shrink: [], in: dir, think: form, edit: form == .customTags ? Self.customTags : { $0 },
+        runDir: "run-\(form)")
+      #expect(Self.digest(other) == plain, "thinking as \(form) changed the dataset")
+    }
+    // A field and an inline block at once: both are the trace, the answers stay.
+    let both = try Recipes.dataset(try await Recipes.run(file, shrink: [], in: dir, think: .both, runDir: "both"))
+    #expect(Self.withoutTraces(both) == Self.withoutTraces(data))
+    #expect(both.allSatisfy { JSONWriter.string(.object($0.fields)).contains("And once more, inline.") })
+    // Replies cut while thinking: counted and dropped, never a row.
+    let cutRun = try await Recipes.run(file, shrink: [], in: dir, think: .unclosed, runDir: "cut")
+    let cut = try Recipes.dataset(cutRun)
+    let truncated = try await stageStats(cutRun, "solve")["counters"]?.objectValue?["reasoning_truncated"]?.intValue
+    #expect(!cut.isEmpty && (truncated ?? 0) > 0 && cut.count + (truncated ?? 0) == problems.count)
+    #expect(!cut.map { JSONWriter.string(.object($0.fields)) }.joined().contains("keep going"))
+    // A teacher that does not think: nothing reaches the dataset, and the statistics say why.
+    let none = try await Recipes.run(file, shrink: [], in: dir, runDir: "none")
+    #expect(try Recipes.dataset(none).isEmpty)
+    let traces = try await stageStats(none, "traces")
+    let reasoning = traces["filters"]?.arrayValue?.first?.objectValue
+    #expect(reasoning?["name"] == .string("reasoning"))
+    #expect(reasoning?["dropped"]?.objectValue?["no_trace"]?.intValue == problems.count, "\(traces)")
   }
 
   /// Replies cut while thinking are their own drop reason and counter, never an answer.

@@ -24,7 +24,12 @@ struct RecipeTransparencyTests {
     ("critique-revise.yaml", []),
     ("magpie.yaml", [("target: 100", "target: 16")]),
     ("topic-guided.yaml", [("target: 100", "target: 16")]),
+    ("reasoning.yaml", []),
   ]
+
+  /// Recipes made for a thinking teacher (they keep traces and drop answers without one):
+  /// ReasoningRecipeTests runs them against every form of thinking.
+  static let thinking: Set = ["reasoning.yaml"]
 
   static func everyShippedPipelineIsListed() -> Bool {
     let shipped = FileSystem.filesBelow(repositoryPath("Pipelines")).filter { $0.hasSuffix(".yaml") }
