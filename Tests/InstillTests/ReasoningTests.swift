@@ -235,6 +235,11 @@ struct ReasoningRecipeTests {
       #expect(turns.last?["reasoning_content"]?.stringValue == ThinkingModel.trace(for: answer), "\(row.fields)")
     }
     #expect(Set(asked) == Set(problems), "the user turns are the problems")
+    let card = try String(contentsOfFile: run + "/data/README.md", encoding: .utf8)
+    #expect(
+      card.contains(
+        "Thinking traces: \(problems.count) of \(problems.count) records carry the teacher's reasoning, "
+          + "in the assistant turns' `reasoning_content`"), "\(card)")
     let plain = Self.digest(run)
     for form: ThinkingModel.Form in [.reasoningField, .inline, .closeOnly, .customTags] {
       let other = try await Recipes.run(
@@ -255,6 +260,7 @@ struct ReasoningRecipeTests {
     // A teacher that does not think: nothing reaches the dataset, and the statistics say why.
     let none = try await Recipes.run(file, shrink: [], in: dir, runDir: "none")
     #expect(try Recipes.dataset(none).isEmpty)
+    #expect(!(try String(contentsOfFile: none + "/data/README.md", encoding: .utf8)).contains("Thinking traces"))
     let traces = try await stageStats(none, "traces")
     let reasoning = traces["filters"]?.arrayValue?.first?.objectValue
     #expect(reasoning?["name"] == .string("reasoning"))
